@@ -1,0 +1,1 @@
+"""Device classes and detection, agent service installation, and the emulated cluster."""

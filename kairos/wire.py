@@ -1,0 +1,242 @@
+"""Wire format v1: how one data-plane message is laid out in ZeroMQ frames.
+
+A message is four frames (see docs/wire.md for the byte-level contract)::
+
+    [topic, header, times, payload]
+
+* ``topic``: the stream name, UTF-8 (what SUB sockets filter on);
+* ``header``: a msgpack map (version, stream, seq, epoch, sent_ns, dtype, shape, fields);
+* ``times``: little-endian int64 mesh-time nanoseconds, one per sample (``shape[0]``);
+* ``payload``: the raw little-endian array bytes, or a msgpack map when ``dtype`` is
+  ``"msgpack"`` (records: witness, mesh state, events).
+
+Decoding never trusts the sender: every inconsistency raises :class:`~kairos.errors.WireError`
+and nothing else, so a receiver can drop and count a bad frame with one ``except``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from kairos.errors import WireError
+
+WIRE_VERSION = 1
+RECORD_DTYPE = "msgpack"
+#: Largest payload a receiver accepts by default (bytes); bigger frames are refused.
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+MAX_HEADER_BYTES = 4096
+MAX_STREAM_NAME = 200
+#: Element types allowed on the wire (little-endian or byte-sized only).
+ALLOWED_DTYPES = frozenset(
+    {"<f8", "<f4", "<c16", "<c8", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
+)
+_HEADER_KEYS = ("version", "stream", "seq", "epoch", "sent_ns", "dtype", "shape")
+_INT64 = np.dtype("<i8")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One decoded data-plane message.
+
+    ``data`` is a read-only NumPy array of ``shape`` (samples first) for array messages, or
+    a dict for records.  ``times`` holds one mesh-time stamp per sample.
+    """
+
+    stream: str
+    seq: int
+    epoch: int
+    sent_ns: int
+    times: np.ndarray
+    data: Any
+    fields: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_record(self) -> bool:
+        return isinstance(self.data, dict)
+
+    def column(self, name: str) -> np.ndarray:
+        """The column called ``name`` of a 2-D message with named fields."""
+        try:
+            index = self.fields.index(name)
+        except ValueError:
+            raise KeyError(f"stream {self.stream!r} has no field {name!r}") from None
+        return self.data[:, index]
+
+
+def encode(
+    stream: str,
+    seq: int,
+    epoch: int,
+    sent_ns: int,
+    times: np.ndarray | Sequence[int],
+    data: np.ndarray | Mapping[str, Any],
+    fields: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> list[bytes | memoryview]:
+    """Build the frames of one message; array payloads are passed as memoryviews (no copy)."""
+    stamps = np.ascontiguousarray(times, dtype=_INT64)
+    header: dict[str, Any] = {
+        "version": WIRE_VERSION,
+        "stream": stream,
+        "seq": int(seq),
+        "epoch": int(epoch),
+        "sent_ns": int(sent_ns),
+    }
+    if isinstance(data, Mapping):
+        header["dtype"] = RECORD_DTYPE
+        header["shape"] = [int(stamps.shape[0])]
+        payload: bytes | memoryview = msgpack.packb(dict(data), use_bin_type=True)
+    else:
+        array = np.ascontiguousarray(data)
+        if array.dtype.byteorder == ">" or (
+            array.dtype.byteorder == "=" and not np.little_endian
+        ):
+            array = array.astype(array.dtype.newbyteorder("<"))
+        dtype = array.dtype.str
+        if dtype not in ALLOWED_DTYPES:
+            raise WireError(f"stream {stream!r}: dtype {dtype} cannot be sent")
+        if array.ndim == 0 or array.shape[0] != stamps.shape[0]:
+            raise WireError(
+                f"stream {stream!r}: {stamps.shape[0]} time stamps for data of shape {array.shape}"
+            )
+        header["dtype"] = dtype
+        header["shape"] = list(array.shape)
+        payload = memoryview(array).cast("B")
+    if fields:
+        header["fields"] = list(fields)
+    if extra:
+        header["extra"] = dict(extra)
+    return [
+        stream.encode(),
+        msgpack.packb(header, use_bin_type=True),
+        memoryview(stamps).cast("B"),
+        payload,
+    ]
+
+
+def decode(
+    frames: Sequence[bytes | memoryview | Any], max_payload: int = MAX_PAYLOAD_BYTES
+) -> Message:
+    """Decode the frames of one message, or raise :class:`WireError` saying what is wrong."""
+    if len(frames) != 4:
+        raise WireError(f"expected 4 frames, got {len(frames)}")
+    topic, raw_header, raw_times, payload = (_as_bytes(f) for f in frames)
+    header = _decode_header(raw_header)
+    stream = header["stream"]
+    try:
+        topic_text = topic.decode()
+    except UnicodeDecodeError:
+        raise WireError("topic frame is not UTF-8") from None
+    if topic_text != stream:
+        raise WireError(f"topic {topic_text!r} does not match header stream {stream!r}")
+    shape = header["shape"]
+    samples = shape[0]
+    if len(raw_times) != samples * 8:
+        raise WireError(
+            f"stream {stream!r}: times frame has {len(raw_times)} bytes, expected {samples * 8}"
+        )
+    if len(payload) > max_payload:
+        raise WireError(f"stream {stream!r}: payload of {len(payload)} bytes exceeds {max_payload}")
+    times = np.frombuffer(raw_times, dtype=_INT64)
+    fields = _decode_fields(header, stream)
+    extra = header.get("extra", {})
+    if not isinstance(extra, dict):
+        raise WireError(f"stream {stream!r}: header 'extra' is not a map")
+    if header["dtype"] == RECORD_DTYPE:
+        data: Any = _decode_record(payload, stream)
+    else:
+        data = _decode_array(payload, header["dtype"], shape, stream)
+        if fields and (data.ndim != 2 or data.shape[1] != len(fields)):
+            raise WireError(f"stream {stream!r}: {len(fields)} fields for shape {tuple(shape)}")
+    return Message(
+        stream=stream,
+        seq=header["seq"],
+        epoch=header["epoch"],
+        sent_ns=header["sent_ns"],
+        times=times,
+        data=data,
+        fields=fields,
+        extra=extra,
+    )
+
+
+def _as_bytes(frame: Any) -> bytes | memoryview:
+    if isinstance(frame, (bytes, memoryview)):
+        return frame
+    buffer = getattr(frame, "buffer", None)  # zmq.Frame
+    if buffer is not None:
+        return buffer
+    raise WireError(f"frame of type {type(frame).__name__} is not bytes")
+
+
+def _decode_header(raw: bytes | memoryview) -> dict[str, Any]:
+    if len(raw) > MAX_HEADER_BYTES:
+        raise WireError(f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise WireError(f"header is not msgpack: {exc}") from None
+    if not isinstance(header, dict):
+        raise WireError("header is not a map")
+    missing = [key for key in _HEADER_KEYS if key not in header]
+    if missing:
+        raise WireError(f"header lacks {', '.join(missing)}")
+    if header["version"] != WIRE_VERSION:
+        raise WireError(f"wire version {header['version']!r}, this receiver speaks {WIRE_VERSION}")
+    stream = header["stream"]
+    if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_NAME:
+        raise WireError("header stream is not a name of 1 to 200 characters")
+    for key in ("seq", "epoch", "sent_ns"):
+        value = header[key]
+        if type(value) is not int or not -(2**63) <= value < 2**64:
+            raise WireError(f"stream {stream!r}: header {key} is not a 64-bit integer")
+    if not isinstance(header["dtype"], str):
+        raise WireError(f"stream {stream!r}: header dtype is not a string")
+    shape = header["shape"]
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 4
+        or any(type(n) is not int or not 0 <= n < 2**31 for n in shape)
+    ):
+        raise WireError(f"stream {stream!r}: header shape {shape!r} is not 1 to 4 sizes")
+    return header
+
+
+def _decode_fields(header: Mapping[str, Any], stream: str) -> tuple[str, ...]:
+    fields = header.get("fields", [])
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise WireError(f"stream {stream!r}: header fields is not a list of names")
+    return tuple(fields)
+
+
+def _decode_record(payload: bytes | memoryview, stream: str) -> dict[str, Any]:
+    try:
+        record = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise WireError(f"stream {stream!r}: record payload is not msgpack: {exc}") from None
+    if not isinstance(record, dict):
+        raise WireError(f"stream {stream!r}: record payload is not a map")
+    return record
+
+
+def _decode_array(
+    payload: bytes | memoryview, dtype_text: str, shape: list[int], stream: str
+) -> np.ndarray:
+    if dtype_text not in ALLOWED_DTYPES:
+        raise WireError(f"stream {stream!r}: dtype {dtype_text!r} is not allowed")
+    dtype = np.dtype(dtype_text)
+    expected = dtype.itemsize
+    for size in shape:
+        expected *= size
+    if len(payload) != expected:
+        raise WireError(
+            f"stream {stream!r}: payload has {len(payload)} bytes, "
+            f"{dtype_text} of shape {tuple(shape)} needs {expected}"
+        )
+    return np.frombuffer(payload, dtype=dtype).reshape(shape)

@@ -1,0 +1,1 @@
+"""Topology files: the JSON Schema, the loader that validates them, and the examples."""
