@@ -1,79 +1,16 @@
-"""Fixtures shared by every test: free ports, and processes that are always cleaned up."""
+"""Fixtures shared by every test; the plain helpers live in ``support.py``."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
-import psutil
 import pytest
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def kill_tree(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM a process and its descendants, then SIGKILL whatever is left."""
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    family = [*parent.children(recursive=True), parent]
-    for proc in family:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=timeout)
-
-
-class Processes:
-    """Starts subprocesses for one test and kills every one (with children) at the end."""
-
-    def __init__(self) -> None:
-        self._started: list[subprocess.Popen] = []
-
-    def start(
-        self, argv: Sequence[str], *, cwd: Path | None = None, env: dict | None = None, **kwargs
-    ) -> subprocess.Popen:
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=full_env, **kwargs)
-        self._started.append(proc)
-        return proc
-
-    def kairos(self, *args: str, **kwargs) -> subprocess.Popen:
-        """Start the installed ``kairos`` command with this interpreter."""
-        return self.start([sys.executable, "-m", "kairos.tools.cli", *args], **kwargs)
-
-    def cleanup(self) -> None:
-        for proc in self._started:
-            kill_tree(proc.pid)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            for stream in (proc.stdout, proc.stderr, proc.stdin):
-                if stream is not None:
-                    stream.close()
+from support import Processes, free_port
 
 
 @pytest.fixture
 def processes() -> Iterator[Processes]:
+    """Processes started through this fixture are killed, with their children, at the end."""
     owned = Processes()
     try:
         yield owned
@@ -83,15 +20,5 @@ def processes() -> Iterator[Processes]:
 
 @pytest.fixture
 def port() -> int:
+    """A free TCP port on 127.0.0.1."""
     return free_port()
-
-
-def run_kairos(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``kairos ARGS`` to completion, capturing text output."""
-    return subprocess.run(
-        [sys.executable, "-m", "kairos.tools.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
