@@ -94,9 +94,7 @@ def encode(
         payload: bytes | memoryview = msgpack.packb(dict(data), use_bin_type=True)
     else:
         array = np.ascontiguousarray(data)
-        if array.dtype.byteorder == ">" or (
-            array.dtype.byteorder == "=" and not np.little_endian
-        ):
+        if array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and not np.little_endian):
             array = array.astype(array.dtype.newbyteorder("<"))
         dtype = array.dtype.str
         if dtype not in ALLOWED_DTYPES:

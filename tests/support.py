@@ -5,6 +5,7 @@ Importable from any test as ``from support import ...`` (``tests`` is on pytest'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,16 +32,12 @@ def kill_tree(pid: int, timeout: float = 5.0) -> None:
         return
     family = [*parent.children(recursive=True), parent]
     for proc in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(family, timeout=timeout)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=timeout)
 
 

@@ -85,6 +85,8 @@ class ActorSpec:
     windows: tuple[float, float] | None = None
     lag: int = 1
     omega_hz: float = 0.0
+    #: engines: mesh weight override (None: the device's weight)
+    weight: float | None = None
     #: sensors with a coupling adapter: the sync actor whose pulse they follow
     pulse: str | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
