@@ -56,8 +56,8 @@ class ActorProcessSpec:
     nodes: tuple[NodeInfo, ...] = ()
     mesh: dict[str, Any] = field(default_factory=dict)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
-    #: the agent's control endpoint, for clock updates (None: local clock only)
-    agent: str | None = None
+    #: the agent's clock file (see kairos.meshtime); None: this process's own local clock
+    clock_file: str | None = None
     #: directory the actor may write files and checkpoints to
     work_dir: str = "."
 
@@ -97,9 +97,8 @@ class ActorProcessSpec:
 def build_specs(
     topology: Topology,
     work_root: Path,
-    agents: dict[str, str] | None = None,
 ) -> dict[str, ActorProcessSpec]:
-    """One spec per actor of ``topology``; ``agents`` maps device → control endpoint."""
+    """One spec per actor of ``topology``; the agent fills in its clock file when it spawns."""
     mesh = {
         "emergence_threshold": topology.mesh.emergence_threshold,
         "collapse_threshold": topology.mesh.collapse_threshold,
@@ -157,7 +156,6 @@ def build_specs(
             nodes=nodes,
             mesh=mesh,
             restart=actor.restart,
-            agent=(agents or {}).get(actor.device),
             work_dir=str(work_root / actor.name),
         )
     return specs
