@@ -56,6 +56,8 @@ class ActorProcessSpec:
     nodes: tuple[NodeInfo, ...] = ()
     mesh: dict[str, Any] = field(default_factory=dict)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: how many actors consume this actor's main stream (it waits for them before publishing)
+    subscribers: int = 0
     #: the agent's clock file (see kairos.meshtime); None: this process's own local clock
     clock_file: str | None = None
     #: directory the actor may write files and checkpoints to
@@ -105,6 +107,10 @@ def build_specs(
         "hysteresis": topology.mesh.hysteresis,
         "pulse_hz": topology.mesh.pulse_hz,
     }
+    consumers: dict[str, int] = {}
+    for actor in topology.actors.values():
+        for name in actor.inputs:
+            consumers[name] = consumers.get(name, 0) + 1
     specs: dict[str, ActorProcessSpec] = {}
     for actor in topology.actors.values():
         device = topology.devices[actor.device]
@@ -156,6 +162,7 @@ def build_specs(
             nodes=nodes,
             mesh=mesh,
             restart=actor.restart,
+            subscribers=consumers.get(actor.name, 0),
             work_dir=str(work_root / actor.name),
         )
     return specs

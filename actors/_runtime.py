@@ -1,0 +1,304 @@
+"""The actor runtime: one process, one PUB socket, the actor's inputs, and its metrics.
+
+The runtime owns everything an actor should not have to think about: sockets and their
+options, the wait for subscribers (the slow-joiner trap), sequence numbers per stream, gap
+and restart counting per input, the once-a-second witness record, mesh time, signals and a
+bounded shutdown.  A role only implements :meth:`Actor.update`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import zmq
+
+from kairos import _log, wire
+from kairos.actors._metrics import Counters, LatencyWindow, StreamTrack
+from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import WireError
+from kairos.meshtime import MeshClock
+
+LINGER_MS = 500
+SNDHWM = 10_000
+RCVHWM = 10_000
+READY_TIMEOUT_S = 5.0
+WITNESS_INTERVAL_S = 1.0
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message an actor wants published: ``stream`` is relative to the actor's name.
+
+    ``""`` is the actor's main stream, ``"events"`` becomes ``<actor>/events``.
+    """
+
+    stream: str
+    times: np.ndarray | Sequence[int]
+    data: np.ndarray | dict[str, Any]
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class ActorContext:
+    """What an actor may use during setup: its spec, the mesh clock, a logger, a work dir."""
+
+    spec: ActorProcessSpec
+    clock: MeshClock
+    log: Any
+    work_dir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Actor(ABC):
+    """The actor contract: turn the messages that arrived into messages to publish."""
+
+    #: when set, update() is also called this often (in seconds) without inputs
+    period_s: float | None = None
+
+    def setup(self, context: ActorContext) -> None:  # noqa: B027 - optional hook
+        """Open adapters and files; called once before the first update."""
+
+    @abstractmethod
+    def update(self, now_ns: int, inputs: Sequence[wire.Message]) -> Iterable[Outgoing]:
+        """Handle the messages received since the last call (maybe none) at mesh time now."""
+
+    def witness(self) -> dict[str, Any]:
+        """Role-specific fields added to the witness record."""
+        return {}
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Flush and close; called once after the last update."""
+
+
+class ActorRuntime:
+    """Runs one actor until SIGTERM/SIGINT, then shuts it down within a bounded linger."""
+
+    def __init__(self, spec: ActorProcessSpec, actor: Actor) -> None:
+        self.spec = spec
+        self.actor = actor
+        self.log = _log.get("actor", actor=spec.name, role=spec.role)
+        self.clock = MeshClock(Path(spec.clock_file) if spec.clock_file else None)
+        self.epoch = self.clock.now_ns()
+        self.counters = Counters()
+        self.latency = LatencyWindow()
+        self.tracks: dict[str, StreamTrack] = {}
+        self._seqs: dict[str, int] = {}
+        self._stopping = False
+        self._subscribers = 0
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._ctx = zmq.Context()
+        self._pub = self._make_publisher()
+        self._subs = self._make_subscribers()
+        self._wanted = {link.stream for link in spec.inputs}
+        if spec.pulse is not None:
+            self._wanted.add(spec.pulse.stream)
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)
+        self._last_witness_at = time.monotonic()
+        self._last_msgs_out = 0
+        self._last_samples_out = 0
+
+    # -- sockets ---------------------------------------------------------------------------
+    def _make_publisher(self) -> zmq.Socket:
+        pub = self._ctx.socket(zmq.XPUB)
+        pub.setsockopt(zmq.LINGER, LINGER_MS)
+        pub.setsockopt(zmq.SNDHWM, SNDHWM)
+        pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
+        pub.bind(self.spec.bind)
+        return pub
+
+    def _make_subscribers(self) -> list[zmq.Socket]:
+        by_endpoint: dict[str, set[str]] = {}
+        links = list(self.spec.inputs)
+        if self.spec.pulse is not None:
+            links.append(self.spec.pulse)
+        for link in links:
+            by_endpoint.setdefault(link.endpoint, set()).add(link.stream)
+        sockets = []
+        for endpoint, streams in by_endpoint.items():
+            sub = self._ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.RCVHWM, RCVHWM)
+            sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD_BYTES + 65536)
+            for stream in sorted(streams):
+                sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
+            sub.connect(endpoint)
+            sockets.append(sub)
+        return sockets
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stopping = True
+        # the wake-up byte only ends the poll early; the flag is what counts
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        work_dir = Path(self.spec.work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        context = ActorContext(self.spec, self.clock, self.log, work_dir)
+        try:
+            self.actor.setup(context)
+            self.log.info("started", bind=self.spec.bind, pid=os.getpid())
+            self._wait_for_subscribers()
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _wait_for_subscribers(self) -> None:
+        """Hold the first message until every consumer named by the topology subscribed."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self._subscribers < self.spec.subscribers and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.log.warning(
+                    "not every subscriber arrived; publishing anyway",
+                    expected=self.spec.subscribers,
+                    subscribed=self._subscribers,
+                )
+                return
+            if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                self._drain_subscriptions()
+
+    def _drain_subscriptions(self) -> None:
+        main = self.spec.name.encode()
+        while True:
+            try:
+                event = self._pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event[1:] == main:
+                self._subscribers += 1 if event[:1] == b"\x01" else -1
+
+    def _loop(self) -> None:
+        poller = zmq.Poller()
+        for sub in self._subs:
+            poller.register(sub, zmq.POLLIN)
+        poller.register(self._pub, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        period = self.actor.period_s
+        next_update = time.monotonic() + (period or 0.0)
+        next_witness = time.monotonic() + WITNESS_INTERVAL_S
+        self._publish(self.actor.update(self.clock.now_ns(), ()))
+        while not self._stopping:
+            now = time.monotonic()
+            deadline = min(next_witness, next_update if period else next_witness)
+            ready = dict(poller.poll(max(0, int((deadline - now) * 1000) + 1)))
+            if self._pub in ready:
+                self._drain_subscriptions()
+            batch = [m for sub in self._subs if sub in ready for m in self._receive(sub)]
+            now = time.monotonic()
+            due = period is not None and now >= next_update
+            if batch or due:
+                self._publish(self.actor.update(self.clock.now_ns(), batch))
+            if due:
+                next_update += period
+                if next_update < now - 1.0:  # stalled (SIGSTOP, starved): do not spin to catch up
+                    next_update = now + period
+            if now >= next_witness:
+                self.clock.refresh()
+                self._publish_witness()
+                next_witness = max(next_witness + WITNESS_INTERVAL_S, now)
+
+    def _receive(self, sub: zmq.Socket) -> list[wire.Message]:
+        messages = []
+        for _ in range(MAX_BATCH):
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self.counters.msgs_in += 1
+            try:
+                message = wire.decode(frames)
+            except WireError as exc:
+                self.counters.decode_errors += 1
+                self.log.debug("dropped undecodable frame", error=str(exc))
+                continue
+            if message.stream not in self._wanted:
+                continue  # a longer topic sharing our subscription prefix
+            self.tracks.setdefault(message.stream, StreamTrack()).observe(message)
+            self.latency.add((self.clock.now_ns() - message.sent_ns) / 1e6)
+            messages.append(message)
+        return messages
+
+    def _publish(self, outgoing: Iterable[Outgoing]) -> None:
+        for out in outgoing:
+            stream = f"{self.spec.name}/{out.stream}" if out.stream else self.spec.name
+            seq = self._seqs.get(stream, 0)
+            self._seqs[stream] = seq + 1
+            frames = wire.encode(
+                stream, seq, self.epoch, self.clock.now_ns(), out.times, out.data, out.fields
+            )
+            self._pub.send_multipart(frames, copy=False)
+            self.counters.msgs_out += 1
+            if not isinstance(out.data, dict):
+                self.counters.samples_out += len(out.times)
+
+    def _publish_witness(self) -> None:
+        self._publish([Outgoing("witness", [self.clock.now_ns()], self.witness_record())])
+
+    def witness_record(self) -> dict[str, Any]:
+        now = time.monotonic()
+        elapsed = max(1e-9, now - self._last_witness_at)
+        out_delta = self.counters.msgs_out - self._last_msgs_out
+        samples_delta = self.counters.samples_out - self._last_samples_out
+        self._last_witness_at = now
+        self._last_msgs_out = self.counters.msgs_out
+        self._last_samples_out = self.counters.samples_out
+        p50, p99 = self.latency.percentiles()
+        record = {
+            "actor": self.spec.name,
+            "role": self.spec.role,
+            "device": self.spec.device,
+            "class": self.spec.device_class,
+            "pid": os.getpid(),
+            "epoch": self.epoch,
+            "t_ns": self.clock.now_ns(),
+            "rate_hz": out_delta / elapsed,
+            "samples_per_s": samples_delta / elapsed,
+            "msgs_in": self.counters.msgs_in,
+            "msgs_out": self.counters.msgs_out,
+            "gaps": sum(t.gaps for t in self.tracks.values()),
+            "decode_errors": self.counters.decode_errors,
+            "drops": self.counters.drops,
+            "latency_p50_ms": p50,
+            "latency_p99_ms": p99,
+            "cpu_percent": self._process.cpu_percent(None),
+            "rss_bytes": self._process.memory_info().rss,
+            "clock_offset_ns": self.clock.offset_ns,
+            "clock_uncertainty_ns": self.clock.uncertainty_ns,
+            "subscribers": self._subscribers,
+            "inputs": {name: track.as_record() for name, track in self.tracks.items()},
+        }
+        record.update(self.actor.witness())
+        return record
+
+    def _shutdown(self) -> None:
+        try:
+            self.actor.teardown()
+            self._publish_witness()
+        finally:
+            for sub in self._subs:
+                sub.close(linger=0)
+            self._pub.close(linger=LINGER_MS)
+            self._ctx.term()
+            self._wake_r.close()
+            self._wake_w.close()
+            self.log.info("stopped", msgs_out=self.counters.msgs_out)

@@ -1,0 +1,258 @@
+"""The engine role: streaming phase, coherence, resonance and collapse (DESIGN §5.1–5.4).
+
+Each input stream is encoded to phasors and integrated over the fast (Emissary) and slow
+(Master) windows with its own state, so every stream keeps exact time handling under
+irregular sampling.  An engine with several inputs is one node: its state is the pooled
+phasor of its inputs, C = |Σ s_i| / Σ m_i and R = |Σ T_i|² / (Σ E_i · Σ E′_i).
+
+Input messages are processed in sample-time order, not arrival order (a message waits until
+every other live input has caught up with it), so the same input messages always give the
+same outputs, bit for bit: what makes a replay reproduce a live run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kairos import kernels
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors.spec import ActorProcessSpec
+from kairos.wire import Message
+
+ENGINE_FIELDS = (
+    "phase_fast",
+    "coherence_fast",
+    "resonance_fast",
+    "collapsed_fast",
+    "phase_slow",
+    "coherence_slow",
+    "resonance_slow",
+    "collapsed_slow",
+    "tsync_re",
+    "tsync_im",
+    "delta",
+    "resonance_pair",
+    "collapsed_pair",
+)
+WINDOWS = ("fast", "slow")
+#: an input silent this long (and at least 3 of its message periods) no longer holds others back
+MIN_STALE_S = 1.0
+
+
+@dataclass
+class _WindowState:
+    """One stream's running state in one window, and its latest pooled contributions."""
+
+    integrate: Any = None
+    resonance: Any = None
+    s: complex = 0j
+    m: float = 0.0
+    t: complex = 0j
+    e: float = 0.0
+    e_lag: float = 0.0
+
+
+@dataclass
+class _InputState:
+    stream: str
+    index: int
+    encoder: Any = None
+    windows: dict[str, _WindowState] = field(
+        default_factory=lambda: {w: _WindowState() for w in WINDOWS}
+    )
+    queue: deque[Message] = field(default_factory=deque)
+    last_time: int | None = None
+    last_heard_ns: int | None = None
+    period_ns: float = 0.0
+
+    def note_arrival(self, message: Message, now_ns: int) -> None:
+        if self.last_heard_ns is not None:
+            interval = now_ns - self.last_heard_ns
+            self.period_ns = (
+                interval if self.period_ns == 0 else 0.9 * self.period_ns + 0.1 * interval
+            )
+        self.last_heard_ns = now_ns
+        self.queue.append(message)
+        if len(message.times):
+            last = int(message.times[-1])
+            self.last_time = last if self.last_time is None else max(self.last_time, last)
+
+    def stale(self, now_ns: int, started_ns: int) -> bool:
+        limit = max(MIN_STALE_S * 1e9, 3 * self.period_ns)
+        reference = self.last_heard_ns if self.last_heard_ns is not None else started_ns
+        return now_ns - reference > limit
+
+
+class Encoder:
+    """Turns one input's samples into phasors z_k (DESIGN §5.1)."""
+
+    def __init__(self, encoding: dict[str, Any]) -> None:
+        self.type = encoding.get("type", "phase")
+        self.freq_hz = encoding.get("freq_hz")
+        self.lp_cycles = float(encoding.get("lp_cycles") or 2.0)
+        self.demod_hz = encoding.get("demod_hz")
+        self.state: Any = None
+
+    def encode(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if values.ndim == 2:
+            values = values[:, 0]  # multi-column sensors: the engine follows the first column
+        if self.type == "lockin":
+            x = np.ascontiguousarray(values, dtype=np.float64)
+            z, self.state = kernels.lockin(
+                times, x, float(self.freq_hz), self.lp_cycles, self.state
+            )
+            return z
+        if self.type == "phase":
+            theta = np.asarray(values, dtype=np.float64)
+            if self.demod_hz:
+                theta = theta - 2 * np.pi * kernels.carrier_cycles(times, float(self.demod_hz))
+            return np.exp(1j * theta)
+        if self.type == "direct":
+            return np.asarray(values, dtype=np.float64).astype(np.complex128)
+        return np.ascontiguousarray(values, dtype=np.complex128)
+
+
+class Engine(Actor):
+    """Integrates its inputs into one node's phase, coherence, resonance and collapse."""
+
+    def __init__(self, spec: ActorProcessSpec) -> None:
+        if spec.windows is None:
+            raise ValueError(f"engine {spec.name!r} has no windows")
+        self.spec = spec
+        self.taus = dict(zip(WINDOWS, spec.windows, strict=True))
+        self.threshold = float(spec.mesh.get("collapse_threshold", 0.95))
+        self.hysteresis = float(spec.mesh.get("hysteresis", 0.05))
+        self.inputs = {
+            link.stream: _InputState(link.stream, i) for i, link in enumerate(spec.inputs)
+        }
+        for state in self.inputs.values():
+            state.encoder = Encoder(spec.encoding or {})
+        self.collapsed = {"fast": False, "slow": False, "pair": False}
+        self.started_ns = 0
+        self.rows_out = 0
+
+    def setup(self, context: ActorContext) -> None:
+        self.started_ns = context.clock.now_ns()
+
+    def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        for message in inputs:
+            state = self.inputs.get(message.stream)
+            if state is not None and not message.is_record:
+                state.note_arrival(message, now_ns)
+        outgoing: list[Outgoing] = []
+        while (ready := self._next_ready(now_ns)) is not None:
+            outgoing.extend(self._process(ready, ready.queue.popleft()))
+        return outgoing
+
+    def _next_ready(self, now_ns: int) -> _InputState | None:
+        """The input whose head message is next in sample-time order, if it may go now."""
+        heads = [s for s in self.inputs.values() if s.queue]
+        if not heads:
+            return None
+        candidate = min(heads, key=lambda s: (_first_time(s.queue[0]), s.index))
+        first = _first_time(candidate.queue[0])
+        for other in self.inputs.values():
+            if other is candidate or other.queue:
+                continue
+            caught_up = other.last_time is not None and other.last_time >= first
+            if not caught_up and not other.stale(now_ns, self.started_ns):
+                return None
+        return candidate
+
+    def _process(self, source: _InputState, message: Message) -> list[Outgoing]:
+        times = np.ascontiguousarray(message.times, dtype=np.int64)
+        if len(times) == 0:
+            return []
+        z = source.encoder.encode(times, np.asarray(message.data))
+        others = [s for s in self.inputs.values() if s is not source]
+        columns: dict[str, np.ndarray] = {}
+        pooled_t: dict[str, np.ndarray] = {}
+        pooled_e: dict[str, np.ndarray] = {}
+        pooled_e_lag: dict[str, np.ndarray] = {}
+        events: list[Outgoing] = []
+        for window in WINDOWS:
+            own = source.windows[window]
+            tau = self.taus[window]
+            s, m, _c, own.integrate = kernels.integrate(times, z, tau, own.integrate)
+            t, e, e_lag, _r, own.resonance = kernels.resonance(
+                times, z, tau, self.spec.omega_hz, self.spec.lag, own.resonance
+            )
+            own.s, own.m, own.t, own.e, own.e_lag = s[-1], m[-1], t[-1], e[-1], e_lag[-1]
+            s = s + sum(o.windows[window].s for o in others)
+            m = m + sum(o.windows[window].m for o in others)
+            t = t + sum(o.windows[window].t for o in others)
+            e = e + sum(o.windows[window].e for o in others)
+            e_lag = e_lag + sum(o.windows[window].e_lag for o in others)
+            resonance = _ratio(np.abs(t) ** 2, e * e_lag)
+            collapsed, changes, self.collapsed[window] = kernels.collapse(
+                resonance, self.threshold, self.hysteresis, self.collapsed[window]
+            )
+            columns[f"phase_{window}"] = np.angle(s)
+            columns[f"coherence_{window}"] = np.minimum(_ratio(np.abs(s), m), 1.0)
+            columns[f"resonance_{window}"] = resonance
+            columns[f"collapsed_{window}"] = collapsed.astype(np.float64)
+            pooled_t[window], pooled_e[window], pooled_e_lag[window] = t, e, e_lag
+            events.extend(self._events(window, changes, collapsed, resonance, times))
+        t_sum = pooled_t["fast"] + pooled_t["slow"]
+        pair = _ratio(
+            np.abs(t_sum) ** 2,
+            (pooled_e["fast"] + pooled_e["slow"]) * (pooled_e_lag["fast"] + pooled_e_lag["slow"]),
+        )
+        collapsed, changes, self.collapsed["pair"] = kernels.collapse(
+            pair, self.threshold, self.hysteresis, self.collapsed["pair"]
+        )
+        columns["tsync_re"] = t_sum.real / 2
+        columns["tsync_im"] = t_sum.imag / 2
+        columns["delta"] = np.abs(np.abs(pooled_t["slow"]) - np.abs(pooled_t["fast"]))
+        columns["resonance_pair"] = pair
+        columns["collapsed_pair"] = collapsed.astype(np.float64)
+        events.extend(self._events("pair", changes, collapsed, pair, times))
+        rows = np.column_stack([columns[name] for name in ENGINE_FIELDS])
+        self.rows_out += len(rows)
+        return [Outgoing("", times, rows, ENGINE_FIELDS), *events]
+
+    def _events(
+        self,
+        window: str,
+        changes: np.ndarray,
+        collapsed: np.ndarray,
+        resonance: np.ndarray,
+        times: np.ndarray,
+    ) -> list[Outgoing]:
+        return [
+            Outgoing(
+                "events",
+                [int(times[i])],
+                {
+                    "kind": "collapse",
+                    "window": window,
+                    "state": bool(collapsed[i]),
+                    "t_ns": int(times[i]),
+                    "value": float(resonance[i]),
+                },
+            )
+            for i in changes
+        ]
+
+    def witness(self) -> dict[str, Any]:
+        return {
+            "rows_out": self.rows_out,
+            "queued": {name: len(s.queue) for name, s in self.inputs.items()},
+            "collapsed": dict(self.collapsed),
+        }
+
+
+def _first_time(message: Message) -> int:
+    return int(message.times[0]) if len(message.times) else message.sent_ns
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0, clamped to [0, 1]."""
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return np.clip(out, 0.0, 1.0)

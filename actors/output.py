@@ -1,0 +1,53 @@
+"""The output role: hands every mesh-state update of its sync inputs to an output adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors.adapters import AdapterContext, OutputAdapter, OutputState, output_adapter
+from kairos.actors.spec import ActorProcessSpec
+from kairos.wire import Message
+
+
+class Output(Actor):
+    """Acts on the mesh: speaker, display, motor, files or HTTP, through its adapter."""
+
+    def __init__(self, spec: ActorProcessSpec) -> None:
+        if not spec.adapter:
+            raise ValueError(f"output {spec.name!r} needs an adapter")
+        self.spec = spec
+        self.adapter: OutputAdapter | None = None
+        self.writes = 0
+
+    def setup(self, context: ActorContext) -> None:
+        cls = output_adapter(self.spec.adapter or "")
+        self.adapter = cls(self.spec.params, AdapterContext(self.spec.name, context.work_dir))
+
+    def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        assert self.adapter is not None  # set in setup(); update is never called before
+        for message in inputs:
+            if not message.is_record or "global_coherence" not in message.data:
+                continue
+            record = message.data
+            re, im = record.get("phasor", (0.0, 0.0))
+            self.adapter.write(
+                OutputState(
+                    source=message.stream,
+                    t_ns=int(record.get("t_ns", message.sent_ns)),
+                    phasor=complex(re, im),
+                    coherence=float(record["global_coherence"]),
+                    phase=float(record.get("mesh_phase", 0.0)),
+                    active=bool(record.get("emerged", False)),
+                )
+            )
+            self.writes += 1
+        return ()
+
+    def teardown(self) -> None:
+        if self.adapter is not None:
+            self.adapter.close()
+
+    def witness(self) -> dict[str, Any]:
+        return {"writes": self.writes, "adapter": self.spec.adapter}
