@@ -105,7 +105,7 @@ def encode(
             )
         header["dtype"] = dtype
         header["shape"] = list(array.shape)
-        payload = memoryview(array).cast("B")
+        payload = _raw_bytes(array)
     if fields:
         header["fields"] = list(fields)
     if extra:
@@ -113,9 +113,14 @@ def encode(
     return [
         stream.encode(),
         msgpack.packb(header, use_bin_type=True),
-        memoryview(stamps).cast("B"),
+        _raw_bytes(stamps),
         payload,
     ]
+
+
+def _raw_bytes(array: np.ndarray) -> memoryview:
+    """A zero-copy byte view of a contiguous array (also for empty ones)."""
+    return memoryview(array.reshape(-1).view(np.uint8))
 
 
 def decode(
@@ -190,10 +195,12 @@ def _decode_header(raw: bytes | memoryview) -> dict[str, Any]:
     stream = header["stream"]
     if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_NAME:
         raise WireError("header stream is not a name of 1 to 200 characters")
-    for key in ("seq", "epoch", "sent_ns"):
+    if type(header["seq"]) is not int or not 0 <= header["seq"] < 2**64:
+        raise WireError(f"stream {stream!r}: header seq is not an unsigned 64-bit integer")
+    for key in ("epoch", "sent_ns"):
         value = header[key]
-        if type(value) is not int or not -(2**63) <= value < 2**64:
-            raise WireError(f"stream {stream!r}: header {key} is not a 64-bit integer")
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise WireError(f"stream {stream!r}: header {key} is not a signed 64-bit integer")
     if not isinstance(header["dtype"], str):
         raise WireError(f"stream {stream!r}: header dtype is not a string")
     shape = header["shape"]
