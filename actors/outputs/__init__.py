@@ -1,0 +1,1 @@
+"""Output adapters: act on node or mesh state (files, HTTP, sound, light, motors)."""
