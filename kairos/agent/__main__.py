@@ -1,0 +1,32 @@
+"""``python -m kairos.agent``: the agent alone, without the rest of the ``kairos`` command.
+
+The launcher starts local agents this way; it is ``kairos agent run`` with the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kairos import _log
+from kairos.agent.config import add_run_arguments, config_from_args
+from kairos.agent.daemon import Agent
+from kairos.errors import KairosError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kairos.agent", description=__doc__)
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    parser.add_argument("--log-level", default="info")
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    _log.configure(json=args.log_json, level=args.log_level)
+    try:
+        return Agent(config_from_args(args)).serve()
+    except KairosError as exc:
+        print(f"kairos agent: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

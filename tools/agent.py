@@ -1,0 +1,93 @@
+"""Run, install or inspect the per-device agent.
+
+kairos agent run [--bind ENDPOINT] [--class auto|NAME] [--state-dir DIR] [--config FILE]
+                 [--ready-file FILE] [--device NAME]
+kairos agent status [--endpoint ENDPOINT] [--json]
+kairos agent install ... / kairos agent uninstall ...   (service set-up: systemd, launchd)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kairos.agent.config import DEFAULT_BIND, add_run_arguments
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    run = actions.add_parser("run", help="run the agent in the foreground")
+    add_run_arguments(run)
+    status = actions.add_parser("status", help="ask a running agent for its actors and health")
+    status.add_argument("--endpoint", default=DEFAULT_BIND, help="the agent's control endpoint")
+    status.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for it")
+    status.add_argument("--json", action="store_true", help="print the replies as JSON")
+    install = _service_module()
+    if install is not None:
+        install.configure_install(
+            actions.add_parser("install", help="install the agent as a service")
+        )
+        install.configure_uninstall(
+            actions.add_parser("uninstall", help="remove the agent service")
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.agent_command == "run":
+        from kairos.agent.config import config_from_args
+        from kairos.agent.daemon import Agent
+
+        return Agent(config_from_args(args)).serve()
+    if args.agent_command == "status":
+        return _status(args)
+    install = _service_module()
+    if install is None:
+        print("kairos agent: service install is not available in this install", file=sys.stderr)
+        return 1
+    if args.agent_command == "install":
+        return int(install.run_install(args))
+    return int(install.run_uninstall(args))
+
+
+def _service_module() -> Any:
+    try:
+        from kairos.tools import agent_install
+    except ImportError:
+        return None
+    return agent_install
+
+
+def _status(args: argparse.Namespace) -> int:
+    from kairos.control.client import ControlClient
+
+    with ControlClient(args.endpoint, timeout_s=args.timeout) as client:
+        hello = client.hello()
+        status = client.call("status")
+        health = client.call("health")
+    if args.json:
+        print(json.dumps({"hello": hello, "status": status, "health": health}))
+        return 0
+    print(
+        f"agent {args.endpoint}: device {hello['device']} ({hello['class']}), "
+        f"kairos {hello['agent_version']}, protocol {hello['version']}"
+    )
+    load = health.get("load")
+    temperature = health.get("temperature_c")
+    print(
+        f"cpu {health['cpu_percent']:.0f}%  memory {health['memory_percent']:.0f}%  "
+        f"load {' '.join(f'{v:.2f}' for v in load) if load else 'n/a'}  "
+        f"temperature {f'{temperature:.1f} °C' if temperature else 'n/a'}  "
+        f"agent rss {health['agent_rss_bytes'] / 2**20:.1f} MiB"
+    )
+    actors = status["actors"]
+    if not actors:
+        print("no actors")
+    for actor in actors:
+        print(
+            f"  {actor['name']:<20} {actor['state']:<8} pid {actor['pid'] or '-':<8} "
+            f"restarts {actor['restarts']:<3} last exit {actor['last_exit']} "
+            f"uptime {actor['uptime_s']:.0f} s  spec {actor['spec_hash']}"
+        )
+    return 0
