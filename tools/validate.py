@@ -1,0 +1,74 @@
+"""Check topology files without starting anything.
+
+Every problem is printed on its own line to stderr as ``FILE:LINE:COL: key: message``, then
+a count; the exit status is 2 if any file has a problem.  A valid file gets a one-line
+summary on stdout, or with ``--json`` its resolved form (defaults filled in) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections import Counter
+from typing import Any
+
+from kairos.errors import TopologyError
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+_ROLE_ORDER = ("sensor", "engine", "sync", "output")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="topology YAML files")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the resolved topology as JSON (an array when given several files)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from kairos.topologies.loader import load
+
+    resolved: list[dict[str, Any]] = []
+    failed = 0
+    for file in args.files:
+        try:
+            topology = load(file)
+        except TopologyError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            count = len(exc.problems)
+            print(f"{file}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+            continue
+        if args.json:
+            resolved.append(to_json(topology))
+        else:
+            print(summary(file, topology))
+    if args.json and resolved:
+        print(json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def summary(file: str, topology: Any) -> str:
+    """``home.yaml: valid: topology 'home', 3 devices, 9 actors (3 sensors, …)``."""
+    roles = Counter(actor.role for actor in topology.actors.values())
+    parts = [f"{roles[r]} {r}{'s' if roles[r] != 1 else ''}" for r in _ROLE_ORDER if roles[r]]
+    devices = len(topology.devices)
+    actors = len(topology.actors)
+    return (
+        f"{file}: valid: topology {topology.name!r}, {devices} device{'s' if devices != 1 else ''}"
+        f", {actors} actor{'s' if actors != 1 else ''} ({', '.join(parts)})"
+    )
+
+
+def to_json(topology: Any) -> dict[str, Any]:
+    """The resolved topology as plain JSON values (paths as strings, tuples as lists)."""
+    raw = dataclasses.asdict(topology)
+    raw["path"] = str(topology.path)
+    raw["endpoints"] = {name: topology.endpoint(name) for name in topology.actors}
+    return raw
