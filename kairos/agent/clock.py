@@ -30,14 +30,10 @@ class AgentClock:
         return self._mesh.now_ns()
 
     def set(self, offset_ns: int, skew_ppm: float, uncertainty_ns: int, anchor_ns: int) -> None:
-        """Publish a new estimate (atomically); actors and this agent slew toward it."""
-        self.state = ClockState(
-            base_ns=self.base_ns,
-            offset_ns=offset_ns,
-            skew_ppm=skew_ppm,
-            uncertainty_ns=uncertainty_ns,
-            anchor_ns=anchor_ns,
-            synced=True,
+        """Publish a new estimate (atomically), continuous with the current correction:
+        actors and this agent slew toward it, mesh time never runs backwards."""
+        self.state = self.state.retarget(
+            offset_ns, skew_ppm, uncertainty_ns, anchor_ns, mono_ns=time.monotonic_ns()
         )
         self.state.write(self.path)
         self._mesh.refresh()

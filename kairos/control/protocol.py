@@ -77,8 +77,9 @@ class Request:
         )
 
     def digest(self) -> str:
-        """Hash of the request's content: a reused id with other content is a duplicate."""
-        return hashlib.sha256(self.encode()).hexdigest()
+        """Hash of what the request asks (command and arguments, not its expiry): a resent
+        request matches it, a reused id with other content does not."""
+        return hashlib.sha256(_pack({"cmd": self.cmd, "args": self.args})).hexdigest()
 
     @classmethod
     def decode(cls, frame: bytes | memoryview) -> Request:

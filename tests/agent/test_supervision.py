@@ -1,0 +1,132 @@
+"""Supervision over a real agent: spawn, stop, status, logs, restarts, shutdown, orphans."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from kairos.errors import AgentError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _actor_pids(spec_path: str) -> list[int]:
+    """Every live process that is a kairos actor of this spec file."""
+    pids = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline[-3:] == ["-m", "kairos.actors", spec_path] and _alive(proc.pid):
+            pids.append(proc.pid)
+    return pids
+
+
+def test_spawn_status_logs_stop(agent, client, sensor_spec, status_of, wait) -> None:
+    reply = client.call("spawn", {"spec": sensor_spec()})
+    assert reply["outcome"] == "started"
+    status = status_of(client, "osc")
+    assert status["state"] == "running" and _alive(status["pid"])
+    assert status["spec_hash"] == reply["spec_hash"]
+    spec_file = agent.state_dir / "actors" / "osc" / "spec.json"
+    import json
+
+    written = json.loads(spec_file.read_text())
+    assert written["clock_file"] == str(agent.state_dir / "clock.json")
+    lines = wait(lambda: client.call("logs", {"name": "osc", "lines": 20})["lines"], 15)
+    assert any("osc" in line for line in lines)
+    health = client.call("health")
+    assert health["agent_rss_bytes"] > 0 and 0 <= health["memory_percent"] <= 100
+    assert client.call("stop", {"name": "osc"})["stopped"] == ["osc"]
+    assert not _alive(status["pid"])
+    assert status_of(client, "osc")["state"] == "stopped"
+
+
+def test_spawn_identical_is_noop_and_different_restarts(client, sensor_spec, status_of) -> None:
+    spec = sensor_spec()
+    first = client.call("spawn", {"spec": spec})
+    same = client.call("spawn", {"spec": spec})
+    assert same["outcome"] == "unchanged" and same["pid"] == first["pid"]
+    changed = client.call("spawn", {"spec": spec | {"rate_hz": 20.0}})
+    assert changed["outcome"] == "restarted" and changed["pid"] != first["pid"]
+    assert not _alive(first["pid"])
+    assert status_of(client, "osc")["spec_hash"] == changed["spec_hash"] != first["spec_hash"]
+
+
+def test_roles_and_adapters_not_installed_are_refused(client, sensor_spec) -> None:
+    with pytest.raises(AgentError, match="refused"):
+        client.call("spawn", {"spec": sensor_spec(role="shell")})
+    with pytest.raises(AgentError, match="refused"):
+        client.call("spawn", {"spec": sensor_spec(adapter="rm-rf")})
+    with pytest.raises(AgentError, match="refused"):
+        client.call("spawn", {"spec": sensor_spec(name="../escape")})
+    with pytest.raises(AgentError, match="bad-request"):
+        client.call("spawn", {"spec": sensor_spec(no_such_field=1)})
+    assert client.call("status")["actors"] == []
+
+
+def test_kill9_actor_is_restarted_within_2s(client, sensor_spec, status_of, wait) -> None:
+    pid = client.call("spawn", {"spec": sensor_spec()})["pid"]
+    time.sleep(0.5)
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted():
+        status = status_of(client, "osc")
+        return status if status["state"] == "running" and status["pid"] != pid else None
+
+    status = wait(restarted, 10, step_s=0.02)
+    elapsed = time.monotonic() - killed_at
+    assert elapsed < 2.0, f"restarted after {elapsed:.2f} s"
+    assert status["restarts"] == 1
+    assert status["last_exit"] == -signal.SIGKILL
+    assert _alive(status["pid"])
+
+
+def test_policy_never_is_not_restarted(client, sensor_spec, status_of, wait) -> None:
+    pid = client.call("spawn", {"spec": sensor_spec(policy="never")})["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait(lambda: status_of(client, "osc")["state"] == "failed", 10)
+    time.sleep(1.0)  # longer than the first backoff: a restart would have happened by now
+    status = status_of(client, "osc")
+    assert status["state"] == "failed" and status["restarts"] == 0 and status["pid"] is None
+
+
+def test_sigterm_stops_every_actor(agent, client, sensor_spec) -> None:
+    pids = [client.call("spawn", {"spec": sensor_spec(name=n)})["pid"] for n in ("a", "b")]
+    assert all(_alive(p) for p in pids)
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=10) == 0
+    assert not any(_alive(p) for p in pids)
+
+
+def test_orphans_of_a_killed_agent_are_stopped_on_restart(
+    agent, agent_starter, sensor_spec
+) -> None:
+    with agent.client() as client:
+        pids = [client.call("spawn", {"spec": sensor_spec(name=n)})["pid"] for n in ("a", "b")]
+    orphans = list(pids)
+    try:
+        agent.proc.send_signal(signal.SIGKILL)
+        agent.proc.wait(timeout=10)
+        assert all(_alive(p) for p in pids), "actors must outlive their agent"
+        second = agent_starter(agent.state_dir, "b")
+        assert not any(_alive(p) for p in pids), "orphans were not stopped"
+        with second.client() as client:
+            assert client.call("status")["actors"] == []
+            spec = sensor_spec(name="a")
+            orphans.append(client.call("spawn", {"spec": spec})["pid"])
+            spec_path = str(agent.state_dir / "actors" / "a" / "spec.json")
+            assert len(_actor_pids(spec_path)) == 1
+    finally:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
