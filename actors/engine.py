@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from kairos import kernels
-from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors._runtime import Actor, Outgoing
 from kairos.actors.spec import ActorProcessSpec
 from kairos.wire import Message
 
@@ -133,13 +133,12 @@ class Engine(Actor):
         for state in self.inputs.values():
             state.encoder = Encoder(spec.encoding or {})
         self.collapsed = {"fast": False, "slow": False, "pair": False}
-        self.started_ns = 0
+        self.started_ns: int | None = None
         self.rows_out = 0
 
-    def setup(self, context: ActorContext) -> None:
-        self.started_ns = context.clock.now_ns()
-
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        if self.started_ns is None:
+            self.started_ns = now_ns  # inputs never heard of count as silent from here
         for message in inputs:
             state = self.inputs.get(message.stream)
             if state is not None and not message.is_record:
@@ -160,7 +159,7 @@ class Engine(Actor):
             if other is candidate or other.queue:
                 continue
             caught_up = other.last_time is not None and other.last_time >= first
-            if not caught_up and not other.stale(now_ns, self.started_ns):
+            if not caught_up and not other.stale(now_ns, self.started_ns or now_ns):
                 return None
         return candidate
 

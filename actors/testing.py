@@ -8,6 +8,7 @@ Shipped with the package so that users unit-test their own actors the way we tes
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,13 +41,16 @@ def message(
 class ActorHarness:
     """Drives one actor: ``setup`` once, then ``feed`` messages or ``tick`` at given times."""
 
-    def __init__(self, actor: Actor, spec: ActorProcessSpec | None = None) -> None:
+    def __init__(
+        self, actor: Actor, spec: ActorProcessSpec | None = None, work_dir: Path | None = None
+    ) -> None:
         self.actor = actor
         self.spec = spec or getattr(actor, "spec", None)
-        self._tmp = tempfile.TemporaryDirectory(prefix="kairos-harness-")
-        work_dir = Path(self._tmp.name)
-        context = ActorContext(self.spec, MeshClock(), _log.get("harness"), work_dir)  # type: ignore[arg-type]
-        self.work_dir = work_dir
+        self._own_dir = work_dir is None
+        self.work_dir = (
+            Path(tempfile.mkdtemp(prefix="kairos-harness-")) if work_dir is None else work_dir
+        )
+        context = ActorContext(self.spec, MeshClock(), _log.get("harness"), self.work_dir)  # type: ignore[arg-type]
         actor.setup(context)
 
     def feed(self, *messages: wire.Message, now_ns: int | None = None) -> list[Outgoing]:
@@ -61,7 +65,8 @@ class ActorHarness:
 
     def close(self) -> None:
         self.actor.teardown()
-        self._tmp.cleanup()
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> ActorHarness:
         return self
