@@ -1,0 +1,461 @@
+"""Clock offset estimation for mesh time: NTP-style probes in, per-device corrections out.
+
+The launcher probes every agent in bursts of four-timestamp probes.  :class:`OffsetEstimator`
+turns one device's bursts into its clock's offset and skew relative to the launcher, with an
+uncertainty that is a hard bound under the stated model (not a standard deviation);
+:func:`mesh_offsets` turns every device's estimate into its correction to mesh time (a named
+reference device, or the consensus of the clocks that agree).  Pure logic: the launcher owns
+the sockets.  docs/meshtime.md derives the bounds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kairos.meshtime import ClockError
+
+#: Probes per burst (NTP keeps the best of 8; LSL sends 8 every 2 s).
+BURST_SIZE = 8
+#: Seconds between bursts.
+BURST_INTERVAL_S = 2.0
+
+__all__ = [
+    "BURST_INTERVAL_S",
+    "BURST_SIZE",
+    "Accuracy",
+    "ClockError",
+    "ClockEstimate",
+    "Correction",
+    "MeshOffsets",
+    "OffsetEstimator",
+    "ProbeSample",
+    "accuracy",
+    "find_falsetickers",
+    "mesh_offsets",
+    "run_burst",
+    "track",
+]
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    """One four-timestamp probe; t1, t4 on the prober's clock, t2, t3 on the device's.
+
+    t1 = prober send, t2 = device receive, t3 = device send, t4 = prober receive.
+    """
+
+    t1: int
+    t2: int
+    t3: int
+    t4: int
+
+    def __post_init__(self) -> None:
+        if self.t4 < self.t1:
+            raise ClockError(f"probe answered before it was sent: t1={self.t1} > t4={self.t4}")
+        if self.t3 < self.t2:
+            raise ClockError(f"device replied before it received: t2={self.t2} > t3={self.t3}")
+
+    @property
+    def offset_ns(self) -> float:
+        """Offset of the device clock relative to the prober: ((t2−t1)+(t3−t4))/2."""
+        return ((self.t2 - self.t1) + (self.t3 - self.t4)) / 2
+
+    @property
+    def delay_ns(self) -> int:
+        """Round trip spent on the network: (t4−t1)−(t3−t2)."""
+        return (self.t4 - self.t1) - (self.t3 - self.t2)
+
+    @property
+    def mid_ns(self) -> int:
+        """Prober time the offset refers to (the middle of the round trip)."""
+        return (self.t1 + self.t4) // 2
+
+    @property
+    def bound_ns(self) -> float:
+        """Largest possible error of ``offset_ns``: half the round trip (never negative)."""
+        return max(self.delay_ns, 0) / 2
+
+
+@dataclass(frozen=True)
+class ClockEstimate:
+    """A clock's offset (ns) and skew (ppm) at prober time ``at_ns``, ± ``uncertainty_ns``.
+
+    ``n`` is the number of burst samples behind the estimate (0: no estimate yet).
+    """
+
+    offset_ns: int
+    skew_ppm: float
+    uncertainty_ns: int
+    n: int
+    at_ns: int = 0
+
+    def contains(self, true_offset_ns: float) -> bool:
+        """Whether ``true_offset_ns`` lies within offset ± uncertainty."""
+        return abs(true_offset_ns - self.offset_ns) <= self.uncertainty_ns
+
+
+class OffsetEstimator:
+    """One device's offset and skew relative to the prober, from bursts of probes.
+
+    Each burst contributes its minimum-delay probe.  A burst whose best round trip exceeds
+    ``reject_factor`` × the minimum of the last ``window`` bursts plus ``reject_floor_ns`` is
+    rejected (Wi-Fi power save, congestion): it is never averaged in.  The last ``window``
+    accepted samples are fitted by weighted least squares (offset vs prober time, weight
+    1/bound²) once ``min_fit_samples`` of them span ``min_fit_span_ns``; before that the
+    estimate is the sample whose bound, widened by ``max_skew_ppm`` of drift, is smallest.
+    A sample that contradicts the current model beyond both bounds means the device clock
+    was stepped (agent restart): the history is dropped and estimation starts again.
+    """
+
+    def __init__(
+        self,
+        window: int = 32,
+        *,
+        min_fit_samples: int = 3,
+        min_fit_span_ns: int = 5_000_000_000,
+        reject_factor: float = 3.0,
+        reject_floor_ns: int = 500_000,
+        max_skew_ppm: float = 500.0,
+    ) -> None:
+        if window < 1:
+            raise ClockError(f"estimator window must hold at least 1 sample, got {window}")
+        if min_fit_samples < 3:
+            raise ClockError(f"a skew fit needs at least 3 samples, got {min_fit_samples}")
+        if reject_factor < 1.0 or reject_floor_ns < 0 or max_skew_ppm <= 0:
+            raise ClockError(
+                "reject_factor must be >= 1, reject_floor_ns >= 0 and max_skew_ppm > 0, got "
+                f"{reject_factor}, {reject_floor_ns}, {max_skew_ppm}"
+            )
+        self.window = window
+        self.min_fit_samples = min_fit_samples
+        self.min_fit_span_ns = min_fit_span_ns
+        self.reject_factor = reject_factor
+        self.reject_floor_ns = reject_floor_ns
+        self.max_skew_ppm = max_skew_ppm
+        self._samples: deque[ProbeSample] = deque(maxlen=window)
+        self._burst_delays: deque[int] = deque(maxlen=window)
+        #: bursts taken in, bursts rejected as round-trip outliers, history resets (clock steps)
+        self.bursts = 0
+        self.rejected = 0
+        self.resets = 0
+
+    @property
+    def samples(self) -> tuple[ProbeSample, ...]:
+        """The accepted minimum-delay samples currently in the window, oldest first."""
+        return tuple(self._samples)
+
+    def _threshold(self) -> float:
+        return self.reject_factor * min(self._burst_delays) + self.reject_floor_ns
+
+    def add_burst(self, samples: Iterable[ProbeSample]) -> ProbeSample | None:
+        """Take in one burst; return the sample kept, or None if the burst was not used."""
+        burst = list(samples)
+        if not burst:
+            return None
+        self.bursts += 1
+        best = min(burst, key=lambda s: s.delay_ns)
+        delay = max(best.delay_ns, 0)
+        outlier = bool(self._burst_delays) and delay > self._threshold()
+        self._burst_delays.append(delay)
+        if outlier:
+            self.rejected += 1
+            return None
+        if self._usable():
+            before = self.estimate(best.mid_ns)
+            if abs(best.offset_ns - before.offset_ns) > before.uncertainty_ns + best.bound_ns + 1:
+                self._samples.clear()  # the device clock was stepped: old samples are void
+                self.resets += 1
+        else:
+            self._samples.clear()  # everything kept so far is an outlier by today's minimum
+        self._samples.append(best)
+        return best
+
+    def _usable(self) -> list[ProbeSample]:
+        # samples taken in before the running minimum fell may now count as outliers
+        if not self._samples:
+            return []
+        limit = self._threshold()
+        return [s for s in self._samples if max(s.delay_ns, 0) <= limit]
+
+    def estimate(self, at_local_ns: int) -> ClockEstimate:
+        """Offset and skew at prober time ``at_local_ns``; raises ClockError with no data."""
+        kept = self._usable()
+        if not kept:
+            raise ClockError("no clock estimate yet: no usable probe burst was taken in")
+        ref = kept[-1]
+        x = np.array([s.mid_ns - ref.mid_ns for s in kept], dtype=np.float64)
+        y = np.array([s.offset_ns - ref.offset_ns for s in kept], dtype=np.float64)
+        h = np.array([s.bound_ns for s in kept], dtype=np.float64)
+        xt = float(at_local_ns - ref.mid_ns)
+        # constant model: the best sample, its bound widened by the largest credible drift
+        widened = h + self.max_skew_ppm * 1e-6 * np.abs(xt - x)
+        i = int(np.argmin(widened))
+        offset, bound, skew = float(y[i]), float(widened[i]), 0.0
+        span = float(x.max() - x.min())
+        if len(kept) >= self.min_fit_samples and span >= self.min_fit_span_ns:
+            w = 1.0 / (h + 1.0) ** 2
+            total = float(w.sum())
+            xm = float((w * x).sum()) / total
+            dx = x - xm
+            sxx = float((w * dx * dx).sum())
+            # the fit at xt is sum(c·y): each sample's error is at most its bound h, so the
+            # fit's error is at most sum(|c|·h) — this grows when extrapolating
+            c = w * (1.0 / total + dx * (xt - xm) / sxx)
+            fit_offset = float((c * y).sum())
+            fit_bound = float((np.abs(c) * h).sum())
+            skew = float((w * dx * y).sum()) / sxx * 1e6
+            lo = max(offset - bound, fit_offset - fit_bound)
+            hi = min(offset + bound, fit_offset + fit_bound)
+            if lo <= hi:  # both hold: the truth is in their intersection
+                offset, bound = (lo + hi) / 2, (hi - lo) / 2
+            elif fit_bound < bound:
+                offset, bound = fit_offset, fit_bound
+        return ClockEstimate(
+            offset_ns=round(ref.offset_ns + offset),
+            skew_ppm=skew,
+            uncertainty_ns=math.ceil(bound + 0.5),  # + rounding of the offset
+            n=len(kept),
+            at_ns=at_local_ns,
+        )
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What the launcher sends an agent: mesh = local + offset + skew·(local − anchor)."""
+
+    offset_ns: int
+    skew_ppm: float
+    uncertainty_ns: int
+    #: the device's local time at which ``offset_ns`` holds
+    anchor_ns: int
+
+
+@dataclass(frozen=True)
+class MeshOffsets:
+    """Each device's correction to mesh time (what it must ADD to its local clock).
+
+    ``reference`` is the reference device, or None for consensus; ``falsetickers`` are the
+    devices left out of the consensus (with a named reference: only reported).
+    """
+
+    offsets: dict[str, ClockEstimate]
+    falsetickers: set[str]
+    reference: str | None = None
+    #: each device's local time at the instant the estimates refer to
+    anchors: Mapping[str, int] | None = None
+
+    def correction(self, device: str) -> Correction:
+        """The correction to send to ``device``'s agent."""
+        if device not in self.offsets:
+            raise ClockError(f"no mesh offset for device {device!r}")
+        est = self.offsets[device]
+        anchor = (self.anchors or {}).get(device, est.at_ns)
+        return Correction(est.offset_ns, est.skew_ppm, est.uncertainty_ns, anchor)
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def find_falsetickers(
+    estimates: Mapping[str, ClockEstimate],
+    *,
+    tolerance_ns: int = 1_000_000,
+    mad_k: float = 3.0,
+) -> set[str]:
+    """Devices whose clock disagrees with the majority.
+
+    First Marzullo's intersection of the intervals offset ± uncertainty: if more than half
+    of them share a point, every device outside that majority is a falseticker.  When the
+    intervals are too tight for a majority (honest clocks that differ by more than their
+    uncertainty, the usual case on unsynchronised hardware), a device is a falseticker when
+    it is further from the median than max(mad_k·1.4826·MAD, tolerance_ns) plus its own
+    uncertainty.  Fewer than 3 devices, or no strict majority left: nobody is left out.
+    """
+    names = sorted(estimates)
+    n = len(names)
+    if n < 3:
+        return set()
+    events: list[tuple[float, int]] = []
+    for name in names:
+        e = estimates[name]
+        events.append((e.offset_ns - e.uncertainty_ns, 0))  # starts sort before ends
+        events.append((e.offset_ns + e.uncertainty_ns, 1))
+    events.sort()
+    count = best = 0
+    region = (0.0, 0.0)
+    for k, (value, kind) in enumerate(events):
+        if kind == 0:
+            count += 1
+            if count > best:
+                best = count
+                region = (value, events[k + 1][0])
+        else:
+            count -= 1
+    if best * 2 > n:
+        lo, hi = region
+        return {
+            name
+            for name in names
+            if not (
+                estimates[name].offset_ns - estimates[name].uncertainty_ns <= lo
+                and estimates[name].offset_ns + estimates[name].uncertainty_ns >= hi
+            )
+        }
+    offsets = [float(estimates[name].offset_ns) for name in names]
+    med = _median(offsets)
+    mad = _median([abs(o - med) for o in offsets])
+    limit = max(mad_k * 1.4826 * mad, float(tolerance_ns))
+    out = {
+        name
+        for name, o in zip(names, offsets, strict=True)
+        if abs(o - med) > limit + estimates[name].uncertainty_ns
+    }
+    return out if (n - len(out)) * 2 > n else set()
+
+
+def _consensus(chimers: Sequence[ClockEstimate]) -> tuple[float, float, float]:
+    """Median offset, its skew, and a hard bound on its error, of the agreeing clocks."""
+    ordered = sorted(chimers, key=lambda e: e.offset_ns)
+    mid = len(ordered) // 2
+    middle = ordered[mid : mid + 1] if len(ordered) % 2 else ordered[mid - 1 : mid + 1]
+    offset = sum(e.offset_ns for e in middle) / len(middle)
+    skew = sum(e.skew_ppm for e in middle) / len(middle)
+    # each true offset lies in its interval, and the median is monotone in every input, so
+    # the true median lies between the medians of the interval ends
+    upper = _median([e.offset_ns + e.uncertainty_ns for e in chimers])
+    lower = _median([e.offset_ns - e.uncertainty_ns for e in chimers])
+    return offset, skew, max(upper - offset, offset - lower)
+
+
+def mesh_offsets(
+    estimates: Mapping[str, ClockEstimate],
+    reference: str | None,
+    *,
+    tolerance_ns: int = 1_000_000,
+    mad_k: float = 3.0,
+) -> MeshOffsets:
+    """Every device's correction to mesh time, from its estimate relative to the prober.
+
+    ``estimates`` must all refer to the same prober instant (``at_ns``); the prober's own
+    clock cancels out.  With a named ``reference`` mesh time is that device's clock; with
+    None it is the median of the clocks that are not falsetickers.  Uncertainties add: the
+    device's plus the reference's (0 for the reference device itself).
+    """
+    if not estimates:
+        return MeshOffsets({}, set(), reference, {})
+    instants = {e.at_ns for e in estimates.values()}
+    if len(instants) > 1:
+        raise ClockError(
+            f"clock estimates refer to different prober instants {sorted(instants)}: "
+            "evaluate every estimator at the same time"
+        )
+    if reference is not None and reference not in estimates:
+        raise ClockError(
+            f"mesh clock reference {reference!r} is not among the probed devices "
+            f"{sorted(estimates)}"
+        )
+    false = find_falsetickers(estimates, tolerance_ns=tolerance_ns, mad_k=mad_k)
+    if reference is not None:
+        ref = estimates[reference]
+        ref_offset, ref_skew, ref_bound = (
+            float(ref.offset_ns),
+            ref.skew_ppm,
+            float(ref.uncertainty_ns),
+        )
+    else:
+        chimers = [e for name, e in estimates.items() if name not in false]
+        ref_offset, ref_skew, ref_bound = _consensus(chimers)
+    offsets: dict[str, ClockEstimate] = {}
+    anchors: dict[str, int] = {}
+    for name, e in estimates.items():
+        own = name == reference
+        offsets[name] = ClockEstimate(
+            offset_ns=0 if own else round(ref_offset - e.offset_ns),
+            skew_ppm=0.0 if own else ref_skew - e.skew_ppm,
+            uncertainty_ns=0 if own else math.ceil(ref_bound + e.uncertainty_ns),
+            n=e.n,
+            at_ns=e.at_ns,
+        )
+        anchors[name] = e.at_ns + e.offset_ns
+    return MeshOffsets(offsets, false, reference, anchors)
+
+
+# -- helpers for checks against a real probe (the emulated cluster's clock tests) ---------
+
+#: A probe: sends one request and returns its four timestamps, or None if it was lost.
+Probe = Callable[[], ProbeSample | None]
+
+
+def run_burst(probe: Probe, count: int = BURST_SIZE) -> list[ProbeSample]:
+    """Run ``count`` probes back to back; the lost ones are left out."""
+    out = []
+    for _ in range(count):
+        sample = probe()
+        if sample is not None:
+            out.append(sample)
+    return out
+
+
+def track(
+    probe: Probe,
+    *,
+    bursts: int,
+    interval_s: float = BURST_INTERVAL_S,
+    estimator: OffsetEstimator | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ClockEstimate]:
+    """Probe in ``bursts`` bursts and return the estimate after each usable one.
+
+    Each estimate refers to the prober time at the end of its burst (its last t4), which
+    is when a launcher would send the correction.
+    """
+    est = estimator if estimator is not None else OffsetEstimator()
+    out: list[ClockEstimate] = []
+    for k in range(bursts):
+        if k:
+            sleep(interval_s)
+        burst = run_burst(probe)
+        if est.add_burst(burst) is not None:
+            out.append(est.estimate(max(s.t4 for s in burst)))
+    return out
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How a series of estimates compares with the true offset."""
+
+    n: int
+    p50_error_ns: float
+    p95_error_ns: float
+    max_error_ns: float
+    #: fraction of estimates whose offset ± uncertainty contains the truth
+    coverage: float
+
+
+def accuracy(
+    estimates: Sequence[ClockEstimate], true_offset_ns: float | Callable[[int], float]
+) -> Accuracy:
+    """Error percentiles and uncertainty coverage against a known true offset.
+
+    ``true_offset_ns`` is a constant, or a function of prober time (a skewed clock).
+    """
+    if not estimates:
+        raise ClockError("no estimates to assess")
+    truth = true_offset_ns if callable(true_offset_ns) else (lambda _t: float(true_offset_ns))
+    errors = np.array([abs(e.offset_ns - truth(e.at_ns)) for e in estimates])
+    covered = sum(e.contains(truth(e.at_ns)) for e in estimates)
+    return Accuracy(
+        n=len(estimates),
+        p50_error_ns=float(np.percentile(errors, 50)),
+        p95_error_ns=float(np.percentile(errors, 95)),
+        max_error_ns=float(errors.max()),
+        coverage=covered / len(estimates),
+    )
