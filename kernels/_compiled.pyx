@@ -1,0 +1,495 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+# distutils: extra_compile_args = -ffp-contract=off
+"""The compiled kernels: typed memoryviews, GIL released in every per-sample loop.
+
+Each function performs, sample by sample, the same floating-point operations in the same
+order as ``_reference.py`` (``-ffp-contract=off`` keeps the compiler from fusing them), so
+the two backends agree to rounding and chunked processing equals one pass exactly.  Inputs
+that are already contiguous arrays of the right dtype are used in place; anything else goes
+through the shared checks in ``_checks.py`` (the slow path).
+"""
+
+from cpython.complex cimport PyComplex_FromDoubles
+from libc.math cimport atan2, cos, expm1, floor, fmod, hypot, isinf, isnan, sin, sqrt
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from kairos.kernels._checks import (
+    KernelError,
+    as_complex,
+    as_real,
+    as_times,
+    check_hysteresis,
+    check_lag,
+    check_out,
+    check_ring,
+    finite,
+    positive,
+)
+from kairos.kernels._state import (
+    IntegrateState,
+    KuramotoState,
+    LockinState,
+    ResonanceState,
+)
+
+cdef double PI = 3.141592653589793
+cdef double TWO_PI = 2.0 * 3.141592653589793
+cdef int64_t NS_PER_S = 1000000000
+
+_empty = np.empty
+_zeros = np.zeros
+_F8 = np.float64
+_C16 = np.complex128
+_I8 = np.int64
+_U1 = np.uint8
+_new_tuple = tuple.__new__
+
+
+# ---------------------------------------------------------------- inputs (fast path first)
+
+cdef const int64_t[::1] _times(object values):
+    cdef const int64_t[::1] view
+    try:
+        view = values
+    except (TypeError, ValueError):
+        view = as_times(values)
+    return view
+
+
+cdef const double[::1] _real(object values, str name):
+    cdef const double[::1] view
+    try:
+        view = values
+    except (TypeError, ValueError):
+        view = as_real(values, name)
+    return view
+
+
+cdef const double complex[::1] _complex(object values, str name):
+    cdef const double complex[::1] view
+    try:
+        view = values
+    except (TypeError, ValueError):
+        view = as_complex(values, name)
+    return view
+
+
+cdef inline void _same(Py_ssize_t a, Py_ssize_t b, str names) except *:
+    if a != b:
+        raise KernelError(f"{names} differ in length: {a} != {b}")
+
+
+cdef inline double* _dptr(const double complex[::1] view) noexcept nogil:
+    # C99 and C++ guarantee a double complex is laid out as two doubles (re, im)
+    if view.shape[0] == 0:
+        return NULL
+    return <double*> &view[0]
+
+
+# ---------------------------------------------------------------- per-sample helpers
+
+cdef inline double _wrap(double x) noexcept nogil:
+    cdef double y
+    if x > -PI and x <= PI:
+        return x
+    if isnan(x) or isinf(x):
+        return x - x
+    y = fmod(x + PI, TWO_PI)
+    if y <= 0.0:
+        y += TWO_PI
+    y -= PI
+    if y <= -PI:
+        y = PI
+    return y
+
+
+cdef inline double _mag(double x, double y) noexcept nogil:
+    # sqrt(x² + y²) is ~10x faster than libm hypot; hypot only where the squares lose range
+    cdef double r2 = x * x + y * y
+    if r2 > 1e-290 and r2 < 1e290:
+        return sqrt(r2)
+    return hypot(x, y)
+
+
+cdef inline double _cycles(int64_t t, double f, double ff) noexcept nogil:
+    cdef int64_t a = t / NS_PER_S
+    cdef int64_t b = t - a * NS_PER_S
+    cdef double whole, c
+    if b < 0:
+        b += NS_PER_S
+        a -= 1
+    whole = ff * <double> a
+    c = (whole - floor(whole)) + f * (<double> b * 1e-9)
+    c = c - floor(c)
+    if c >= 1.0:
+        c = 0.0
+    return c
+
+
+# ---------------------------------------------------------------- kernels
+
+def wrap_phase(x):
+    """Angles wrapped into (−π, π]; values already inside are returned unchanged (exactly)."""
+    cdef const double[::1] xs = as_real(np.atleast_1d(np.asarray(x, dtype=np.float64)), "x")
+    cdef Py_ssize_t n = xs.shape[0], k
+    out = _empty(n, dtype=_F8)
+    cdef double[::1] o = out
+    with nogil:
+        for k in range(n):
+            o[k] = _wrap(xs[k])
+    return out.reshape(np.shape(x))
+
+
+def carrier_cycles(times_ns, double freq_hz):
+    """frac(f·t) in [0, 1), precise for t ~ 1.8e18 ns (whole cycles fi·a are never formed)."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    finite(freq_hz, "freq_hz")
+    cdef Py_ssize_t n = t.shape[0], k
+    cdef double ff = freq_hz - floor(freq_hz)
+    out = _empty(n, dtype=_F8)
+    cdef double[::1] o = out
+    with nogil:
+        for k in range(n):
+            o[k] = _cycles(t[k], freq_hz, ff)
+    return out
+
+
+def lockin(times_ns, x, double freq_hz, double lp_cycles=2.0, state=None):
+    """Digital lock-in at ``freq_hz``: z_k = 2·lowpass(x_k·e^{−i2π·cycles_k}), τ = lp_cycles/f."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    cdef const double[::1] xs = _real(x, "x")
+    cdef Py_ssize_t n = t.shape[0], k
+    _same(n, xs.shape[0], "times_ns and x")
+    positive(finite(freq_hz, "freq_hz"), "freq_hz")
+    cdef double tau = positive(lp_cycles, "lp_cycles") / freq_hz
+    cdef bint started = False
+    cdef int64_t t_prev = 0, d, last = -1, tk
+    cdef double complex lp0 = 0
+    if state is not None:
+        started, t_prev, lp0 = state[0], state[1], state[2]
+    cdef double lr = lp0.real, li = lp0.imag
+    cdef double ff = freq_hz - floor(freq_hz)
+    cdef double a = 0.0, b = 1.0, theta, yr, yi
+    out = _empty(n, dtype=_C16)
+    cdef double complex[::1] ov = out
+    cdef double* o = _dptr(ov)
+    with nogil:
+        for k in range(n):
+            tk = t[k]
+            if not started:
+                started = True
+                t_prev = tk
+            else:
+                d = tk - t_prev
+                if d > 0:
+                    t_prev = tk
+                    if d != last:
+                        last = d
+                        a = -expm1(-(<double> d * 1e-9) / tau)
+                        b = 1.0 - a
+                    theta = TWO_PI * _cycles(tk, freq_hz, ff)
+                    yr = xs[k] * cos(theta)
+                    yi = -(xs[k] * sin(theta))
+                    lr = a * yr + b * lr
+                    li = a * yi + b * li
+            o[2 * k] = 2.0 * lr
+            o[2 * k + 1] = 2.0 * li
+    return out, _new_tuple(LockinState, (started, t_prev, PyComplex_FromDoubles(lr, li)))
+
+
+def integrate(times_ns, z, double tau_s, state=None, out=None):
+    """Time-aware exponential means s (of z) and m (of |z|) over τ, and coherence C = |s|/m."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    cdef const double complex[::1] zv = _complex(z, "z")
+    cdef Py_ssize_t n = t.shape[0], k
+    _same(n, zv.shape[0], "times_ns and z")
+    if not tau_s > 0.0:
+        positive(tau_s, "tau_s")
+    cdef bint started = False
+    cdef int64_t t_prev = 0, d, last = -1, tk
+    cdef double complex s0 = 0
+    cdef double m = 0.0
+    if state is not None:
+        started, t_prev, s0, m = state[0], state[1], state[2], state[3]
+    cdef double sr = s0.real, si = s0.imag
+    cdef double a = 0.0, b = 1.0, mag, c
+    if out is None:
+        s_out = _empty(n, dtype=_C16)
+        m_out = _empty(n, dtype=_F8)
+        c_out = _empty(n, dtype=_F8)
+    else:
+        s_out, m_out, c_out = check_out(out, n, (_C16, _F8, _F8), ("s", "m", "c"))
+    cdef double complex[::1] sv = s_out
+    cdef double[::1] mv = m_out
+    cdef double[::1] cv = c_out
+    cdef const double* zp = _dptr(zv)
+    cdef double* sp = _dptr(sv)
+    with nogil:
+        for k in range(n):
+            tk = t[k]
+            if not started:
+                started = True
+                t_prev = tk
+            else:
+                d = tk - t_prev
+                if d > 0:
+                    t_prev = tk
+                    if d != last:
+                        last = d
+                        a = -expm1(-(<double> d * 1e-9) / tau_s)
+                        b = 1.0 - a
+                    sr = a * zp[2 * k] + b * sr
+                    si = a * zp[2 * k + 1] + b * si
+                    m = a * _mag(zp[2 * k], zp[2 * k + 1]) + b * m
+            sp[2 * k] = sr
+            sp[2 * k + 1] = si
+            mv[k] = m
+            if m > 0.0:
+                c = _mag(sr, si) / m
+                if c > 1.0:
+                    c = 1.0
+            else:
+                c = 0.0
+            cv[k] = c
+    final = _new_tuple(
+        IntegrateState, (started, t_prev, PyComplex_FromDoubles(sr, si), m)
+    )
+    return s_out, m_out, c_out, final
+
+
+def resonance(times_ns, z, double tau_s, double omega_hz=0.0, lag=1, state=None, out=None):
+    """Streaming cyclic autocorrelation T of the phase velocity at lag L, energies, R."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    cdef const double complex[::1] zv = _complex(z, "z")
+    cdef Py_ssize_t n = t.shape[0], k, i
+    _same(n, zv.shape[0], "times_ns and z")
+    positive(tau_s, "tau_s")
+    finite(omega_hz, "omega_hz")
+    cdef Py_ssize_t L = check_lag(lag)
+    cdef bint started = False
+    cdef int64_t t_prev = 0, d, last = -1, tk
+    cdef double complex zp0 = 0, t0 = 0
+    cdef double e = 0.0, e1 = 0.0
+    ring0 = ()
+    if state is not None:
+        started, t_prev, zp0, ring0, t0, e, e1 = state
+        check_ring(ring0, L)
+    cdef double pr = zp0.real, pi_ = zp0.imag, tr = t0.real, ti = t0.imag
+    cdef double* ring = <double*> malloc(2 * L * sizeof(double))
+    if ring == NULL:
+        raise MemoryError(f"resonance: cannot allocate a ring of {L} velocities")
+    cdef Py_ssize_t head = 0, count = 0
+    cdef double complex v0
+    for v in ring0:
+        v0 = v
+        ring[2 * count] = v0.real
+        ring[2 * count + 1] = v0.imag
+        count += 1
+    cdef double ff = omega_hz - floor(omega_hz)
+    cdef bint rotate = omega_hz != 0.0
+    cdef double a = 0.0, b = 1.0, dt, vr, vi, o_r, o_i, qr, qi, xr, xi, cw = 1.0, sw = 0.0
+    cdef double angle, norm, r
+    if out is None:
+        t_out = _empty(n, dtype=_C16)
+        e_out = _empty(n, dtype=_F8)
+        e1_out = _empty(n, dtype=_F8)
+        r_out = _empty(n, dtype=_F8)
+    else:
+        t_out, e_out, e1_out, r_out = check_out(
+            out, n, (_C16, _F8, _F8, _F8), ("t", "e", "e_lag", "r")
+        )
+    cdef double complex[::1] tv = t_out
+    cdef double[::1] ev = e_out
+    cdef double[::1] e1v = e1_out
+    cdef double[::1] rv = r_out
+    cdef const double* zq = _dptr(zv)
+    cdef double* tq = _dptr(tv)
+    try:
+        with nogil:
+            for k in range(n):
+                tk = t[k]
+                if not started:
+                    started = True
+                    t_prev = tk
+                    pr = zq[2 * k]
+                    pi_ = zq[2 * k + 1]
+                else:
+                    d = tk - t_prev
+                    if d > 0:
+                        t_prev = tk
+                        dt = <double> d * 1e-9
+                        vr = (zq[2 * k] - pr) / dt
+                        vi = (zq[2 * k + 1] - pi_) / dt
+                        pr = zq[2 * k]
+                        pi_ = zq[2 * k + 1]
+                        if count == L:
+                            o_r = ring[2 * head]
+                            o_i = ring[2 * head + 1]
+                            ring[2 * head] = vr
+                            ring[2 * head + 1] = vi
+                            head = head + 1
+                            if head == L:
+                                head = 0
+                            if d != last:
+                                last = d
+                                a = -expm1(-dt / tau_s)
+                                b = 1.0 - a
+                            if rotate:
+                                angle = TWO_PI * _cycles(tk, omega_hz, ff)
+                                cw = cos(angle)
+                                sw = sin(angle)
+                            qr = vr * o_r + vi * o_i
+                            qi = vi * o_r - vr * o_i
+                            xr = qr * cw - qi * sw
+                            xi = qr * sw + qi * cw
+                            tr = a * xr + b * tr
+                            ti = a * xi + b * ti
+                            e = a * (vr * vr + vi * vi) + b * e
+                            e1 = a * (o_r * o_r + o_i * o_i) + b * e1
+                        else:
+                            i = head + count
+                            if i >= L:
+                                i -= L
+                            ring[2 * i] = vr
+                            ring[2 * i + 1] = vi
+                            count += 1
+                tq[2 * k] = tr
+                tq[2 * k + 1] = ti
+                ev[k] = e
+                e1v[k] = e1
+                if e > 0.0 and e1 > 0.0:
+                    norm = _mag(tr, ti)
+                    r = (norm / e) * (norm / e1)
+                    if r > 1.0:
+                        r = 1.0
+                else:
+                    r = 0.0
+                rv[k] = r
+        velocities = []
+        for k in range(count):
+            i = head + k
+            if i >= L:
+                i -= L
+            velocities.append(PyComplex_FromDoubles(ring[2 * i], ring[2 * i + 1]))
+    finally:
+        free(ring)
+    final = _new_tuple(
+        ResonanceState,
+        (
+            started,
+            t_prev,
+            PyComplex_FromDoubles(pr, pi_),
+            tuple(velocities),
+            PyComplex_FromDoubles(tr, ti),
+            e,
+            e1,
+        ),
+    )
+    return t_out, e_out, e1_out, r_out, final
+
+
+def collapse(r, double threshold, double hysteresis, state=False):
+    """Thresholded state with hysteresis: enter at r ≥ threshold, leave at r < threshold − h."""
+    cdef const double[::1] rs = _real(r, "r")
+    cdef double low = threshold - check_hysteresis(hysteresis)
+    cdef Py_ssize_t n = rs.shape[0], k, changes = 0
+    cdef bint on = bool(state), initial = on
+    out = _empty(n, dtype=_U1)
+    cdef unsigned char[::1] o = out
+    with nogil:
+        for k in range(n):
+            if on:
+                if rs[k] < low:
+                    on = False
+                    changes += 1
+            elif rs[k] >= threshold:
+                on = True
+                changes += 1
+            o[k] = on
+    index = _empty(changes, dtype=_I8)
+    cdef int64_t[::1] ix = index
+    cdef Py_ssize_t j = 0
+    with nogil:
+        on = initial
+        for k in range(n):
+            if o[k] != on:
+                on = o[k]
+                ix[j] = k
+                j += 1
+    return out, index, bool(on)
+
+
+def mesh(coherence, phase, weight):
+    """Global phasor G, mesh phase ψ, global coherence, order parameter r, offsets ΔP."""
+    cdef const double[::1] c = _real(coherence, "coherence")
+    cdef const double[::1] phi = _real(phase, "phase")
+    cdef const double[::1] w = _real(weight, "weight")
+    cdef Py_ssize_t n = c.shape[0], k
+    _same(n, phi.shape[0], "coherence and phase")
+    _same(n, w.shape[0], "coherence and weight")
+    delta = _zeros(n, dtype=_F8)
+    if n == 0:
+        return 0j, 0.0, 0.0, 0.0, delta
+    cdef double[::1] dv = delta
+    cdef double sw = 0.0, swc = 0.0, sgr = 0.0, sgi = 0.0, sor = 0.0, soi = 0.0
+    cdef double wc, cp, sp, gr, gi, psi, r
+    with nogil:
+        for k in range(n):
+            sw = sw + w[k]
+    if sw == 0.0:
+        return 0j, 0.0, 0.0, 0.0, delta
+    with nogil:
+        for k in range(n):
+            wc = w[k] * c[k]
+            cp = cos(phi[k])
+            sp = sin(phi[k])
+            swc = swc + wc
+            sgr = sgr + wc * cp
+            sgi = sgi + wc * sp
+            sor = sor + w[k] * cp
+            soi = soi + w[k] * sp
+        gr = sgr / sw
+        gi = sgi / sw
+        r = hypot(sor, soi) / sw
+        if r > 1.0:
+            r = 1.0
+        psi = atan2(gi, gr)
+        for k in range(n):
+            dv[k] = _wrap(psi - phi[k])
+    return PyComplex_FromDoubles(gr, gi), psi, swc / sw, r, delta
+
+
+def kuramoto(
+    times_ns, double omega_hz, double coupling, double r, double psi, state=None,
+    double theta0=0.0,
+):
+    """Advance a Kuramoto oscillator: θ_k = wrap(θ + (2π·f + K·r·sin(ψ − θ))·Δt_k)."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    cdef Py_ssize_t n = t.shape[0], k
+    cdef double w = TWO_PI * omega_hz
+    cdef double kr = coupling * r
+    cdef bint started = False
+    cdef int64_t t_prev = 0, d, tk
+    cdef double theta = 0.0
+    if state is not None:
+        started, t_prev, theta = state[0], state[1], state[2]
+    out = _empty(n, dtype=_F8)
+    cdef double[::1] o = out
+    with nogil:
+        for k in range(n):
+            tk = t[k]
+            if not started:
+                started = True
+                t_prev = tk
+                theta = _wrap(theta0)
+            else:
+                d = tk - t_prev
+                if d > 0:
+                    t_prev = tk
+                    theta = _wrap(theta + (w + kr * sin(psi - theta)) * (<double> d * 1e-9))
+            o[k] = theta
+    return out, _new_tuple(KuramotoState, (started, t_prev, theta))

@@ -1,0 +1,382 @@
+"""The NumPy reference of every kernel: the fallback backend, and the oracle of parity tests.
+
+Per-sample work that does not depend on the running state (carrier phases, magnitudes,
+coherence and resonance ratios) is vectorised with NumPy.  The exponential recursions are
+inherently sequential: they run as a plain loop over Python floats that performs the same
+floating-point operations, in the same order, as the Cython loop in ``_compiled.pyx``.  That
+is what makes chunked and whole-array processing identical, and the two backends agree to
+the last bit wherever NumPy and the C library round their functions the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from kairos.kernels._checks import (
+    KernelError,
+    as_complex,
+    as_real,
+    as_times,
+    check_hysteresis,
+    check_lag,
+    check_out,
+    check_ring,
+    finite,
+    positive,
+    same_length,
+)
+from kairos.kernels._state import (
+    INTEGRATE_ZERO,
+    KURAMOTO_ZERO,
+    LOCKIN_ZERO,
+    RESONANCE_ZERO,
+    IntegrateState,
+    KuramotoState,
+    LockinState,
+    ResonanceState,
+)
+
+__all__ = [
+    "KernelError",
+    "carrier_cycles",
+    "collapse",
+    "integrate",
+    "kuramoto",
+    "lockin",
+    "mesh",
+    "resonance",
+    "wrap_phase",
+]
+
+NS_PER_S = 1_000_000_000
+PI = math.pi
+TWO_PI = 2.0 * math.pi
+
+
+def wrap_phase(x: np.ndarray | float) -> np.ndarray:
+    """Angles wrapped into (−π, π]; values already inside are returned unchanged (exactly)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        inside = (x > -PI) & (x <= PI)
+        y = np.fmod(x + PI, TWO_PI)
+        y = np.where(y <= 0.0, y + TWO_PI, y) - PI
+        y = np.where(y <= -PI, PI, y)
+    return np.where(inside, x, y)
+
+
+def _wrap(x: float) -> float:
+    """Scalar twin of :func:`wrap_phase`, for the sequential loops."""
+    if -PI < x <= PI:
+        return x
+    if math.isnan(x) or math.isinf(x):
+        return math.nan
+    y = math.fmod(x + PI, TWO_PI)
+    if y <= 0.0:
+        y += TWO_PI
+    y -= PI
+    return PI if y <= -PI else y
+
+
+def _cycles(t: np.ndarray, freq_hz: float) -> np.ndarray:
+    a, b = np.divmod(t, NS_PER_S)
+    ff = freq_hz - math.floor(freq_hz)
+    whole = ff * a.astype(np.float64)
+    cycles = (whole - np.floor(whole)) + freq_hz * (b.astype(np.float64) * 1e-9)
+    cycles = cycles - np.floor(cycles)
+    cycles[cycles >= 1.0] = 0.0
+    return cycles
+
+
+def carrier_cycles(times_ns: np.ndarray, freq_hz: float) -> np.ndarray:
+    """frac(f·t) in [0, 1), precise for t ~ 1.8e18 ns (whole cycles fi·a are never formed)."""
+    return _cycles(as_times(times_ns), finite(freq_hz, "freq_hz"))
+
+
+def _magnitude(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    """|re + i·im| as the compiled ``_mag``: sqrt of the squares, hypot where they lose range."""
+    with np.errstate(all="ignore"):
+        squares = re * re + im * im
+        out = np.sqrt(squares)
+        bad = ~((squares > 1e-290) & (squares < 1e290))
+        if bad.any():
+            out[bad] = np.hypot(re[bad], im[bad])
+    return out
+
+
+def _alpha(d: int, tau: float) -> float:
+    return -math.expm1(-(d * 1e-9) / tau)
+
+
+def _fill(out: object, results: tuple, names: tuple[str, ...]) -> tuple:
+    """Copy results into caller-supplied arrays (checked as the compiled backend checks them)."""
+    arrays = check_out(out, results[0].shape[0], tuple(r.dtype.type for r in results), names)
+    for array, result in zip(arrays, results, strict=True):
+        array[:] = result
+    return arrays
+
+
+def _complex_array(re: list[float], im: list[float]) -> np.ndarray:
+    out = np.empty(len(re), dtype=np.complex128)
+    out.real = re
+    out.imag = im
+    return out
+
+
+def lockin(
+    times_ns: np.ndarray,
+    x: np.ndarray,
+    freq_hz: float,
+    lp_cycles: float = 2.0,
+    state: LockinState | None = None,
+) -> tuple[np.ndarray, LockinState]:
+    """Digital lock-in at ``freq_hz``: z_k = 2·lowpass(x_k·e^{−i2π·cycles_k}), τ = lp_cycles/f."""
+    t = as_times(times_ns)
+    xs = as_real(x, "x")
+    same_length(t, xs, "times_ns and x")
+    f = positive(finite(freq_hz, "freq_hz"), "freq_hz")
+    tau = positive(lp_cycles, "lp_cycles") / f
+    started, t_prev, lp = state if state is not None else LOCKIN_ZERO
+    started, t_prev = bool(started), int(t_prev)
+    lr, li = float(lp.real), float(lp.imag)
+    theta = TWO_PI * _cycles(t, f)
+    yr = (xs * np.cos(theta)).tolist()
+    yi = (-(xs * np.sin(theta))).tolist()
+    out_r: list[float] = []
+    out_i: list[float] = []
+    last, a, b = -1, 0.0, 1.0
+    for k, tk in enumerate(t.tolist()):
+        if not started:
+            started, t_prev = True, tk
+        else:
+            d = tk - t_prev
+            if d > 0:
+                t_prev = tk
+                if d != last:
+                    last, a = d, _alpha(d, tau)
+                    b = 1.0 - a
+                lr = a * yr[k] + b * lr
+                li = a * yi[k] + b * li
+        out_r.append(2.0 * lr)
+        out_i.append(2.0 * li)
+    return _complex_array(out_r, out_i), LockinState(started, t_prev, complex(lr, li))
+
+
+def integrate(
+    times_ns: np.ndarray,
+    z: np.ndarray,
+    tau_s: float,
+    state: IntegrateState | None = None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, IntegrateState]:
+    """Time-aware exponential means s (of z) and m (of |z|) over τ, and coherence C = |s|/m."""
+    t = as_times(times_ns)
+    zs = as_complex(z, "z")
+    same_length(t, zs, "times_ns and z")
+    tau = positive(tau_s, "tau_s")
+    started, t_prev, s, m = state if state is not None else INTEGRATE_ZERO
+    started, t_prev, m = bool(started), int(t_prev), float(m)
+    sr, si = float(s.real), float(s.imag)
+    zr = zs.real.tolist()
+    zi = zs.imag.tolist()
+    mag = _magnitude(zs.real, zs.imag).tolist()
+    out_r: list[float] = []
+    out_i: list[float] = []
+    out_m: list[float] = []
+    last, a, b = -1, 0.0, 1.0
+    for k, tk in enumerate(t.tolist()):
+        if not started:
+            started, t_prev = True, tk
+        else:
+            d = tk - t_prev
+            if d > 0:
+                t_prev = tk
+                if d != last:
+                    last, a = d, _alpha(d, tau)
+                    b = 1.0 - a
+                sr = a * zr[k] + b * sr
+                si = a * zi[k] + b * si
+                m = a * mag[k] + b * m
+        out_r.append(sr)
+        out_i.append(si)
+        out_m.append(m)
+    s_out = _complex_array(out_r, out_i)
+    m_out = np.array(out_m, dtype=np.float64)
+    c_out = np.zeros(len(out_m), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        np.divide(_magnitude(s_out.real, s_out.imag), m_out, out=c_out, where=m_out > 0.0)
+    c_out[c_out > 1.0] = 1.0
+    if out is not None:
+        s_out, m_out, c_out = _fill(out, (s_out, m_out, c_out), ("s", "m", "c"))
+    return s_out, m_out, c_out, IntegrateState(started, t_prev, complex(sr, si), m)
+
+
+def resonance(
+    times_ns: np.ndarray,
+    z: np.ndarray,
+    tau_s: float,
+    omega_hz: float = 0.0,
+    lag: int = 1,
+    state: ResonanceState | None = None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ResonanceState]:
+    """Streaming cyclic autocorrelation T of the phase velocity at lag L, energies, R."""
+    t = as_times(times_ns)
+    zs = as_complex(z, "z")
+    same_length(t, zs, "times_ns and z")
+    tau = positive(tau_s, "tau_s")
+    omega = finite(omega_hz, "omega_hz")
+    lag = check_lag(lag)
+    started, t_prev, zp, ring0, tt, e, e1 = state if state is not None else RESONANCE_ZERO
+    check_ring(ring0, lag)
+    started, t_prev, e, e1 = bool(started), int(t_prev), float(e), float(e1)
+    pr, pi = float(zp.real), float(zp.imag)
+    tr, ti = float(tt.real), float(tt.imag)
+    ring = deque((float(v.real), float(v.imag)) for v in ring0)
+    n = t.shape[0]
+    if omega == 0.0:
+        cos_w, sin_w = [1.0] * n, [0.0] * n
+    else:
+        angle = TWO_PI * _cycles(t, omega)
+        cos_w, sin_w = np.cos(angle).tolist(), np.sin(angle).tolist()
+    zr = zs.real.tolist()
+    zi = zs.imag.tolist()
+    out_r: list[float] = []
+    out_i: list[float] = []
+    out_e: list[float] = []
+    out_e1: list[float] = []
+    last, a, b = -1, 0.0, 1.0
+    for k, tk in enumerate(t.tolist()):
+        if not started:
+            started, t_prev, pr, pi = True, tk, zr[k], zi[k]
+        else:
+            d = tk - t_prev
+            if d > 0:
+                t_prev = tk
+                dt = d * 1e-9
+                vr = (zr[k] - pr) / dt
+                vi = (zi[k] - pi) / dt
+                pr, pi = zr[k], zi[k]
+                if len(ring) == lag:
+                    o_r, o_i = ring.popleft()
+                    if d != last:
+                        last, a = d, _alpha(d, tau)
+                        b = 1.0 - a
+                    qr = vr * o_r + vi * o_i
+                    qi = vi * o_r - vr * o_i
+                    xr = qr * cos_w[k] - qi * sin_w[k]
+                    xi = qr * sin_w[k] + qi * cos_w[k]
+                    tr = a * xr + b * tr
+                    ti = a * xi + b * ti
+                    e = a * (vr * vr + vi * vi) + b * e
+                    e1 = a * (o_r * o_r + o_i * o_i) + b * e1
+                ring.append((vr, vi))
+        out_r.append(tr)
+        out_i.append(ti)
+        out_e.append(e)
+        out_e1.append(e1)
+    t_out = _complex_array(out_r, out_i)
+    e_out = np.array(out_e, dtype=np.float64)
+    e1_out = np.array(out_e1, dtype=np.float64)
+    r_out = np.zeros(n, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        norm = _magnitude(t_out.real, t_out.imag)
+        ok = (e_out > 0.0) & (e1_out > 0.0)
+        r_out[ok] = (norm[ok] / e_out[ok]) * (norm[ok] / e1_out[ok])
+    r_out[r_out > 1.0] = 1.0
+    if out is not None:
+        t_out, e_out, e1_out, r_out = _fill(
+            out, (t_out, e_out, e1_out, r_out), ("t", "e", "e_lag", "r")
+        )
+    final = ResonanceState(
+        started,
+        t_prev,
+        complex(pr, pi),
+        tuple(complex(vr, vi) for vr, vi in ring),
+        complex(tr, ti),
+        e,
+        e1,
+    )
+    return t_out, e_out, e1_out, r_out, final
+
+
+def collapse(
+    r: np.ndarray, threshold: float, hysteresis: float, state: bool = False
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Thresholded state with hysteresis: enter at r ≥ threshold, leave at r < threshold − h."""
+    rs = as_real(r, "r")
+    low = float(threshold) - check_hysteresis(hysteresis)
+    with np.errstate(invalid="ignore"):
+        event = np.where(rs >= float(threshold), 1, np.where(rs < low, -1, 0))
+    index = np.where(event != 0, np.arange(rs.shape[0]), -1)
+    np.maximum.accumulate(index, out=index)
+    collapsed = np.where(index >= 0, event[index] > 0, bool(state))
+    previous = np.concatenate(([bool(state)], collapsed[:-1])) if rs.shape[0] else collapsed
+    changes = np.flatnonzero(collapsed != previous).astype(np.int64)
+    final = bool(collapsed[-1]) if rs.shape[0] else bool(state)
+    return collapsed.astype(np.uint8), changes, final
+
+
+def _total(values: np.ndarray) -> float:
+    """Left-to-right sum (as the compiled loop does), not NumPy's pairwise sum."""
+    return float(np.add.accumulate(values)[-1])
+
+
+def mesh(
+    coherence: np.ndarray, phase: np.ndarray, weight: np.ndarray
+) -> tuple[complex, float, float, float, np.ndarray]:
+    """Global phasor G, mesh phase ψ, global coherence, order parameter r, offsets ΔP."""
+    c = as_real(coherence, "coherence")
+    phi = as_real(phase, "phase")
+    w = as_real(weight, "weight")
+    same_length(c, phi, "coherence and phase")
+    same_length(c, w, "coherence and weight")
+    n = c.shape[0]
+    if n == 0:
+        return 0j, 0.0, 0.0, 0.0, np.zeros(0, dtype=np.float64)
+    sw = _total(w)
+    if sw == 0.0:
+        return 0j, 0.0, 0.0, 0.0, np.zeros(n, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        wc = w * c
+        cos_p, sin_p = np.cos(phi), np.sin(phi)
+        gr = _total(wc * cos_p) / sw
+        gi = _total(wc * sin_p) / sw
+        gc = _total(wc) / sw
+        r = float(np.hypot(_total(w * cos_p), _total(w * sin_p))) / sw
+        psi = math.atan2(gi, gr)
+        delta = wrap_phase(psi - phi)
+    if r > 1.0:
+        r = 1.0
+    return complex(gr, gi), psi, gc, r, delta
+
+
+def kuramoto(
+    times_ns: np.ndarray,
+    omega_hz: float,
+    coupling: float,
+    r: float,
+    psi: float,
+    state: KuramotoState | None = None,
+    theta0: float = 0.0,
+) -> tuple[np.ndarray, KuramotoState]:
+    """Advance a Kuramoto oscillator: θ_k = wrap(θ + (2π·f + K·r·sin(ψ − θ))·Δt_k)."""
+    t = as_times(times_ns)
+    w = TWO_PI * float(omega_hz)
+    kr = float(coupling) * float(r)
+    psi = float(psi)
+    started, t_prev, theta = state if state is not None else KURAMOTO_ZERO
+    started, t_prev, theta = bool(started), int(t_prev), float(theta)
+    out: list[float] = []
+    for tk in t.tolist():
+        if not started:
+            started, t_prev, theta = True, tk, _wrap(float(theta0))
+        else:
+            d = tk - t_prev
+            if d > 0:
+                t_prev = tk
+                theta = _wrap(theta + (w + kr * math.sin(psi - theta)) * (d * 1e-9))
+        out.append(theta)
+    return np.array(out, dtype=np.float64), KuramotoState(started, t_prev, theta)
