@@ -133,7 +133,7 @@ def decode(
     header = _decode_header(raw_header)
     stream = header["stream"]
     try:
-        topic_text = topic.decode()
+        topic_text = bytes(topic).decode()
     except UnicodeDecodeError:
         raise WireError("topic frame is not UTF-8") from None
     if topic_text != stream:

@@ -151,3 +151,24 @@ def test_oversize_payload_is_refused():
 def test_random_bytes_only_ever_raise_wire_error(frames):
     with contextlib.suppress(WireError):
         wire.decode(frames)
+
+
+def test_zmq_frames_decode(port):
+    """What a SUB socket really hands over (zmq.Frame objects, copy=False) decodes."""
+    import zmq
+
+    ctx = zmq.Context()
+    try:
+        pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+        pub.bind(f"tcp://127.0.0.1:{port}")
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        sub.setsockopt(zmq.SUBSCRIBE, b"s")
+        frames = wire.encode("s", 1, 2, 3, [4, 5], np.array([1.5, 2.5]))
+        for _ in range(100):  # slow joiner: resend until the subscription is in place
+            pub.send_multipart(frames, copy=False)
+            if sub.poll(50):
+                break
+        message = wire.decode(sub.recv_multipart(copy=False))
+        assert message.data.tolist() == [1.5, 2.5]
+    finally:
+        ctx.destroy(linger=0)
