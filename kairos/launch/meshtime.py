@@ -1,0 +1,105 @@
+"""Mesh time from the launcher: probe every agent, estimate offsets, send corrections.
+
+Every ~2 s each reachable agent gets a burst of 8 ``clock`` probes; each device's
+:class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates, evaluated at
+one launcher instant, become corrections (:func:`~kairos.clocksync.mesh_offsets`) sent with
+``clock_set``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kairos import _log
+from kairos.clocksync import (
+    BURST_SIZE,
+    ClockEstimate,
+    MeshOffsets,
+    OffsetEstimator,
+    ProbeSample,
+    mesh_offsets,
+)
+from kairos.control.client import ControlClient
+from kairos.errors import AgentError, KairosError
+
+PROBE_TIMEOUT_S = 0.25
+
+
+class MeshTimeKeeper:
+    """One estimator per device; ``round()`` probes and corrects every given agent."""
+
+    def __init__(self, reference: str | None) -> None:
+        self.reference = reference
+        self.estimators: dict[str, OffsetEstimator] = {}
+        self.last: MeshOffsets | None = None
+        self._log = _log.get("launch.meshtime")
+
+    def round(self, clients: Mapping[str, ControlClient]) -> MeshOffsets | None:
+        """Probe each agent once (a burst), then send every device its correction."""
+        for device, client in clients.items():
+            burst = [s for s in (probe(client) for _ in range(BURST_SIZE)) if s is not None]
+            if burst:
+                self.estimators.setdefault(device, OffsetEstimator()).add_burst(burst)
+        any_client = next(iter(clients.values()), None)
+        if any_client is None:
+            return None
+        now = any_client.now_ns()
+        estimates: dict[str, ClockEstimate] = {}
+        for device in clients:
+            estimator = self.estimators.get(device)
+            if estimator is None:
+                continue
+            try:
+                estimates[device] = estimator.estimate(now)
+            except KairosError:
+                continue
+        reference = self.reference if self.reference in estimates else None
+        if self.reference is not None and reference is None:
+            return None  # the reference device is not reachable: keep the last corrections
+        try:
+            offsets = mesh_offsets(estimates, reference)
+        except KairosError as exc:
+            self._log.warning("mesh time not estimated", error=str(exc))
+            return None
+        for device in offsets.offsets:
+            correction = offsets.correction(device)
+            try:
+                clients[device].call(
+                    "clock_set",
+                    {
+                        "offset_ns": correction.offset_ns,
+                        "skew_ppm": correction.skew_ppm,
+                        "uncertainty_ns": correction.uncertainty_ns,
+                        "anchor_ns": correction.anchor_ns,
+                    },
+                    timeout_s=1.0,
+                )
+            except AgentError as exc:
+                self._log.warning("clock_set failed", device=device, error=str(exc))
+        if offsets.falsetickers and (
+            self.last is None or offsets.falsetickers != self.last.falsetickers
+        ):
+            self._log.warning(
+                "falsetickers left out of mesh time", devices=sorted(offsets.falsetickers)
+            )
+        self.last = offsets
+        return offsets
+
+
+def probe(client: ControlClient) -> ProbeSample | None:
+    """One four-timestamp probe, or None when it is lost or inconsistent."""
+    t1 = client.now_ns()
+    try:
+        reply = client.call_reply("clock", {"t1": t1}, timeout_s=PROBE_TIMEOUT_S)
+    except AgentError:
+        return None
+    t4 = client.now_ns()
+    if not reply.ok:
+        return None
+    t2, t3 = reply.result.get("t2"), reply.result.get("t3")
+    if type(t2) is not int or type(t3) is not int:
+        return None
+    try:
+        return ProbeSample(t1, t2, t3, t4)
+    except KairosError:
+        return None

@@ -1,0 +1,87 @@
+"""Live status of a launch: a rich table on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+PLAIN_EVERY_S = 3.0
+
+
+class StatusView:
+    """Shows rows from :meth:`Launch.status`; ``update`` is cheap to call often."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._rich: Any = None
+        self._next_plain = 0.0
+
+    def __enter__(self) -> StatusView:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._rich = Live(
+                console=Console(file=self.stream), refresh_per_second=2, transient=False
+            )
+            self._rich.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.__exit__(None, None, None)
+            self._rich = None
+
+    def update(self, status: dict[str, Any]) -> None:
+        if self._rich is not None:
+            self._rich.update(_table(status))
+            return
+        now = time.monotonic()
+        if now < self._next_plain:
+            return
+        self._next_plain = now + PLAIN_EVERY_S
+        for line in plain_lines(status):
+            print(line, file=self.stream, flush=True)
+
+
+def plain_lines(status: dict[str, Any]) -> list[str]:
+    lines = []
+    for row in status["actors"]:
+        rate = "-" if row["rate_hz"] is None else f"{row['rate_hz']:.1f}"
+        lines.append(
+            f"actor={row['name']} device={row['device']} role={row['role']} "
+            f"state={row['state']} rate_hz={rate} restarts={row['restarts']}"
+        )
+    lost = [d for d, info in status["devices"].items() if info["lost"]]
+    if lost:
+        lines.append(f"LOST devices: {', '.join(lost)}")
+    return lines
+
+
+def _table(status: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"kairos launch {status['topology']} — {status['uptime_s']:.0f} s")
+    for column in ("device", "actor", "role", "state", "rate Hz", "restarts", "pid"):
+        table.add_column(column)
+    devices: dict[str, Any] = status["devices"]
+    rows: Sequence[dict[str, Any]] = status["actors"]
+    for row in rows:
+        lost = devices.get(row["device"], {}).get("lost", False)
+        state = "LOST" if lost else row["state"]
+        style = {"running": "green", "backoff": "yellow", "LOST": "red", "failed": "red"}.get(
+            state, ""
+        )
+        table.add_row(
+            row["device"],
+            row["name"],
+            row["role"],
+            f"[{style}]{state}[/]" if style else state,
+            "-" if row["rate_hz"] is None else f"{row['rate_hz']:.1f}",
+            str(row["restarts"]),
+            str(row["pid"] or "-"),
+        )
+    return table

@@ -1,0 +1,66 @@
+"""The launcher's view of every actor's ``<actor>/witness`` record (rate, health)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import zmq
+
+from kairos.errors import WireError
+from kairos.wire import decode
+
+LINGER_MS = 0
+RCVHWM = 1000
+
+
+class WitnessMonitor:
+    """One SUB socket connected to every actor endpoint, keeping each actor's latest record."""
+
+    def __init__(self, context: zmq.Context, actors: Iterable[tuple[str, str]]) -> None:
+        self.sock = context.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, LINGER_MS)
+        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
+        self.names: set[str] = set()
+        for name, endpoint in actors:
+            self.sock.connect(endpoint)
+            self.sock.setsockopt(zmq.SUBSCRIBE, f"{name}/witness".encode())
+            self.names.add(name)
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.received_at: dict[str, float] = {}
+        #: frames that did not decode (dropped, never raised)
+        self.bad_frames = 0
+
+    def drain(self, limit: int = 1000) -> int:
+        """Take in every record waiting (at most ``limit``); how many were taken."""
+        taken = 0
+        while taken < limit:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            taken += 1
+            try:
+                message = decode(frames)
+            except WireError:
+                self.bad_frames += 1
+                continue
+            actor, _, kind = message.stream.rpartition("/")
+            if kind != "witness" or actor not in self.names or not message.is_record:
+                self.bad_frames += 1
+                continue
+            self.latest[actor] = message.data
+            self.received_at[actor] = time.monotonic()
+        return taken
+
+    def rate(self, actor: str, stale_after_s: float = 3.0) -> float | None:
+        """Messages per second the actor last reported, or None if it has been silent."""
+        record = self.latest.get(actor)
+        if record is None or time.monotonic() - self.received_at[actor] > stale_after_s:
+            return None
+        rate = record.get("rate_hz")
+        return float(rate) if isinstance(rate, (int, float)) else None
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,85 @@
+"""Start every actor of a topology on its device's agent, show live status, tear down.
+
+Validates first (an invalid topology prints every problem, starts nothing and exits 2),
+prints the plan, starts an agent for each ``localhost`` device, deploys, and watches until
+Ctrl-C, SIGTERM or the end of ``--duration``; then stops every actor and every agent it
+started, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="the topology file (YAML)")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--emulate",
+        action="store_true",
+        help="run each device in an emulated cluster (Linux, root: namespaces and cgroups)",
+    )
+    parser.add_argument("--no-status", action="store_true", help="do not show the live status")
+    parser.add_argument("--state-dir", type=Path, help="agents' logs, specs and outputs go here")
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="ACTOR",
+        help="plan these actors' endpoints but do not start them (e.g. replayed by kairos replay)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from kairos.errors import KairosError, TopologyError
+    from kairos.launch import Launch, PlanError
+    from kairos.launch.view import StatusView
+
+    if args.duration is not None and args.duration <= 0:
+        print("kairos launch: --duration must be positive", file=sys.stderr)
+        return 2
+    launch = Launch(args.file, state_dir=args.state_dir, exclude=args.exclude, emulate=args.emulate)
+    try:
+        plan = launch.load()
+    except TopologyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"kairos launch: {len(exc.problems)} problem(s); nothing was started", file=sys.stderr
+        )
+        return 2
+    except PlanError as exc:
+        print(f"kairos launch: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"topology {plan.topology.name}: {len(plan.actors)} actors on "
+        f"{len(plan.devices)} device(s); state in {launch.state_dir}"
+    )
+    for line in plan.lines():
+        print(line)
+    sys.stdout.flush()
+    previous = {
+        sig: signal.signal(sig, launch.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        launch.start()
+        print("deployed; Ctrl-C stops everything", flush=True)
+        if args.no_status:
+            launch.run(args.duration)
+        else:
+            with StatusView() as view:
+                launch.run(args.duration, view)
+    except KeyboardInterrupt:
+        pass
+    except KairosError as exc:
+        print(f"kairos launch: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        launch.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped", flush=True)
+    return 0
