@@ -538,7 +538,7 @@ class _ActorChecker:
         turn = loop.index(start)
         loop = loop[turn:] + loop[:turn]
         # `loop` runs consumer → its input; data flows the other way round
-        flow = [*reversed(loop), loop[-1]]
+        flow = [start, *reversed(loop[1:]), start]
         feeder = loop[1 % len(loop)]
         inputs = _dict(self.raw[start]).get("inputs") or []
         position = inputs.index(feeder) if feeder in inputs else 0
