@@ -137,16 +137,36 @@ def _plugins() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _load_plugin(ep: Any) -> Any:
+    """The object an entry point names, or AdapterError naming the plugin that failed."""
+    try:
+        return ep.load()
+    except Exception as exc:  # a plugin's import can raise anything; report which one
+        raise AdapterError(
+            f"adapter plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _plugin_names(base: type) -> set[str]:
+    names = set()
+    for name, ep in _plugins().items():
+        try:
+            cls = _load_plugin(ep)
+        except AdapterError:
+            continue  # not listed; looking the name up reports why (see _lookup)
+        if isinstance(cls, type) and issubclass(cls, base):
+            names.add(name)
+    return names
+
+
 def sensor_names() -> list[str]:
     """Every sensor adapter name: built-in and from installed plugins."""
-    plugins = [n for n, ep in _plugins().items() if issubclass(ep.load(), SensorAdapter)]
-    return sorted(set(_BUILTIN_SENSORS) | set(plugins))
+    return sorted(set(_BUILTIN_SENSORS) | _plugin_names(SensorAdapter))
 
 
 def output_names() -> list[str]:
     """Every output adapter name: built-in and from installed plugins."""
-    plugins = [n for n, ep in _plugins().items() if issubclass(ep.load(), OutputAdapter)]
-    return sorted(set(_BUILTIN_OUTPUTS) | set(plugins))
+    return sorted(set(_BUILTIN_OUTPUTS) | _plugin_names(OutputAdapter))
 
 
 def sensor_adapter(name: str) -> type[SensorAdapter]:
@@ -162,10 +182,11 @@ def output_adapter(name: str) -> type[OutputAdapter]:
 def _lookup(name: str, builtins: Mapping[str, str], base: type, names: Any) -> Any:
     if name in builtins:
         return _load(builtins[name])
+    kind = "sensor" if base is SensorAdapter else "output"
     plugin = _plugins().get(name)
     if plugin is not None:
-        cls = plugin.load()
+        cls = _load_plugin(plugin)
         if isinstance(cls, type) and issubclass(cls, base):
             return cls
-    kind = "sensor" if base is SensorAdapter else "output"
+        raise AdapterError(f"adapter plugin {name!r} ({plugin.value}) is not a {kind} adapter")
     raise AdapterError(f"unknown {kind} adapter {name!r}; valid: {', '.join(names())}")

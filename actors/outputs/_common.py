@@ -7,11 +7,14 @@ holding a bounded backlog and counting what had to be dropped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
+import select
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +23,8 @@ from kairos.errors import AdapterError
 
 #: Bytes a slow device may fall behind before new lines are dropped.
 BACKLOG_LIMIT = 64 * 1024
+#: How long closing waits for a slow device to take the lines still queued.
+CLOSE_GRACE_S = 0.5
 
 
 def state_record(state: OutputState) -> dict[str, Any]:
@@ -60,7 +65,8 @@ class LineSink:
         self._adapter = adapter
         self._text: TextIO | None = None
         self._fd: int | None = None
-        self._backlog = bytearray()
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._backlog_bytes = 0
         self._owns_text = False
         if path is None:
             self._text = sys.stdout
@@ -88,31 +94,44 @@ class LineSink:
                 self._text.flush()
             return
         data = (line + "\n").encode()
-        if len(self._backlog) + len(data) > BACKLOG_LIMIT:
+        if self._backlog_bytes + len(data) > BACKLOG_LIMIT:
             self.dropped += 1
         else:
-            self._backlog += data
+            self._backlog.append(data)
+            self._backlog_bytes += len(data)
         self._drain()
 
     def _drain(self) -> None:
-        if self._fd is None or not self._backlog:
-            return
-        try:
-            written = os.write(self._fd, self._backlog)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EINTR):
+        """Write queued lines one at a time (a pipe takes a short line whole or not at all)."""
+        while self._fd is not None and self._backlog:
+            head = self._backlog[0]
+            try:
+                written = os.write(self._fd, head)
+            except BlockingIOError:
                 return
-            raise AdapterError(
-                f"{self._adapter} output: cannot write to {self.path}: {exc.strerror}"
-            ) from exc
-        del self._backlog[:written]
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EINTR):
+                    return
+                raise AdapterError(
+                    f"{self._adapter} output: cannot write to {self.path}: {exc.strerror}"
+                ) from exc
+            self._backlog_bytes -= written
+            if written < len(head):  # the device took part of a line: finish it next time
+                self._backlog[0] = head[written:]
+                return
+            self._backlog.popleft()
 
     def close(self) -> None:
         if self._fd is not None:
+            # give a slow device a moment to take the rest, so no line is left half-written
+            deadline = time.monotonic() + CLOSE_GRACE_S
             with contextlib.suppress(AdapterError):
                 self._drain()
+                while self._backlog and (left := deadline - time.monotonic()) > 0:
+                    select.select([], [self._fd], [], left)
+                    self._drain()
+            self.dropped += len(self._backlog)
+            self._backlog.clear()
             os.close(self._fd)
             self._fd = None
         if self._text is not None:

@@ -70,7 +70,7 @@ def read_npy(path: Path, column: Column | None) -> np.ndarray:
     if array.dtype.names is not None:
         if not isinstance(column, str) or column not in array.dtype.names:
             raise _fail(path, f"name a field as column; fields: {', '.join(array.dtype.names)}")
-        array = array[column]
+        array, column = array[column], None
     elif isinstance(column, str):
         raise _fail(path, f"column {column!r}: a plain .npy array has no column names")
     if array.ndim == 2:

@@ -84,7 +84,8 @@ class OscillatorSensor(SensorAdapter):
         edges = np.concatenate(([prev], t))
         dt = np.maximum(np.diff(edges), 0).astype(np.float64) * 1e-9
         steps = self.phase_jitter * np.sqrt(dt) * self._jitter_rng.standard_normal(t.shape[0])
-        walk = self._jitter + np.cumsum(steps)
+        # cumsum adds left to right: carrying the last value in keeps chunking bit-exact
+        walk = np.cumsum(np.concatenate(([self._jitter], steps)))[1:]
         self._jitter = float(walk[-1])
         self._t_prev = int(max(prev, t.max()))
         return walk

@@ -1,0 +1,176 @@
+"""The adapter registry: built-ins, their parameter schemas, lean imports, and plugins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from kairos.actors import adapters
+from kairos.actors.adapters import (
+    AdapterContext,
+    OutputAdapter,
+    SensorAdapter,
+    output_adapter,
+    output_names,
+    sensor_adapter,
+    sensor_names,
+)
+from kairos.errors import AdapterError
+
+SENSORS = ["file", "kuramoto", "oscillator", "system"]
+OUTPUTS = ["csv", "display", "http", "jsonl", "log", "motor", "speaker"]
+ALL = [(n, sensor_adapter) for n in SENSORS] + [(n, output_adapter) for n in OUTPUTS]
+
+
+def test_every_builtin_loads_under_its_name():
+    assert set(SENSORS) <= set(sensor_names())
+    assert set(OUTPUTS) <= set(output_names())
+    for name in SENSORS:
+        cls = sensor_adapter(name)
+        assert issubclass(cls, SensorAdapter) and cls.name == name
+    for name in OUTPUTS:
+        cls = output_adapter(name)
+        assert issubclass(cls, OutputAdapter) and cls.name == name
+
+
+@pytest.mark.parametrize(("name", "lookup"), ALL)
+def test_params_schema_is_a_closed_valid_json_schema(name, lookup):
+    schema = lookup(name).params_schema
+    Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    for key, prop in schema["properties"].items():
+        assert prop.get("description"), f"{name}.{key} documents itself (and its default)"
+    validator = Draft202012Validator(schema)
+    with pytest.raises(ValidationError):
+        validator.validate({"no_such_param": 1})
+
+
+def test_schemas_reject_wrong_types():
+    cases = [
+        (sensor_adapter("oscillator"), {"freq_hz": "8"}),
+        (sensor_adapter("oscillator"), {"noise": -1}),
+        (sensor_adapter("kuramoto"), {}),  # omega_hz is required
+        (sensor_adapter("file"), {"path": "x.csv", "loop": "yes"}),
+        (output_adapter("http"), {"url": "ftp://x"}),
+        (output_adapter("display"), {"mode": "hologram"}),
+        (output_adapter("motor"), {}),
+        (output_adapter("speaker"), {"sample_rate": 8000.5}),
+    ]
+    for cls, params in cases:
+        with pytest.raises(ValidationError):
+            Draft202012Validator(cls.params_schema).validate(params)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(AdapterError, match=r"unknown sensor adapter 'nope'; valid: .*oscillator"):
+        sensor_adapter("nope")
+    with pytest.raises(AdapterError, match=r"unknown output adapter 'nope'; valid: .*speaker"):
+        output_adapter("nope")
+
+
+def test_adapter_modules_import_lean():
+    modules = [adapters._BUILTIN_SENSORS[n].split(":")[0] for n in SENSORS]
+    modules += [adapters._BUILTIN_OUTPUTS[n].split(":")[0] for n in OUTPUTS]
+    code = textwrap.dedent(
+        f"""
+        import importlib, sys
+        import numpy, psutil, kairos._log  # what every actor loads anyway (structlog may
+        before = set(sys.modules)          # bring rich in itself when it is installed)
+        for name in {modules!r}:
+            importlib.import_module(name)
+        added = {{m.split(".")[0] for m in set(sys.modules) - before}}
+        print(",".join(sorted(added & {{"rich", "mcap", "jsonschema", "zmq", "yaml"}})))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+PLUGIN_MODULE = """
+import numpy as np
+from kairos.actors.adapters import OutputAdapter, SensorAdapter
+
+
+class Ramp(SensorAdapter):
+    name = "my-plugin"
+    params_schema = {"type": "object", "additionalProperties": False, "properties": {}}
+
+    def read(self, times_ns):
+        return np.arange(len(times_ns), dtype=np.float64)
+
+
+class Count(OutputAdapter):
+    name = "my-output"
+
+    def write(self, state):
+        self.count = getattr(self, "count", 0) + 1
+
+
+NOT_AN_ADAPTER = 42
+"""
+
+
+@pytest.fixture
+def plugin_dist(tmp_path, monkeypatch):
+    """An installed-looking distribution on sys.path whose entry points name adapters."""
+    module = "kairos_test_plugin_adapters"
+    (tmp_path / f"{module}.py").write_text(PLUGIN_MODULE)
+    dist = tmp_path / "kairos_test_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kairos-test-plugin\nVersion: 1.0\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[kairos.adapters]\n"
+        f"my-plugin = {module}:Ramp\n"
+        f"my-output = {module}:Count\n"
+        f"not-an-adapter = {module}:NOT_AN_ADAPTER\n"
+        "broken = kairos_test_plugin_missing_module:Thing\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield module
+    monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def test_a_plugin_sensor_is_found_through_its_entry_point(plugin_dist, tmp_path):
+    names = sensor_names()
+    assert "my-plugin" in names
+    assert "my-output" not in names and "broken" not in names and "not-an-adapter" not in names
+    cls = sensor_adapter("my-plugin")
+    assert cls.__module__ == plugin_dist
+    sensor = cls({}, 10.0, AdapterContext("p", tmp_path))
+    assert list(sensor.read([5, 6, 7])) == [0.0, 1.0, 2.0]
+
+
+def test_a_plugin_output_is_found_through_its_entry_point(plugin_dist):
+    assert "my-output" in output_names()
+    assert "my-plugin" not in output_names()
+    assert issubclass(output_adapter("my-output"), OutputAdapter)
+
+
+def test_broken_or_mismatched_plugins_say_what_is_wrong(plugin_dist):
+    with pytest.raises(AdapterError, match=r"plugin 'broken' .* failed to load"):
+        sensor_adapter("broken")
+    with pytest.raises(AdapterError, match=r"plugin 'my-output' .* is not a sensor adapter"):
+        sensor_adapter("my-output")
+    with pytest.raises(AdapterError, match=r"plugin 'not-an-adapter' .* is not an? output"):
+        output_adapter("not-an-adapter")
+
+
+def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
+    dist = tmp_path / "shadow-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shadow\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kairos.adapters]\noscillator = nowhere:Nothing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
+    assert Path(sys.modules["kairos.actors.sensors.oscillator"].__file__).name == "oscillator.py"
