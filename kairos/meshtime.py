@@ -247,7 +247,10 @@ class MeshClock:
     def now_ns(self) -> int:
         """Mesh time now, in ns; never smaller than the previous call's value."""
         local = self._mono() + self._base
-        mesh = local + int(self._correction(local))
+        if self._slewing:
+            mesh = local + int(self._correction(local))
+        else:  # the common path, inlined: one clock read and a multiply-add
+            mesh = local + int(self._offset + self._rate * (local - self._anchor))
         if mesh < self._last:  # float rounding (or a slewed step) never runs time backwards
             return self._last
         self._last = mesh
