@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from typing import Any
@@ -68,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def kernel_backend() -> dict[str, str | None]:
     """Which kernel backend ``kairos.kernels`` chose, and why; backend None if it fails."""
     try:
-        from kairos import kernels
-
+        kernels = importlib.import_module("kairos.kernels")
         return {"backend": str(kernels.BACKEND), "reason": str(kernels.BACKEND_REASON)}
     except (ImportError, AttributeError) as exc:
         return {"backend": None, "reason": f"{type(exc).__name__}: {exc}"}

@@ -590,8 +590,8 @@ def _ports(
         if a.device in devices
     } | set(used)
     for actor in actors.values():
-        device = devices.get(actor.device)
-        if device is None:
+        owner = devices.get(actor.device)
+        if owner is None:
             continue
         explicit = "port" in _dict(raw.get(actor.name))
         where = ("actors", actor.name, "port") if explicit else ("actors", actor.name)
@@ -602,13 +602,13 @@ def _ports(
                 "valid: a lower mesh.base_port, or an explicit port",
             )
             continue
-        key = (_normal_host(device.host), actor.port)
+        key = (_normal_host(owner.host), actor.port)
         if key in used:
             free = _free_port(key[0], actor.port, planned)
             origin = "" if explicit else " (planned as mesh.base_port + position)"
             report.at_key(
                 where,
-                f"port {actor.port}{origin} on {device.host} is already used by {used[key]}; "
+                f"port {actor.port}{origin} on {owner.host} is already used by {used[key]}; "
                 f"valid: a free port on that host, e.g. port: {free}",
             )
         else:

@@ -64,11 +64,13 @@ def load_text(
     data = marked.data
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
+        line, column = marked.value_at(())
         raise TopologyError(
             [
                 Problem(
                     name,
-                    *marked.value_at(()),
+                    line,
+                    column,
                     "",
                     f"a topology is a mapping with name, devices and actors, not {found}",
                 )
