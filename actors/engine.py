@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kairos import kernels
-from kairos.actors._runtime import Actor, Outgoing
+from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.spec import ActorProcessSpec
 from kairos.wire import Message
 
@@ -42,6 +44,7 @@ ENGINE_FIELDS = (
 WINDOWS = ("fast", "slow")
 #: an input silent this long (and at least 3 of its message periods) no longer holds others back
 MIN_STALE_S = 1.0
+CHECKPOINT_FILE = "checkpoint.bin"
 
 
 @dataclass
@@ -55,6 +58,23 @@ class _WindowState:
     t: complex = 0j
     e: float = 0.0
     e_lag: float = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "integrate": list(self.integrate) if self.integrate else None,
+            "resonance": list(self.resonance) if self.resonance else None,
+            "pooled": [self.s, self.m, self.t, self.e, self.e_lag],
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        if saved["integrate"]:
+            self.integrate = kernels.IntegrateState(*saved["integrate"])
+        if saved["resonance"]:
+            started, t_prev, z_prev, ring, t, e, e_lag = saved["resonance"]
+            self.resonance = kernels.ResonanceState(
+                started, t_prev, z_prev, tuple(ring), t, e, e_lag
+            )
+        self.s, self.m, self.t, self.e, self.e_lag = saved["pooled"]
 
 
 @dataclass
@@ -134,11 +154,79 @@ class Engine(Actor):
             state.encoder = Encoder(spec.encoding or {})
         self.collapsed = {"fast": False, "slow": False, "pair": False}
         self.started_ns: int | None = None
+        self.last_now_ns: int | None = None
         self.rows_out = 0
+        self.checkpoint_path: Path | None = None
+        self.next_checkpoint_ns: int | None = None
+        self.restored_from_ns: int | None = None
+        self.log: Any = None
+
+    def setup(self, context: ActorContext) -> None:
+        self.log = context.log
+        if self.spec.checkpoint_s <= 0:
+            return
+        self.checkpoint_path = context.work_dir / CHECKPOINT_FILE
+        if self.checkpoint_path.exists():
+            try:
+                self.restore(read_checkpoint(self.checkpoint_path))
+            except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+                self.log.warning("ignoring unusable checkpoint", error=str(exc))
+            else:
+                self.log.info("resumed from checkpoint", t_ns=self.restored_from_ns)
+
+    def _identity(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be continued: windows, encoding, inputs."""
+        return {
+            "windows": list(self.spec.windows or ()),
+            "encoding": self.spec.encoding or {},
+            "inputs": sorted(self.inputs),
+            "lag": self.spec.lag,
+            "omega_hz": self.spec.omega_hz,
+        }
+
+    def snapshot(self, now_ns: int) -> dict[str, Any]:
+        """The integration state of every input and window, as a checkpoint document."""
+        return {
+            "engine": self.spec.name,
+            "t_ns": now_ns,
+            "identity": self._identity(),
+            "collapsed": dict(self.collapsed),
+            "inputs": {
+                name: {
+                    "encoder": list(state.encoder.state) if state.encoder.state else None,
+                    "last_time": state.last_time,
+                    "windows": {w: state.windows[w].snapshot() for w in WINDOWS},
+                }
+                for name, state in self.inputs.items()
+            },
+        }
+
+    def restore(self, document: dict[str, Any]) -> None:
+        if document.get("identity") != self._identity():
+            raise CheckpointError("checkpoint belongs to an engine with other windows or inputs")
+        for name, saved in document["inputs"].items():
+            state = self.inputs[name]
+            if saved["encoder"]:
+                state.encoder.state = kernels.LockinState(*saved["encoder"])
+            state.last_time = saved["last_time"]
+            for window in WINDOWS:
+                state.windows[window].restore(saved["windows"][window])
+        self.collapsed.update(document["collapsed"])
+        self.restored_from_ns = int(document["t_ns"])
+
+    def _maybe_checkpoint(self, now_ns: int, force: bool = False) -> None:
+        if self.checkpoint_path is None:
+            return
+        if self.next_checkpoint_ns is None:
+            self.next_checkpoint_ns = now_ns + int(self.spec.checkpoint_s * 1e9)
+        if force or now_ns >= self.next_checkpoint_ns:
+            write_checkpoint(self.checkpoint_path, self.snapshot(now_ns))
+            self.next_checkpoint_ns = now_ns + int(self.spec.checkpoint_s * 1e9)
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
         if self.started_ns is None:
             self.started_ns = now_ns  # inputs never heard of count as silent from here
+        self.last_now_ns = now_ns
         for message in inputs:
             state = self.inputs.get(message.stream)
             if state is not None and not message.is_record:
@@ -146,7 +234,12 @@ class Engine(Actor):
         outgoing: list[Outgoing] = []
         while (ready := self._next_ready(now_ns)) is not None:
             outgoing.extend(self._process(ready, ready.queue.popleft()))
+        self._maybe_checkpoint(now_ns)
         return outgoing
+
+    def teardown(self) -> None:
+        if self.last_now_ns is not None:
+            self._maybe_checkpoint(self.last_now_ns, force=True)
 
     def _next_ready(self, now_ns: int) -> _InputState | None:
         """The input whose head message is next in sample-time order, if it may go now."""

@@ -56,6 +56,8 @@ class ActorProcessSpec:
     nodes: tuple[NodeInfo, ...] = ()
     mesh: dict[str, Any] = field(default_factory=dict)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: engines: seconds between state checkpoints (0 disables them)
+    checkpoint_s: float = 10.0
     #: how many actors consume this actor's main stream (it waits for them before publishing)
     subscribers: int = 0
     #: the agent's clock file (see kairos.meshtime); None: this process's own local clock

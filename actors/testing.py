@@ -50,6 +50,7 @@ class ActorHarness:
         self.work_dir = (
             Path(tempfile.mkdtemp(prefix="kairos-harness-")) if work_dir is None else work_dir
         )
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         context = ActorContext(self.spec, MeshClock(), _log.get("harness"), self.work_dir)  # type: ignore[arg-type]
         actor.setup(context)
 
