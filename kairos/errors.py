@@ -58,6 +58,10 @@ class AgentError(KairosError):
         super().__init__(f"{message}{where}")
 
 
+class ClockError(KairosError):
+    """Raised when clock inputs are inconsistent (probe times out of order, a bad window…)."""
+
+
 class AdapterError(KairosError):
     """Raised when an adapter is unknown or its parameters are invalid."""
 

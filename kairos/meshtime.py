@@ -20,16 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kairos.errors import KairosError
+from kairos.errors import ClockError
 
 #: Fastest rate at which a correction is slewed in (500 µs per second, NTP's bound).
 MAX_SLEW = 500e-6
 #: Environment variable that shifts a device's local clock (tests inject clock offsets with it).
 SHIFT_ENV = "KAIROS_CLOCK_SHIFT_NS"
-
-
-class ClockError(KairosError):
-    """Raised when clock inputs are inconsistent (probe times out of order, a bad window…)."""
 
 
 def sample_base_ns() -> int:
