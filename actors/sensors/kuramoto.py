@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kairos.actors.adapters import AdapterContext, MeshPulse, SensorAdapter
-from kairos.actors.sensors._numeric import kuramoto, seed_from_name
+from kairos.actors.sensors._seed import seed_from_name
+from kairos.kernels import kuramoto
 
 
 class KuramotoSensor(SensorAdapter):

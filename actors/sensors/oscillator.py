@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kairos.actors.adapters import AdapterContext, SensorAdapter
-from kairos.actors.sensors._numeric import carrier_cycles, seed_from_name
+from kairos.actors.sensors._seed import seed_from_name
+from kairos.kernels import carrier_cycles
 
 _SEED_SCHEMA = {
     "type": "integer",
@@ -69,7 +70,7 @@ class OscillatorSensor(SensorAdapter):
         self._t_prev: int | None = None
 
     def read(self, times_ns: np.ndarray) -> np.ndarray:
-        t = np.asarray(times_ns, dtype=np.int64)
+        t = np.ascontiguousarray(times_ns, dtype=np.int64)
         angle = 2.0 * math.pi * carrier_cycles(t, self.freq_hz) + self.phase
         if self.phase_jitter > 0.0 and t.shape[0]:
             angle = angle + self._walk(t)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kairos.actors.adapters import AdapterContext, sensor_adapter
-from kairos.actors.sensors import _numeric
+from kairos.kernels import carrier_cycles
 
 T0 = 1_763_000_123_456_789_012  # a mesh time around 2025 in ns: huge on purpose
 
@@ -34,20 +34,11 @@ def grid(n: int, rate_hz: float = 200.0, start: int = T0) -> np.ndarray:
 def test_cycles_are_exact_for_huge_stamps(freq_hz):
     rng = np.random.default_rng(1)
     t = np.sort(rng.integers(0, 2 * 10**18, size=500, dtype=np.int64))
-    got = _numeric.carrier_cycles(t, freq_hz)
+    got = carrier_cycles(t, freq_hz)
     want = exact_cycles(t, freq_hz)
     assert np.all((got >= 0.0) & (got < 1.0))
     err = np.abs(got - want)
     assert np.max(np.minimum(err, 1.0 - err)) < 1e-6
-
-
-def test_private_cycles_match_kernel_when_present():
-    if _numeric._kernel_cycles is None:
-        pytest.skip("kairos.kernels.carrier_cycles not there yet: the private twin is in use")
-    t = grid(1000)
-    np.testing.assert_allclose(
-        _numeric._carrier_cycles(t, 7.3), _numeric._kernel_cycles(t, 7.3), atol=1e-12
-    )
 
 
 def test_values_follow_the_formula():
@@ -122,3 +113,10 @@ def test_lockin_sees_the_same_phase_across_chunks_and_gaps():
 
 def cmath_phase_diff(z: complex, phase: float) -> float:
     return abs(math.remainder(math.atan2(z.imag, z.real) - phase, 2 * math.pi))
+
+
+def test_reads_read_only_and_strided_stamps():
+    t = grid(20)
+    t.setflags(write=False)  # stamps decoded from the wire are read-only
+    want = make({"freq_hz": 3.0}).read(np.ascontiguousarray(t[::2]))
+    np.testing.assert_array_equal(make({"freq_hz": 3.0}).read(t[::2]), want)
