@@ -126,6 +126,19 @@ def set_link(name: str, up: bool) -> None:
     ip("link", "set", name, "up" if up else "down")
 
 
+def operstate(name: str, namespace: str | None = None) -> str:
+    """The kernel's operational state of an interface (``UP``, ``DOWN``, ``LOWERLAYERDOWN``)."""
+    where = ["-n", namespace] if namespace else []
+    out = ip(*where, "-json", "link", "show", "dev", name)
+    entries = json.loads(out) if out.strip() else []
+    return str(entries[0].get("operstate", "UNKNOWN")) if entries else "MISSING"
+
+
+def flush_neighbours(namespace: str) -> None:
+    """Forget cached (possibly FAILED) neighbour entries, so traffic resumes at once."""
+    ip("-n", namespace, "neigh", "flush", "all")
+
+
 def delete_link(name: str) -> bool:
     """Delete an interface of the root namespace; False when it was already gone."""
     if name not in links():

@@ -24,6 +24,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,8 +481,18 @@ class EmulatedCluster:
         """Cut the device off the bridge (its veth goes down) — a pulled network cable."""
         _netns.set_link(self.device(device).host_veth, up=False)
 
-    def link_up(self, device: str) -> None:
-        _netns.set_link(self.device(device).host_veth, up=True)
+    def link_up(self, device: str, timeout: float = 5.0) -> None:
+        """Plug the cable back in; return once the device's end reports carrier again."""
+        target = self.device(device)
+        _netns.set_link(target.host_veth, up=True)
+        deadline = time.monotonic() + timeout
+        while _netns.operstate(target.ns_veth, target.namespace) != "UP":
+            if time.monotonic() > deadline:
+                raise EmulationError(
+                    f"device {device!r}: {target.ns_veth} did not come up within {timeout:g} s"
+                )
+            time.sleep(0.02)
+        _netns.flush_neighbours(target.namespace)
 
 
 # -- leftovers ---------------------------------------------------------------------------

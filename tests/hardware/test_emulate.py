@@ -279,7 +279,11 @@ def test_link_down_cuts_the_device_off(cluster: EmulatedCluster) -> None:
     cluster.link_down("kitchen")
     assert reach() != errno.ECONNREFUSED  # unreachable: no answer at all
     cluster.link_up("kitchen")
-    assert reach() == errno.ECONNREFUSED
+    # the bridge may take a moment to forward again after the port comes back
+    deadline = time.monotonic() + 30
+    while (result := reach()) != errno.ECONNREFUSED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert result == errno.ECONNREFUSED
 
 
 def test_close_leaves_nothing_behind() -> None:
