@@ -294,3 +294,22 @@ def test_resolved_topology_round_trips_through_json() -> None:
     assert document["actors"]["body"]["inputs"] == ["reflexes", "posture"]
     assert document["endpoints"]["body"] == "tcp://10.77.0.44:7808"
     assert document["devices"]["reflex-left"]["weight"] == 0.5
+
+
+def test_two_devices_on_one_agent_and_ports_beyond_65535() -> None:
+    text = """\
+name: t
+mesh: {base_port: 65535}
+devices:
+  a: {class: pi-4, agent: "tcp://10.77.0.2:7700"}
+  b: {class: pi-4, agent: "tcp://10.77.0.2:7700"}
+actors:
+  s: {role: sensor, device: a, adapter: oscillator, rate_hz: 100}
+  e: {role: engine, device: b, inputs: [s]}
+"""
+    assert problems_of(text) == [
+        "t.yaml:5:27: devices.b.agent: agent endpoint tcp://10.77.0.2:7700 is already used by "
+        "the agent of device 'a'; valid: one agent endpoint per device",
+        "t.yaml:8:3: actors.e: planned port 65536 (mesh.base_port + position) is above 65535; "
+        "valid: a lower mesh.base_port, or an explicit port",
+    ]

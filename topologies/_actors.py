@@ -1,0 +1,367 @@
+"""Each actor: role keys, inputs and the layer rule, adapters and their params, pulses,
+encodings, windows within the device class, restart policies; and sync → sync loops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kairos.errors import AdapterError
+from kairos.hardware.classes import DeviceClass
+from kairos.topologies._devices import DeviceInfo
+from kairos.topologies._report import Report, nearest, one_of, show
+from kairos.topologies._values import article, as_dict, as_int, as_number, as_str, seconds
+from kairos.topologies.model import ActorSpec, Encoding, MeshSpec, RestartPolicy
+
+ROLES = ("sensor", "engine", "sync", "output")
+_COMMON_KEYS = {"role", "device", "restart", "port"}
+ROLE_KEYS: dict[str, set[str]] = {
+    "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse"},
+    "engine": _COMMON_KEYS | {"inputs", "encoding", "windows", "lag", "omega_hz", "weight"},
+    "sync": _COMMON_KEYS | {"inputs", "rate_hz", "weight"},
+    "output": _COMMON_KEYS | {"inputs", "adapter", "params"},
+}
+ACTOR_KEYS = set().union(*ROLE_KEYS.values())
+#: which roles each role may take inputs from (the ±1 layer rule; sync → sync for cells)
+LAYER_RULE: dict[str, tuple[str, ...]] = {
+    "sensor": (),
+    "engine": ("sensor",),
+    "sync": ("engine", "sync"),
+    "output": ("sync",),
+}
+_ENCODING_KEYS = {
+    "lockin": {"type", "freq_hz", "lp_cycles"},
+    "phase": {"type", "demod_hz"},
+    "direct": {"type"},
+    "complex": {"type"},
+}
+#: messages per second a sensor aims for when no chunk is given
+_SENSOR_MESSAGES_HZ = 50
+
+
+class ActorChecker:
+    """Checks every actor and builds its ActorSpec (ports are planned later)."""
+
+    def __init__(
+        self,
+        raw: dict[str, Any],
+        devices: dict[str, DeviceInfo],
+        mesh: MeshSpec,
+        report: Report,
+    ) -> None:
+        self.raw = raw
+        self.devices = devices
+        self.mesh = mesh
+        self.report = report
+        self.roles = {
+            name: spec["role"]
+            for name, spec in raw.items()
+            if isinstance(spec, dict) and spec.get("role") in ROLES
+        }
+
+    def run(self) -> dict[str, ActorSpec]:
+        actors: dict[str, ActorSpec] = {}
+        for index, (name, spec) in enumerate(self.raw.items()):
+            if isinstance(spec, dict):
+                actors[name] = self._actor(index, name, spec)
+        self._cycles()
+        return actors
+
+    def _actor(self, index: int, name: str, spec: dict[str, Any]) -> ActorSpec:
+        where = ("actors", name)
+        role = self.roles.get(name)
+        device_name = as_str(spec.get("device")) or ""
+        device = self.devices.get(device_name)
+        if device_name and device is None:
+            self.report.at_value(
+                (*where, "device"),
+                f"actor on undeclared device {show(device_name)}"
+                f"{nearest(device_name, self.devices)}; valid: {one_of(self.devices)}",
+            )
+        if role is not None:
+            for key in spec:
+                if key in ACTOR_KEYS and key not in ROLE_KEYS[role]:
+                    self.report.at_key(
+                        (*where, key),
+                        f"{key!r} does not apply to {article(role)}; {article(role)} takes: "
+                        f"{', '.join(sorted(ROLE_KEYS[role]))}",
+                    )
+        inputs = self._inputs(name, role, spec.get("inputs"))
+        adapter_name = as_str(spec.get("adapter")) if role in ("sensor", "output") else None
+        params = as_dict(spec.get("params"))
+        rate = as_number(spec.get("rate_hz"))
+        adapter = self._adapter(name, role, adapter_name, params, rate) if adapter_name else None
+        pulse = self._pulse(name, spec.get("pulse"), adapter) if role == "sensor" else None
+        cls = device.cls if device else None
+        encoding = self._encoding(name, spec.get("encoding")) if role == "engine" else None
+        windows = self._windows(name, spec.get("windows"), cls) if role == "engine" else None
+        restart = self._restart(name, spec.get("restart"))
+        chunk = as_int(spec.get("chunk"))
+        if role == "sensor" and rate is not None and chunk is None:
+            chunk = max(1, round(rate / _SENSOR_MESSAGES_HZ))
+        if role == "sync" and rate is None:
+            rate = self.mesh.pulse_hz
+        return ActorSpec(
+            name=name,
+            role=role or "sensor",
+            device=device_name,
+            port=as_int(spec.get("port")) or self.mesh.base_port + index,
+            inputs=inputs,
+            adapter=adapter_name,
+            params=dict(params),
+            rate_hz=rate if role in ("sensor", "sync") else None,
+            chunk=chunk if role == "sensor" else None,
+            encoding=encoding,
+            windows=windows,
+            lag=as_int(spec.get("lag")) or 1,
+            omega_hz=as_number(spec.get("omega_hz")) or 0.0,
+            weight=as_number(spec.get("weight")) if role in ("engine", "sync") else None,
+            pulse=pulse,
+            restart=restart,
+            line=self.report.marked.key_at(where)[0],
+        )
+
+    def _inputs(self, name: str, role: str | None, raw: Any) -> tuple[str, ...]:
+        if not isinstance(raw, list):
+            return ()
+        names: list[str] = []
+        for position, source in enumerate(raw):
+            if not isinstance(source, str):
+                continue
+            names.append(source)
+            where = ("actors", name, "inputs", position)
+            if source not in self.raw:
+                self.report.at_value(
+                    where,
+                    f"names no actor: {show(source)}{nearest(source, self.raw)}; "
+                    f"valid: {one_of(self._feeders(role, name))}",
+                )
+            elif source == name:
+                self.report.at_value(where, f"actor {name!r} cannot take its own output")
+            elif role is not None and source in self.roles:
+                allowed = LAYER_RULE[role]
+                if self.roles[source] not in allowed:
+                    self.report.at_value(
+                        where,
+                        f"{source!r} is {article(self.roles[source])}, but {article(role)} "
+                        f"takes inputs only from {_plural(allowed)} (layer rule: "
+                        "sensor → engine → sync → output, sync → sync); valid: "
+                        f"{one_of(self._feeders(role, name))}",
+                    )
+        return tuple(names)
+
+    def _feeders(self, role: str | None, name: str) -> list[str]:
+        allowed = LAYER_RULE.get(role or "", ROLES)
+        return [n for n, r in self.roles.items() if r in allowed and n != name]
+
+    def _adapter(
+        self, name: str, role: str | None, adapter: str, params: dict[str, Any], rate: float | None
+    ) -> type | None:
+        """The adapter class, after checking the name, params and rate; None if unusable."""
+        from kairos.actors import adapters
+
+        kind = "sensor" if role == "sensor" else "output"
+        where = ("actors", name, "adapter")
+        try:
+            names = adapters.sensor_names() if kind == "sensor" else adapters.output_names()
+        except Exception as exc:  # a broken plugin's entry point can raise anything
+            self.report.at_value(where, f"cannot list {kind} adapters: {exc}")
+            return None
+        if adapter not in names:
+            self.report.at_value(
+                where,
+                f"unknown {kind} adapter {show(adapter)}{nearest(adapter, names)}; "
+                f"valid: {', '.join(names)}",
+            )
+            return None
+        lookup = adapters.sensor_adapter if kind == "sensor" else adapters.output_adapter
+        try:
+            cls: type = lookup(adapter)
+        except (ImportError, AttributeError, AdapterError) as exc:
+            self.report.at_value(
+                where,
+                f"unknown {kind} adapter {show(adapter)}: it is registered but its class "
+                f"cannot be imported ({exc}); valid: {', '.join(_importable(kind, names))}",
+            )
+            return None
+        self._params(name, cls, params)
+        limit = getattr(cls, "max_rate_hz", None)
+        if role == "sensor" and rate is not None and limit is not None and rate > limit:
+            self.report.at_value(
+                ("actors", name, "rate_hz"),
+                f"{rate:g} Hz is more than adapter {adapter!r} supports; valid: ≤ {limit:g} Hz",
+            )
+        return cls
+
+    def _params(self, name: str, cls: type, params: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        schema = getattr(cls, "params_schema", {"type": "object"})
+        try:
+            validator = Draft202012Validator(dict(schema))
+            errors = list(validator.iter_errors(params))
+        except SchemaError as exc:
+            self.report.at_value(
+                ("actors", name, "adapter"),
+                f"adapter {cls.__name__} has an invalid params_schema: {exc.message}",
+            )
+            return
+        self.report.schema_errors(errors, prefix=("actors", name, "params"))
+
+    def _pulse(self, name: str, raw: Any, adapter: type | None) -> str | None:
+        pulse = as_str(raw)
+        if pulse is None:
+            return None
+        where = ("actors", name, "pulse")
+        syncs = [n for n, r in self.roles.items() if r == "sync"]
+        if pulse not in self.raw:
+            self.report.at_value(
+                where,
+                f"names no actor: {show(pulse)}{nearest(pulse, self.raw)}; valid: {one_of(syncs)}",
+            )
+        elif pulse in self.roles and self.roles[pulse] != "sync":
+            self.report.at_value(
+                where,
+                f"{pulse!r} is {article(self.roles[pulse])}; only a sync publishes a mesh pulse; "
+                f"valid: {one_of(syncs)}",
+            )
+        if adapter is not None and not getattr(adapter, "wants_pulse", False):
+            self.report.at_value(
+                where,
+                f"adapter {getattr(adapter, 'name', adapter.__name__)!r} does not follow the "
+                "mesh pulse; remove pulse, or use a coupling adapter such as kuramoto",
+            )
+        return pulse
+
+    def _encoding(self, name: str, raw: Any) -> Encoding:
+        if not isinstance(raw, dict) or raw.get("type") not in _ENCODING_KEYS:
+            return Encoding()
+        kind = raw["type"]
+        for key in raw:
+            if key in {"freq_hz", "lp_cycles", "demod_hz"} and key not in _ENCODING_KEYS[kind]:
+                self.report.at_key(
+                    ("actors", name, "encoding", key),
+                    f"{key!r} does not apply to {article(kind)} encoding; valid: "
+                    f"{', '.join(sorted(_ENCODING_KEYS[kind]))}",
+                )
+        return Encoding(
+            type=kind,
+            freq_hz=as_number(raw.get("freq_hz")),
+            lp_cycles=as_number(raw.get("lp_cycles")) or 2.0,
+            demod_hz=as_number(raw.get("demod_hz")),
+        )
+
+    def _windows(self, name: str, raw: Any, cls: DeviceClass | None) -> tuple[float, float] | None:
+        if cls is None:
+            return None
+        given = as_dict(raw)
+        fast = as_number(given.get("fast"))
+        slow = as_number(given.get("slow"))
+        bounds = f"{seconds(cls.tau_base_s)} to {seconds(cls.tau_max_s)}"
+        for key, value in (("fast", fast), ("slow", slow)):
+            if value is not None and not cls.tau_base_s <= value <= cls.tau_max_s:
+                self.report.at_value(
+                    ("actors", name, "windows", key),
+                    f"{seconds(value)} is outside the bounds of device class {cls.name!r}; "
+                    f"valid: {bounds}",
+                )
+        fast = cls.tau_base_s if fast is None else fast
+        slow = cls.tau_max_s if slow is None else slow
+        if fast > slow:
+            self.report.at_value(
+                ("actors", name, "windows"),
+                f"fast window {seconds(fast)} is longer than slow window {seconds(slow)}; "
+                f"valid: fast ≤ slow, both within {bounds}",
+            )
+        return (fast, slow)
+
+    def _restart(self, name: str, raw: Any) -> RestartPolicy:
+        defaults = RestartPolicy()
+        if isinstance(raw, str) and raw in ("never", "on-failure", "always"):
+            return RestartPolicy(policy=raw)  # type: ignore[arg-type]
+        if not isinstance(raw, dict):
+            return defaults
+        policy = raw.get("policy")
+        backoff = as_number(raw.get("backoff_s")) or defaults.backoff_s
+        backoff_max = as_number(raw.get("backoff_max_s")) or defaults.backoff_max_s
+        if backoff_max < backoff:
+            self.report.at_value(
+                ("actors", name, "restart"),
+                f"backoff_max_s {backoff_max:g} is below backoff_s {backoff:g}; "
+                "valid: backoff_max_s ≥ backoff_s",
+            )
+        max_restarts = as_int(raw.get("max_restarts"))
+        return RestartPolicy(
+            policy=policy if policy in ("never", "on-failure", "always") else defaults.policy,
+            max_restarts=defaults.max_restarts if max_restarts is None else max_restarts,
+            backoff_s=backoff,
+            backoff_max_s=backoff_max,
+        )
+
+    def _cycles(self) -> None:
+        """Report each loop of sync → sync links once, at the first actor on it."""
+        graph = {
+            name: [
+                source
+                for source in as_dict(self.raw[name]).get("inputs") or []
+                if isinstance(source, str) and self.roles.get(source) == "sync" and source != name
+            ]
+            for name, role in self.roles.items()
+            if role == "sync"
+        }
+        order = list(self.raw)
+        seen: set[frozenset[str]] = set()
+        state: dict[str, int] = {}  # 1: on the stack, 2: done
+        stack: list[str] = []
+
+        def visit(node: str) -> None:
+            state[node] = 1
+            stack.append(node)
+            for source in graph.get(node, []):
+                if state.get(source) == 1:
+                    loop = stack[stack.index(source) :]
+                    key = frozenset(loop)
+                    if key not in seen:
+                        seen.add(key)
+                        self._report_cycle(loop, order)
+                elif source not in state:
+                    visit(source)
+            stack.pop()
+            state[node] = 2
+
+        for node in graph:
+            if node not in state:
+                visit(node)
+
+    def _report_cycle(self, loop: list[str], order: list[str]) -> None:
+        start = min(loop, key=order.index)
+        turn = loop.index(start)
+        loop = loop[turn:] + loop[:turn]
+        # `loop` runs consumer → its input; data flows the other way round
+        flow = [start, *reversed(loop[1:]), start]
+        feeder = loop[1 % len(loop)]
+        inputs = as_dict(self.raw[start]).get("inputs") or []
+        position = inputs.index(feeder) if feeder in inputs else 0
+        self.report.at_value(
+            ("actors", start, "inputs", position),
+            f"cycle of sync links: {' → '.join(flow)}; sync → sync links must form a tree "
+            "(cells of cells), never a loop",
+        )
+
+
+def _importable(kind: str, names: list[str]) -> list[str]:
+    from kairos.actors import adapters
+
+    lookup = adapters.sensor_adapter if kind == "sensor" else adapters.output_adapter
+    found = []
+    for name in names:
+        try:
+            lookup(name)
+        except (ImportError, AttributeError, AdapterError):
+            continue
+        found.append(name)
+    return found or ["(none importable)"]
+
+
+def _plural(roles: tuple[str, ...]) -> str:
+    return " or ".join(f"{role}s" for role in roles) or "nothing"

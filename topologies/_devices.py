@@ -1,0 +1,130 @@
+"""The mesh section and the devices: classes (and `auto`), agent addresses, hosts, weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kairos.errors import DeviceClassError
+from kairos.hardware.classes import DeviceClass, class_names, load_class
+from kairos.hardware.detect import Detection
+from kairos.topologies._report import Report, nearest, one_of, show
+from kairos.topologies._values import as_dict, as_int, as_number, as_str
+from kairos.topologies.model import DEFAULT_AGENT_PORT, LOCALHOST, MeshSpec
+
+AUTO = "auto"
+
+
+@dataclass
+class DeviceInfo:
+    name: str
+    cls: DeviceClass | None
+    agent: str
+    host: str
+    agent_port: int | None
+    weight: float | None
+
+
+def mesh_spec(raw: dict[str, Any]) -> MeshSpec:
+    defaults = MeshSpec()
+    clock = raw.get("clock")
+    reference = as_str(as_dict(clock).get("reference"))
+
+    def number(key: str) -> float:
+        value = as_number(raw.get(key))
+        return getattr(defaults, key) if value is None else value
+
+    base_port = as_int(raw.get("base_port"))
+    encrypt = raw.get("encrypt")
+    return MeshSpec(
+        emergence_threshold=number("emergence_threshold"),
+        collapse_threshold=number("collapse_threshold"),
+        hysteresis=number("hysteresis"),
+        clock_reference=reference,
+        pulse_hz=number("pulse_hz"),
+        encrypt=encrypt if isinstance(encrypt, bool) else defaults.encrypt,
+        base_port=defaults.base_port if base_port is None else base_port,
+    )
+
+
+def check_clock(raw: dict[str, Any], devices: dict[str, DeviceInfo], report: Report) -> None:
+    reference = as_str(as_dict(raw.get("clock")).get("reference"))
+    if reference is not None and reference not in devices:
+        report.at_value(
+            ("mesh", "clock", "reference"),
+            f"names no device: {show(reference)}{nearest(reference, devices)}; "
+            f"valid: {one_of(devices)} (or clock: consensus)",
+        )
+
+
+def check_devices(
+    raw: dict[str, Any], report: Report, detect: Callable[[], Detection]
+) -> dict[str, DeviceInfo]:
+    devices: dict[str, DeviceInfo] = {}
+    valid_classes = [*class_names(), AUTO]
+    for name, spec in raw.items():
+        if not isinstance(spec, dict):
+            continue
+        agent = as_str(spec.get("agent")) or ""
+        where = ("devices", name)
+        cls: DeviceClass | None = None
+        class_name = as_str(spec.get("class"))
+        if class_name == AUTO:
+            if agent != LOCALHOST:
+                report.at_value(
+                    (*where, "class"),
+                    "class 'auto' is detected on this machine, so it is only valid with "
+                    f"agent: localhost; valid here: {', '.join(class_names())}",
+                )
+            else:
+                try:
+                    cls = load_class(detect().name)
+                except DeviceClassError as exc:
+                    report.at_value((*where, "class"), f"cannot detect the class: {exc}")
+        elif class_name is not None:
+            if class_name in class_names():
+                cls = load_class(class_name)
+            else:
+                report.at_value(
+                    (*where, "class"),
+                    f"unknown device class {show(class_name)}"
+                    f"{nearest(class_name, valid_classes)}; valid: {', '.join(valid_classes)}",
+                )
+        agent_url, agent_host, agent_port = _agent(agent, where, report)
+        host = as_str(spec.get("host")) or agent_host
+        weight = as_number(spec.get("weight"))
+        devices[name] = DeviceInfo(
+            name=name,
+            cls=cls,
+            agent=agent_url,
+            host=host,
+            agent_port=agent_port,
+            weight=weight if weight is not None else (cls.weight if cls else None),
+        )
+    return devices
+
+
+def _agent(agent: str, where: tuple[str, ...], report: Report) -> tuple[str, str, int | None]:
+    """(normalised agent URL, its host, its control port) — localhost has no fixed port."""
+    if agent == LOCALHOST or not agent.startswith("tcp://"):
+        return agent, "127.0.0.1", None
+    rest = agent[len("tcp://") :]
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+        host_text = f"[{host}]"
+    else:
+        host, _, port_text = rest.partition(":")
+        host_text = host
+    port = int(port_text) if port_text.isdigit() else DEFAULT_AGENT_PORT
+    if not 1 <= port <= 65535:
+        report.at_value((*where, "agent"), f"port {port} is out of range; valid: 1 to 65535")
+    return f"tcp://{host_text}:{port}", host, port
+
+
+def agent_host(agent: str) -> str:
+    rest = agent[len("tcp://") :]
+    if rest.startswith("["):
+        return rest[1:].partition("]")[0]
+    return rest.rpartition(":")[0] or rest
