@@ -215,7 +215,9 @@ class InstallPlan:
 
 
 def _template(name: str) -> str:
-    return resources.files("kairos.hardware").joinpath("templates", name).read_text("utf-8")
+    return (
+        resources.files("kairos.hardware").joinpath("templates").joinpath(name).read_text("utf-8")
+    )
 
 
 def systemd_version() -> int | None:
