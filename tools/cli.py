@@ -35,29 +35,46 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors already; keep its message, drop nothing."""
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``, skipping global options and their values."""
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == "--log-level":
+            skip_next = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kairos", description="ZeroMQ actor framework for edge clusters.")
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported and configured."""
+    parser = argparse.ArgumentParser(
+        prog="kairos", description="ZeroMQ actor framework for edge clusters."
+    )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
     parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
     from kairos import __version__
 
     parser.add_argument("--version", action="version", version=f"kairos {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen_command(argv)
     for name, (module_name, summary) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        sub = commands.add_parser(name, help=summary, description=module.__doc__)
-        module.configure(sub)
-        sub.set_defaults(_run=module.run)
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            sub.description = module.__doc__
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            module.configure(sub)
+            sub.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     from kairos import _log
 
     _log.configure(json=args.log_json, level=args.log_level)
