@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 import zmq
-from support import kill_tree
+from support import kill_tree, run_kairos
 
 from kairos.errors import EmulationError
 from kairos.hardware import _cgroups, _netns
@@ -402,6 +402,9 @@ def test_cli_list_and_clean(capsys: pytest.CaptureFixture[str]) -> None:
     cluster_id = new_id()
     orphan = crashed_builder(cluster_id)
     try:
+        real = run_kairos("emulate", "list")  # through the installed `kairos` command
+        assert real.returncode == 0, real.stderr
+        assert f"cluster {cluster_id}:" in real.stdout
         assert emulate_cli("list") == 0
         listed = capsys.readouterr().out
         assert f"cluster {cluster_id}:" in listed
