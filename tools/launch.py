@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"kairos launch: {exc}", file=sys.stderr)
         return 2
     print(
-        f"topology {plan.topology.name}: {len(plan.actors)} actors on "
-        f"{len(plan.devices)} device(s); state in {launch.state_dir}"
+        f"topology {plan.topology.name}: {len(plan.actors)} actors on {len(plan.devices)} device(s)"
     )
     for line in plan.lines():
         print(line)
@@ -66,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         launch.start()
-        print("deployed; Ctrl-C stops everything", flush=True)
+        print(
+            f"deployed (logs and outputs in {launch.state_dir}); Ctrl-C stops everything",
+            flush=True,
+        )
         if args.no_status:
             launch.run(args.duration)
         else:

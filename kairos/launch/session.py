@@ -67,9 +67,8 @@ class Launch:
         clock_sync: bool = True,
     ) -> None:
         self.topology_path = Path(topology_path)
-        self.state_dir = (
-            Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="kairos-launch-"))
-        )
+        #: where agents' state, logs and outputs go; a fresh temp dir is made at start()
+        self.state_dir: Path | None = Path(state_dir) if state_dir else None
         self.exclude = tuple(exclude)
         self.emulate = emulate
         self.topology: Topology | None = None
@@ -99,6 +98,8 @@ class Launch:
     def start(self) -> Plan:
         """Start agents where needed, connect to all, handshake, deploy every actor."""
         plan = self.plan or self.load()
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="kairos-launch-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._context = zmq.Context()
         topology = self._start_emulated() if self.emulate else plan.topology
@@ -133,7 +134,7 @@ class Launch:
                 agent_device=hello["device"],
                 device_class=hello["class"],
             )
-        self.specs = build_specs(topology, self.state_dir / "work")
+        self.specs = build_specs(topology, self.state_dir / "work")  # agents set work_dir
         self._witness = WitnessMonitor(self._context, [(a.name, a.endpoint) for a in plan.actors])
         for link in self.links.values():
             for actor in plan.on(link.name):
@@ -319,7 +320,7 @@ class Launch:
         """Build the emulated cluster and one agent per device inside it."""
         from kairos.hardware.emulate import EmulatedCluster
 
-        if self.plan is None:
+        if self.plan is None or self.state_dir is None:
             raise KairosError("load() the topology before starting an emulated cluster")
         self._cluster = EmulatedCluster(self.plan.topology)
         self._cluster.start()

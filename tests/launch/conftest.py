@@ -1,0 +1,61 @@
+"""Fixtures for launcher tests: the demo topology on free ports, and process bookkeeping."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from support import free_port
+
+DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
+
+
+@pytest.fixture
+def demo_topology(tmp_path: Path) -> Path:
+    """The shipped demo topology, moved onto a free port range (tests run side by side)."""
+    text = DEMO.read_text()
+    moved, count = re.subn(r"base_port: \d+", f"base_port: {free_port()}", text)
+    if count != 1:
+        raise RuntimeError("demo.yaml has no single mesh.base_port to move")
+    path = tmp_path / "demo.yaml"
+    path.write_text(moved)
+    return path
+
+
+def processes_mentioning(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions ``marker`` (a test's own tmp path)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if any(marker in part for part in proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture
+def mentioning() -> Callable[[str], list[psutil.Process]]:
+    return processes_mentioning
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Any]:
+    def wait(predicate: Callable[[], Any], timeout_s: float, step_s: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout_s} s")
+            time.sleep(step_s)
+
+    return wait
