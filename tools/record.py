@@ -1,0 +1,158 @@
+"""Record every message of a topology (or of given endpoints) to an MCAP file.
+
+  kairos record [FILE | --connect ENDPOINT ...] -o OUT.mcap [--streams GLOB ...] [--duration S]
+  kairos record info REC.mcap [--json] [--allow-truncated]
+
+One channel per stream; each message is stored exactly as received (docs/recording.md).
+SIGINT or SIGTERM finalise the file; a recorder killed outright leaves a file that reads up
+to its last complete chunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kairos.errors import RecordingError
+
+_USAGE = (
+    "kairos record [FILE | --connect ENDPOINT ...] -o OUT.mcap [--streams GLOB ...] "
+    "[--duration S]\n       kairos record info REC.mcap [--json] [--allow-truncated]"
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.usage = _USAGE
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "target", nargs="*", metavar="FILE", help="topology file; or: info REC.mcap"
+    )
+    parser.add_argument(
+        "--connect",
+        action="append",
+        default=[],
+        metavar="ENDPOINT",
+        help="data endpoint to subscribe to (repeatable), e.g. tcp://127.0.0.1:7801",
+    )
+    parser.add_argument("-o", "--output", metavar="OUT.mcap", help="file to write")
+    parser.add_argument(
+        "--streams",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="GLOB",
+        help="record only streams matching these globs (fnmatch, e.g. 'mic*' '*/witness')",
+    )
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--clock-file",
+        metavar="PATH",
+        help="the local agent's clock file, to stamp receive times in mesh time",
+    )
+    parser.add_argument("--json", action="store_true", help="info: print JSON")
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="info: report a recording whose recorder did not finish, up to its last chunk",
+    )
+    parser.set_defaults(_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args._parser
+    if args.target[:1] == ["info"]:
+        if len(args.target) != 2:
+            parser.error("record info takes exactly one recording: kairos record info REC.mcap")
+        return _info(Path(args.target[1]), args.json, args.allow_truncated)
+    if len(args.target) > 1:
+        parser.error(f"expected at most one topology FILE, got {' '.join(args.target)}")
+    if not args.output:
+        parser.error("the output file is required: -o OUT.mcap")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be positive")
+    return _record(args)
+
+
+def _info(path: Path, as_json: bool, allow_truncated: bool) -> int:
+    from kairos.tools._recording.info import render, summarise
+
+    summary = summarise(path, allow_truncated=allow_truncated)
+    if as_json:
+        print(json.dumps(summary.to_json()))
+    else:
+        print(render(summary))
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from kairos import __version__, wire
+    from kairos.meshtime import MeshClock
+    from kairos.tools._recording import format as fmt
+    from kairos.tools._recording.stop import StopOnSignal
+    from kairos.tools._recording.writer import RecordingWriter, recording_info
+    from kairos.tools._tap.source import Subscriber, resolve
+
+    sources = resolve(args.target[0] if args.target else None, args.connect)
+    clock = MeshClock(Path(args.clock_file) if args.clock_file else None)
+    out = Path(args.output)
+    if out.is_dir():
+        raise RecordingError(f"{out}: is a directory; give a file name such as run.mcap")
+    labels = {endpoint: label for label, endpoint in sources.endpoints.items()}
+    start = clock.now_ns()
+    writer = RecordingWriter(
+        out,
+        recording_info(sources.topology_name, sources.endpoints, start, __version__),
+    )
+    subscriber = Subscriber(sources.endpoints)
+    stop = StopOnSignal()
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    dropped = 0
+    try:
+        while not stop.raised and (deadline is None or time.monotonic() < deadline):
+            wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+            if subscriber.wait(wait):
+                # stamp everything queued first: the stamps are what replay's timing follows
+                batch = [(ep, frames, clock.now_ns()) for ep, frames in subscriber.drain()]
+                for endpoint, frames, log_time in batch:
+                    try:
+                        message = wire.decode(frames)
+                    except wire.WireError:
+                        dropped += 1
+                        continue
+                    if not fmt.matches(message.stream, args.streams):
+                        continue
+                    writer.add(
+                        message.stream,
+                        frames[1:],
+                        log_time,
+                        message.sent_ns,
+                        message.seq,
+                        {"endpoint": endpoint, "actor": labels.get(endpoint, "")},
+                    )
+                    if message.stream.endswith("/witness") and message.is_record:
+                        _note_clock(writer, message.data, log_time)
+            writer.tick()
+            clock.refresh()
+    finally:
+        stop.restore()
+        subscriber.close()
+        writer.close()
+    print(
+        f"kairos record: {writer.messages} messages written to {out}"
+        + (f" ({dropped} undecodable frames dropped)" if dropped else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _note_clock(writer: Any, record: dict[str, Any], log_time: int) -> None:
+    device = record.get("device")
+    offset = record.get("clock_offset_ns")
+    uncertainty = record.get("clock_uncertainty_ns", 0)
+    t_ns = record.get("t_ns", log_time)
+    if all(isinstance(v, int) for v in (offset, uncertainty, t_ns)) and isinstance(device, str):
+        writer.note_clock(device, offset, uncertainty, t_ns)

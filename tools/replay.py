@@ -1,0 +1,236 @@
+"""Republish a recording onto a topology's endpoints with its original timing.
+
+  kairos replay IN.mcap [--topology FILE] [--speed X | --max-speed] [--loop]
+                [--streams GLOB ...] [--start S] [--end S] [--replace ACTOR ...]
+
+Each replayed actor's streams are sent verbatim from an XPUB bound at that actor's endpoint
+(the topology's, or the endpoint recorded with the stream), after the topology's consumers
+have subscribed, so engines, sync, outputs and the tap run as they did live.  ``--replace``
+replays only the named actors while the rest of the topology runs live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kairos import _log
+from kairos.errors import RecordingError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recording", metavar="IN.mcap", help="recording to replay")
+    parser.add_argument("--topology", metavar="FILE", help="topology whose endpoints to use")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="time factor (2 = twice as fast)"
+    )
+    pace.add_argument(
+        "--max-speed", action="store_true", help="send as fast as the sockets allow (no drops)"
+    )
+    parser.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
+    parser.add_argument(
+        "--streams",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="GLOB",
+        help="replay only streams matching these globs (fnmatch)",
+    )
+    parser.add_argument(
+        "--start", type=float, default=0.0, metavar="S", help="seconds into the recording"
+    )
+    parser.add_argument("--end", type=float, metavar="S", help="stop S seconds into it")
+    parser.add_argument(
+        "--replace",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="ACTOR",
+        help="replay only these actors' streams; the rest of the topology runs live",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how long to wait for consumers to subscribe before sending (default 10)",
+    )
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="replay a recording whose recorder did not finish, up to its last chunk",
+    )
+    parser.set_defaults(_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args._parser
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        parser.error("need 0 <= --start < --end")
+    if args.wait < 0:
+        parser.error("--wait must not be negative")
+
+    from kairos.tools._recording import format as fmt
+    from kairos.tools._recording.info import summarise
+    from kairos.tools._recording.player import Publishers, play
+    from kairos.tools._recording.reader import read
+    from kairos.tools._recording.stop import StopOnSignal
+    from kairos.tools._tap.source import load_topology
+
+    log = _log.get("replay")
+    path = Path(args.recording)
+    summary = summarise(path, allow_truncated=args.allow_truncated)  # validates the whole file
+    topology = load_topology(Path(args.topology)) if args.topology else None
+    replaced = set(args.replace)
+    if topology is not None:
+        unknown = sorted(replaced - set(topology.actors))
+        if unknown:
+            raise RecordingError(f"--replace {', '.join(unknown)}: not actors of {args.topology}")
+    recorded_actors = {fmt.actor_of(s) for s in summary.streams}
+    missing = sorted(replaced - recorded_actors)
+    if missing:
+        raise RecordingError(f"{path}: holds no stream of {', '.join(missing)}")
+
+    endpoints: dict[str, str] = {}
+    for stream in sorted(summary.streams):
+        actor = fmt.actor_of(stream)
+        if replaced and actor not in replaced:
+            continue
+        if not fmt.matches(stream, args.streams):
+            continue
+        endpoint = _endpoint(stream, actor, topology, summary, path)
+        if endpoint is None:
+            log.warning("stream skipped: its actor is not in the topology", stream=stream)
+            continue
+        endpoints[stream] = endpoint
+    if not endpoints:
+        raise RecordingError(f"{path}: no recorded stream matches the selection")
+
+    expected = _expected_subscribers(endpoints, topology)
+    first = summary.first_ns
+    start_ns = first + int(args.start * 1e9)
+    end_ns = None if args.end is None else first + int(args.end * 1e9)
+    span_ns = (min(summary.last_ns, end_ns) if end_ns is not None else summary.last_ns) - start_ns
+
+    publishers = Publishers(endpoints, exact=topology is not None)
+    stop = StopOnSignal()
+    try:
+        short = publishers.wait_for(expected, args.wait)
+        if short:
+            log.warning("not every consumer subscribed; replaying anyway", waiting_for=short)
+
+        def selected() -> Iterator[Any]:
+            for message in read(path, allow_truncated=args.allow_truncated):
+                if message.stream not in endpoints or message.log_time < start_ns:
+                    continue
+                if end_ns is not None and message.log_time >= end_ns:
+                    break
+                yield message
+
+        speed = None if args.max_speed else args.speed
+        total = 0
+        began = time.monotonic()
+        with _progress(span_ns, start_ns) as advance:
+            while True:
+                outcome = play(selected(), publishers, speed, lambda: stop.raised, advance)
+                total += outcome.messages
+                if outcome.stalls:
+                    log.info(
+                        "sender waited for room below the high-water mark", times=outcome.stalls
+                    )
+                if not args.loop or stop.raised or outcome.messages == 0:
+                    break
+    finally:
+        stop.restore()
+        publishers.close()
+    print(
+        f"kairos replay: {total} messages of {len(endpoints)} streams "
+        f"in {time.monotonic() - began:.2f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _endpoint(stream: str, actor: str, topology: Any, summary: Any, path: Path) -> str | None:
+    if topology is not None:
+        return topology.endpoint(actor) if actor in topology.actors else None
+    recorded = summary.extras.endpoints.get(actor)
+    if recorded:
+        return recorded
+    channel_endpoint = summary.channel_endpoints.get(stream)
+    if channel_endpoint:
+        return channel_endpoint
+    raise RecordingError(
+        f"{path}: no endpoint recorded for stream {stream!r}; give --topology FILE"
+    )
+
+
+def _expected_subscribers(endpoints: dict[str, str], topology: Any) -> dict[str, int]:
+    """How many consumers each replayed stream has in the topology (without one: main
+    streams expect one subscriber, so a tap or a live engine is waited for)."""
+    from kairos.tools._recording import format as fmt
+
+    expected: dict[str, int] = {}
+    for stream in endpoints:
+        actor = fmt.actor_of(stream)
+        if topology is None:
+            if stream == actor:
+                expected[stream] = 1
+            continue
+        count = 0
+        for spec in topology.actors.values():
+            if stream == actor and actor in spec.inputs:
+                count += 1
+            if stream == f"{actor}/pulse" and getattr(spec, "pulse", None) == actor:
+                count += 1
+        if count:
+            expected[stream] = count
+    return expected
+
+
+class _progress:
+    """A rich progress bar over recording time, shown only when stderr is a terminal."""
+
+    def __init__(self, span_ns: int, start_ns: int) -> None:
+        self._span = max(1, span_ns)
+        self._start = start_ns
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return lambda log_time: None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("replay"),
+            BarColumn(),
+            TextColumn("{task.fields[at]:>8.1f} / {task.fields[of]:.1f} s"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._bar.add_task("replay", total=self._span, at=0.0, of=self._span / 1e9)
+        self._bar.start()
+        last = [0.0]
+
+        def advance(log_time: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:  # a redraw per message would cost more than the replay
+                last[0] = now
+                done = max(0, log_time - self._start)
+                self._bar.update(self._task, completed=done, at=done / 1e9)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

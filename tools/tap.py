@@ -1,0 +1,192 @@
+"""Watch live coherence, phase, resonance and clock offsets of every node and the mesh.
+
+  kairos tap [FILE | --connect ENDPOINT ...] [--json] [--once [--timeout S]]
+  kairos tap ... --stream NAME [--json] [--once]     print every message (echo)
+  kairos tap ... [--stream NAME] --hz | --bw         rate or bandwidth, once a second
+
+The view refreshes 4 times a second and fits 80 columns (more detail from 100); on a dumb
+terminal or a pipe it prints a snapshot once a second.  ``--json`` prints one JSON object
+per node update and one with ``"node": "mesh"`` per sync update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from kairos.errors import KairosError
+
+REFRESH_S = 0.22  # 4.5 Hz
+BATCH_PRINT_S = 1.0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("file", nargs="?", metavar="FILE", help="topology file")
+    parser.add_argument(
+        "--connect",
+        action="append",
+        default=[],
+        metavar="ENDPOINT",
+        help="data endpoint to subscribe to (repeatable), e.g. tcp://127.0.0.1:7801",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of the view")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="print one complete snapshot (every node and the mesh; echo: one message) and exit",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="--once: give up (exit 1) after S seconds (default 10)",
+    )
+    parser.add_argument(
+        "--stream",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inspect this stream (glob allowed, repeatable): echo its messages",
+    )
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--hz", action="store_true", help="print each stream's message rate")
+    what.add_argument("--bw", action="store_true", help="print each stream's bandwidth")
+    parser.set_defaults(_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args._parser
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    if (args.hz or args.bw) and args.once:
+        parser.error("--once applies to the view and to echo, not to --hz or --bw")
+    from kairos.tools._tap.source import Subscriber, resolve
+
+    sources = resolve(args.file, args.connect)
+    subscriber = Subscriber(sources.endpoints)
+    from kairos.tools._recording.stop import StopOnSignal
+
+    stop = StopOnSignal()
+    try:
+        if args.hz or args.bw:
+            return _meter(subscriber, args, stop)
+        if args.stream:
+            return _echo(subscriber, args, stop)
+        return _view(subscriber, sources, args, stop)
+    finally:
+        stop.restore()
+        subscriber.close()
+
+
+def _echo(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
+    from kairos import wire
+    from kairos.tools._recording.format import matches
+    from kairos.tools._tap.streams import echo_line
+
+    deadline = time.monotonic() + args.timeout
+    while not stop.raised:
+        if args.once and time.monotonic() >= deadline:
+            raise KairosError(f"no message on {', '.join(args.stream)} within {args.timeout:g} s")
+        if not subscriber.wait(0.1):
+            continue
+        for _, frames in subscriber.drain():
+            if not matches(frames[0].decode(errors="replace"), args.stream):
+                continue
+            try:
+                message = wire.decode(frames)
+            except wire.WireError as exc:
+                print(f"kairos tap: dropped an undecodable frame: {exc}", file=sys.stderr)
+                continue
+            print(echo_line(message, args.json), flush=True)
+            if args.once:
+                return 0
+    return 0
+
+
+def _meter(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
+    from kairos.tools._recording.format import matches
+    from kairos.tools._tap.streams import Meter, report
+
+    meter = Meter()
+    next_report = time.monotonic() + 1.0
+    while not stop.raised:
+        subscriber.wait(max(0.0, next_report - time.monotonic()))
+        now = time.monotonic()
+        for _, frames in subscriber.drain():
+            stream = frames[0].decode(errors="replace")
+            if matches(stream, args.stream):
+                meter.add(stream, frames, now)
+        if now >= next_report:
+            report(meter, "hz" if args.hz else "bw", args.json, sys.stdout)
+            next_report += 1.0
+    return 0
+
+
+def _view(subscriber: Any, sources: Any, args: argparse.Namespace, stop: Any) -> int:
+    from rich.console import Console
+
+    from kairos.tools._tap.render import table
+    from kairos.tools._tap.state import MeshView
+
+    view = MeshView(sources.engines, sources.syncs, sources.node_info)
+    console = Console(highlight=False)
+    started = time.monotonic()
+    # without a topology, listen a little before calling a snapshot complete: the witness
+    # records come once a second and say which streams are engines
+    settle = 0.0 if sources.topology is not None else 1.5
+    live = None
+    if not args.json and not args.once and console.is_terminal and not console.is_dumb_terminal:
+        from rich.live import Live
+
+        live = Live(console=console, auto_refresh=False, screen=False, transient=False)
+        live.start()
+    next_print = started + BATCH_PRINT_S
+    try:
+        while not stop.raised:
+            tick_end = time.monotonic() + REFRESH_S
+            latest: dict[bytes, list[bytes]] = {}
+            while (remaining := tick_end - time.monotonic()) > 0:
+                if subscriber.wait(remaining):
+                    for _, frames in subscriber.drain():
+                        latest[frames[0]] = frames  # only the latest of each is decoded
+            view.take({k.decode(errors="replace"): v for k, v in latest.items()})
+            view.tick()
+            now = time.monotonic()
+            if args.once:
+                if view.complete() and now - started >= settle:
+                    _print_snapshot(view, console, args.json)
+                    return 0
+                if now - started >= args.timeout:
+                    lacking = "; ".join(view.missing())
+                    raise KairosError(
+                        f"no complete snapshot within {args.timeout:g} s; still missing: {lacking}"
+                    )
+                continue
+            if args.json:
+                for record in view.records(only_updated=True):
+                    print(json.dumps(record), flush=True)
+            elif live is not None:
+                live.update(table(view, console.width), refresh=True)
+            elif now >= next_print:
+                console.print(table(view, console.width))
+                console.print()
+                next_print += BATCH_PRINT_S
+    finally:
+        if live is not None:
+            live.stop()
+    return 0
+
+
+def _print_snapshot(view: Any, console: Any, as_json: bool) -> None:
+    from kairos.tools._tap.render import table
+
+    if as_json:
+        for record in view.records():
+            print(json.dumps(record), flush=True)
+    else:
+        console.print(table(view, console.width))
