@@ -11,7 +11,7 @@ through the shared checks in ``_checks.py`` (the slow path).
 """
 
 from cpython.complex cimport PyComplex_FromDoubles
-from libc.math cimport atan2, cos, expm1, floor, fmod, hypot, isinf, isnan, sin, sqrt
+from libc.math cimport atan2, cos, expm1, floor, fmod, hypot, isfinite, isinf, isnan, sin, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
@@ -470,6 +470,11 @@ def kuramoto(
     """Advance a Kuramoto oscillator: θ_k = wrap(θ + (2π·f + K·r·sin(ψ − θ))·Δt_k)."""
     cdef const int64_t[::1] t = _times(times_ns)
     cdef Py_ssize_t n = t.shape[0], k
+    if not isfinite(omega_hz + coupling + r + psi + theta0):
+        for value, name in zip(
+            (omega_hz, coupling, r, psi, theta0), ("omega_hz", "coupling", "r", "psi", "theta0")
+        ):
+            finite(value, name)
     cdef double w = TWO_PI * omega_hz
     cdef double kr = coupling * r
     cdef bint started = False

@@ -364,9 +364,10 @@ def kuramoto(
 ) -> tuple[np.ndarray, KuramotoState]:
     """Advance a Kuramoto oscillator: θ_k = wrap(θ + (2π·f + K·r·sin(ψ − θ))·Δt_k)."""
     t = as_times(times_ns)
-    w = TWO_PI * float(omega_hz)
-    kr = float(coupling) * float(r)
-    psi = float(psi)
+    w = TWO_PI * finite(omega_hz, "omega_hz")
+    kr = finite(coupling, "coupling") * finite(r, "r")
+    psi = finite(psi, "psi")
+    theta0 = finite(theta0, "theta0")
     started, t_prev, theta = state if state is not None else KURAMOTO_ZERO
     started, t_prev, theta = bool(started), int(t_prev), float(theta)
     out: list[float] = []
