@@ -7,12 +7,17 @@ decides what happens next), 2 when the spec itself is unusable.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from kairos import _log
-from kairos.actors.roles import make_actor
-from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import KairosError
+# structlog pretty-prints tracebacks with rich whenever it can import it: ~5 MB in every
+# actor on a 512 MB Pi Zero for output nobody reads (actor logs are JSON).  Keep it out.
+sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+
+from pathlib import Path  # noqa: E402
+
+from kairos import _log  # noqa: E402
+from kairos.actors.roles import make_actor  # noqa: E402
+from kairos.actors.spec import ActorProcessSpec  # noqa: E402
+from kairos.errors import KairosError  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
