@@ -1,0 +1,125 @@
+"""The raw-pyzmq baseline of the hop benchmark: a PUB process and a SUB process, nothing else.
+
+``python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER_BYTES PHASE_NS``
+publishes four frames per message with the sizes of a Kairos sensor chunk of 64 float64
+samples (topic, a header of HEADER_BYTES, 512 bytes of times, 512 bytes of payload) at RATE
+messages per second; the send time and a sequence number travel in the first 16 bytes of
+the times frame, so no encoding is done beyond what raw pyzmq needs.  Like a Kairos
+publisher it binds an XPUB, waits for its subscriber and uses the same high-water mark.
+
+``python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz`` subscribes and writes
+down (seq, sent_ns, received time) for every message until SIGTERM.
+
+Both read time from the same :class:`~kairos.meshtime.MeshClock` the actors use.
+"""
+
+from __future__ import annotations
+
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from kairos.actors._runtime import RCVHWM, SNDHWM
+from kairos.meshtime import MeshClock
+from kairos.tools.benchmarks._probe import save_arrivals
+
+SAMPLES = 64
+READY_TIMEOUT_S = 5.0
+#: behind by more than this, the sender skips ahead, as a Kairos sensor does
+MAX_BACKLOG_NS = 1_000_000_000
+
+_stopping = False
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopping
+    _stopping = True
+
+
+def send(address: str, topic: str, rate: float, header_bytes: int, phase_ns: int) -> int:
+    clock = MeshClock()
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 500)
+    pub.setsockopt(zmq.SNDHWM, SNDHWM)
+    pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    pub.bind(address)
+    topic_frame = topic.encode()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _stopping and time.monotonic() < deadline:
+        if pub.poll(100, zmq.POLLIN) and pub.recv() == b"\x01" + topic_frame:
+            break
+    header = bytes(header_bytes)
+    times = bytearray(8 * SAMPLES)
+    payload = np.cos(np.arange(SAMPLES, dtype=np.float64)).tobytes()
+    step_ns = round(1e9 / rate)
+    now = clock.now_ns()
+    next_ns = (now // step_ns + 1) * step_ns + phase_ns % step_ns
+    seq = 0
+    while not _stopping:
+        now = clock.now_ns()
+        if now - next_ns > MAX_BACKLOG_NS:
+            next_ns += (now - next_ns) // step_ns * step_ns
+        while next_ns <= now:
+            struct.pack_into("<qq", times, 0, clock.now_ns(), seq)
+            pub.send_multipart((topic_frame, header, times, payload))
+            seq += 1
+            next_ns += step_ns
+        time.sleep(max(0, next_ns - clock.now_ns()) / 1e9)
+    pub.close(linger=500)
+    ctx.term()
+    return 0
+
+
+def receive(address: str, topic: str, out: Path) -> int:
+    clock = MeshClock()
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, RCVHWM)
+    sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+    sub.connect(address)
+    seqs: list[int] = []
+    sent: list[int] = []
+    received: list[int] = []
+    while not _stopping:
+        if not sub.poll(100):
+            continue
+        while True:
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            now = clock.now_ns()
+            sent_ns, seq = struct.unpack_from("<qq", frames[2])
+            seqs.append(seq)
+            sent.append(sent_ns)
+            received.append(now)
+    sub.close(linger=0)
+    ctx.term()
+    save_arrivals(out, seqs, [0] * len(seqs), sent, received)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if len(argv) == 6 and argv[0] == "send":
+        return send(argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]))
+    if len(argv) == 4 and argv[0] == "recv":
+        return receive(argv[1], argv[2], Path(argv[3]))
+    print(
+        "usage: python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER PHASE_NS\n"
+        "       python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,326 @@
+"""One Kairos PUB/SUB hop next to raw pyzmq carrying the same bytes between two processes.
+
+Kairos: a sensor actor (oscillator adapter, 64-sample float64 chunks at 1 kHz) publishes
+through the actor runtime (wire.encode, sequence numbers, XPUB); a probe actor receives
+through the same runtime an engine uses (SUB, wire.decode, gap tracking) and writes down the
+mesh time at which each message reached the actor's update.  Raw: a PUB process sends four
+frames of the same sizes, a SUB process receives them.  Latency is receive time − the send
+time stamped just before the send, on both sides, over the same clock.
+
+Lossless throughput is the highest message rate that is held for ``hold`` seconds with zero
+sequence gaps, at least 95 % of the asked rate arriving, and no message later than 250 ms
+(the receiver keeps up instead of filling its queue): doubled from a start rate until it
+fails, then bisected.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kairos import wire
+from kairos.actors.spec import ActorProcessSpec, InputLink
+from kairos.meshtime import MeshClock
+from kairos.tools.benchmarks._procs import (
+    DEVICE,
+    DEVICE_CLASS,
+    BenchmarkError,
+    ProcessGroup,
+    Progress,
+    endpoint,
+    free_port,
+    sensor_spec,
+    wait_first,
+)
+from kairos.tools.benchmarks._report import Row, metric
+
+SAMPLES = 64
+SAMPLE_RATE_HZ = 1000.0
+STREAM = "hop-sensor"
+MAX_LATENCY_S = 0.25
+MIN_DELIVERED = 0.95
+START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    latency_s: float
+    hold_s: float
+    warmup_s: float
+    start_rate: float
+    max_rate: float
+    bisections: int
+    budget_s: float
+
+    @classmethod
+    def choose(cls, quick: bool) -> Settings:
+        if quick:
+            return cls(4.0, 1.0, 0.3, 500.0, 4000.0, 1, 20.0)
+        return cls(64.0, 5.0, 0.5, 1000.0, 256_000.0, 3, 110.0)
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    seq: np.ndarray
+    epoch: np.ndarray
+    sent: np.ndarray
+    received: np.ndarray
+
+    @classmethod
+    def load(cls, path: Path) -> Arrivals:
+        if not path.exists():
+            raise BenchmarkError(f"receiver wrote no arrivals to {path}")
+        with np.load(path) as data:
+            return cls(data["seq"], data["epoch"], data["sent"], data["received"])
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        return (self.received - self.sent) / 1e6
+
+    def gaps(self) -> int:
+        """Messages missing between the first and the last one heard (one epoch)."""
+        if len(self.seq) < 2:
+            return 0
+        same = self.epoch[1:] == self.epoch[:-1]
+        steps = np.diff(self.seq)[same]
+        return int(np.sum(steps[steps > 1] - 1))
+
+    def after(self, start_ns: int, end_ns: int | None = None) -> Arrivals:
+        keep = self.sent >= start_ns
+        if end_ns is not None:
+            keep &= self.sent < end_ns
+        return Arrivals(self.seq[keep], self.epoch[keep], self.sent[keep], self.received[keep])
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float
+    held: bool
+    delivered_per_s: float
+    gaps: int
+    max_latency_ms: float
+
+
+def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
+    settings = Settings.choose(quick)
+    say = progress or (lambda text: None)
+    with tempfile.TemporaryDirectory(prefix="kairos-bench-hop-") as tmp:
+        work = Path(tmp)
+        say(f"hop: latency at {SAMPLE_RATE_HZ:g} Hz for {settings.latency_s:g} s")
+        kairos_lat, raw_lat = _latency(work / "latency", settings)
+        say("hop: lossless throughput, Kairos")
+        kairos_rate, kairos_bound = _throughput("kairos", work / "tk", settings, say)
+        say("hop: lossless throughput, raw pyzmq")
+        raw_rate, raw_bound = _throughput("raw", work / "tr", settings, say)
+    rows = []
+    for name, q in (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)):
+        rows.append(
+            metric(
+                f"hop latency {name}",
+                _percentile(kairos_lat, q),
+                "ms",
+                baseline=_percentile(raw_lat, q),
+                target="≤ 1.25× raw pyzmq" if name == "p50" else None,
+            )
+        )
+    rows.append(metric("hop latency samples", len(kairos_lat), "messages", baseline=len(raw_lat)))
+    note = (
+        "lower bound: the search stopped before a rate failed"
+        if kairos_bound or raw_bound
+        else None
+    )
+    rows.append(
+        metric(
+            "lossless throughput",
+            kairos_rate,
+            "msgs/s",
+            baseline=raw_rate,
+            target="≥ 0.5× raw pyzmq",
+            note=note,
+        )
+    )
+    rows.append(
+        metric(
+            "lossless throughput (samples)",
+            kairos_rate * SAMPLES,
+            "samples/s",
+            baseline=raw_rate * SAMPLES,
+        )
+    )
+    return rows
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def _header_bytes() -> int:
+    """The size of a sensor chunk's header frame, for a raw message of the same sizes."""
+    now = MeshClock().now_ns()
+    times = now + np.arange(SAMPLES, dtype=np.int64)
+    frames = wire.encode(STREAM, 100_000, now, now, times, np.zeros(SAMPLES), ())
+    return len(frames[1])
+
+
+def _kairos_pair(
+    group: ProcessGroup, work: Path, rate_msgs: float, out: Path
+) -> tuple[str, list[str]]:
+    sensor_port, probe_port = free_port(), free_port()
+    sensor = sensor_spec(
+        STREAM,
+        sensor_port,
+        work,
+        rate_hz=rate_msgs * SAMPLES,
+        chunk=SAMPLES,
+        params={"freq_hz": 8.0},
+    )
+    probe = ActorProcessSpec(
+        name="hop-probe",
+        role="probe",
+        device=DEVICE,
+        device_class=DEVICE_CLASS,
+        bind=endpoint(probe_port),
+        inputs=(InputLink(actor=STREAM, stream=STREAM, endpoint=endpoint(sensor_port)),),
+        work_dir=str(work / "hop-probe"),
+    )
+    probe_path = work / "hop-probe.json"
+    probe_path.write_text(probe.to_json())
+    group.start_module("hop-probe", "kairos.tools.benchmarks._probe", str(probe_path), str(out))
+    group.start_actor(sensor)
+    return endpoint(sensor_port), ["hop-probe", STREAM]
+
+
+def _raw_pair(
+    group: ProcessGroup, rate_msgs: float, out: Path, phase_ns: int
+) -> tuple[str, list[str]]:
+    address = endpoint(free_port())
+    raw = "kairos.tools.benchmarks._raw"
+    group.start_module("raw-recv", raw, "recv", address, STREAM, str(out))
+    group.start_module(
+        "raw-send", raw, "send", address, STREAM, repr(rate_msgs), str(_header_bytes()),
+        str(phase_ns),
+    )  # fmt: skip
+    return address, ["raw-recv", "raw-send"]
+
+
+def _stop_pair(group: ProcessGroup, names: list[str]) -> None:
+    """Stop the sender first and give the receiver a moment to take what is in flight."""
+    receiver, sender = names
+    group.stop([sender])
+    time.sleep(0.3)
+    status = group.stop([receiver])
+    if status.get(receiver) not in (0, None):
+        raise BenchmarkError(f"receiver {receiver!r} exited with status {status[receiver]}")
+
+
+def _latency(work: Path, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """Both pairs at once at 1 kHz, the raw sender half a period after the sensor's grid."""
+    rate_msgs = SAMPLE_RATE_HZ / SAMPLES
+    k_out, r_out = work / "kairos.npz", work / "raw.npz"
+    with ProcessGroup(work) as group:
+        k_addr, k_names = _kairos_pair(group, work, rate_msgs, k_out)
+        r_addr, r_names = _raw_pair(group, rate_msgs, r_out, round(0.5e9 / rate_msgs))
+        wait_first(k_addr, STREAM, START_TIMEOUT_S, group)
+        wait_first(r_addr, STREAM, START_TIMEOUT_S, group)
+        _sleep_watching(group, settings.warmup_s + settings.latency_s)
+        _stop_pair(group, k_names)
+        _stop_pair(group, r_names)
+    out = []
+    for path in (k_out, r_out):
+        arrivals = Arrivals.load(path)
+        if len(arrivals.sent) == 0:
+            raise BenchmarkError(f"no message arrived in the latency run ({path.name})")
+        start = int(arrivals.sent[0]) + round(settings.warmup_s * 1e9)
+        out.append(arrivals.after(start).latency_ms)
+    return out[0], out[1]
+
+
+def _sleep_watching(group: ProcessGroup, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        group.check_alive()
+        time.sleep(min(0.2, left))
+
+
+def _step(kind: str, work: Path, rate: float, settings: Settings) -> Step:
+    out = work / f"{kind}-{rate:.0f}.npz"
+    with ProcessGroup(work / f"{kind}-{rate:.0f}") as group:
+        if kind == "kairos":
+            address, names = _kairos_pair(group, group.work_dir, rate, out)
+        else:
+            address, names = _raw_pair(group, rate, out, 0)
+        wait_first(address, STREAM, START_TIMEOUT_S, group)
+        _sleep_watching(group, settings.warmup_s + settings.hold_s + 0.2)
+        _stop_pair(group, names)
+    arrivals = Arrivals.load(out)
+    if len(arrivals.sent) == 0:
+        return Step(rate, False, 0.0, 0, math.inf)
+    start = int(arrivals.sent[0]) + round(settings.warmup_s * 1e9)
+    window = arrivals.after(start, start + round(settings.hold_s * 1e9))
+    delivered = len(window.sent) / settings.hold_s
+    gaps = arrivals.gaps()
+    worst = float(window.latency_ms.max()) if len(window.sent) else math.inf
+    held = gaps == 0 and delivered >= MIN_DELIVERED * rate and worst <= MAX_LATENCY_S * 1e3
+    return Step(rate, held, delivered, gaps, worst)
+
+
+def _throughput(kind: str, work: Path, settings: Settings, say: Progress) -> tuple[float, bool]:
+    """The highest rate held, and whether it is only a lower bound (no failing rate found)."""
+    started = time.monotonic()
+    good: float | None = None
+    bad: float | None = None
+    rate = settings.start_rate
+    steps = 0
+
+    def within_budget() -> bool:
+        return time.monotonic() - started < settings.budget_s
+
+    while within_budget() and rate <= settings.max_rate:
+        step = _step(kind, work, rate, settings)
+        steps += 1
+        say(_describe(kind, step))
+        if step.held:
+            good = rate
+            if bad is not None:
+                break
+            rate *= 2
+        else:
+            bad = rate
+            if good is not None:
+                break
+            rate /= 2
+            if rate < 1.0:
+                break
+    if good is None:
+        return 0.0, False
+    for _ in range(settings.bisections):
+        if bad is None or not within_budget():
+            break
+        rate = math.sqrt(good * bad)
+        step = _step(kind, work, rate, settings)
+        say(_describe(kind, step))
+        if step.held:
+            good = rate
+        else:
+            bad = rate
+    return good, bad is None
+
+
+def _describe(kind: str, step: Step) -> str:
+    verdict = "held" if step.held else "lost"
+    return (
+        f"hop {kind}: {step.rate:,.0f} msgs/s {verdict} "
+        f"(delivered {step.delivered_per_s:,.0f}/s, gaps {step.gaps}, "
+        f"worst {step.max_latency_ms:.1f} ms)"
+    )
+
+
+if __name__ == "__main__":  # a quick look without the CLI: python -m kairos.tools.benchmarks.hop
+    for row in run(lambda text: print(text, file=sys.stderr), quick="--quick" in sys.argv):
+        print(row)
