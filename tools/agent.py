@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from typing import Any
 
 from kairos.agent.config import DEFAULT_BIND, add_run_arguments
+from kairos.tools import agent_install
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,39 +23,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     status.add_argument("--endpoint", default=DEFAULT_BIND, help="the agent's control endpoint")
     status.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for it")
     status.add_argument("--json", action="store_true", help="print the replies as JSON")
-    install = _service_module()
-    if install is not None:
-        install.configure_install(
-            actions.add_parser("install", help="install the agent as a service")
-        )
-        install.configure_uninstall(
-            actions.add_parser("uninstall", help="remove the agent service")
-        )
+    agent_install.configure_install(
+        actions.add_parser("install", help="install the agent as a service")
+    )
+    agent_install.configure_uninstall(
+        actions.add_parser("uninstall", help="remove the agent service")
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.agent_command == "run":
+        from kairos import _log
         from kairos.agent.config import config_from_args
         from kairos.agent.daemon import Agent
 
-        return Agent(config_from_args(args)).serve()
+        config = config_from_args(args)
+        if config.log_level:
+            _log.configure(json=args.log_json, level=config.log_level)
+        return Agent(config).serve()
     if args.agent_command == "status":
         return _status(args)
-    install = _service_module()
-    if install is None:
-        print("kairos agent: service install is not available in this install", file=sys.stderr)
-        return 1
     if args.agent_command == "install":
-        return int(install.run_install(args))
-    return int(install.run_uninstall(args))
-
-
-def _service_module() -> Any:
-    try:
-        from kairos.tools import agent_install
-    except ImportError:
-        return None
-    return agent_install
+        return int(agent_install.run_install(args))
+    return int(agent_install.run_uninstall(args))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _log.configure(json=args.log_json, level=args.log_level)
     try:
-        return Agent(config_from_args(args)).serve()
+        config = config_from_args(args)
+        if config.log_level:
+            _log.configure(json=args.log_json, level=config.log_level)
+        return Agent(config).serve()
     except KairosError as exc:
         print(f"kairos agent: {exc}", file=sys.stderr)
         return 1

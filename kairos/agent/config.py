@@ -30,10 +30,15 @@ class AgentConfig:
     device: str = ""
     state_dir: Path = Path()
     ready_file: Path | None = None
+    #: written by ``kairos agent install``; the allow-list of launcher keys (CurveZMQ)
+    trusted_keys_dir: Path | None = None
+    #: written by ``kairos agent install``; overrides the command line's --log-level
+    log_level: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> AgentConfig:
-        """Keys: bind, class, device, state_dir, ready_file."""
+        """Keys: bind, class (or device_class), device, state_dir, ready_file,
+        trusted_keys_dir, log_level — the file ``kairos agent install`` writes is one."""
         import yaml
 
         try:
@@ -47,10 +52,10 @@ class AgentConfig:
         if unknown:
             raise AgentError(
                 f"agent config {path}: unknown keys {', '.join(unknown)}; valid: "
-                f"bind, class, device, state_dir, ready_file"
+                f"{', '.join(sorted(names))}"
             )
         values: dict[str, Any] = {names[k]: v for k, v in raw.items()}
-        for key in ("state_dir", "ready_file"):
+        for key in ("state_dir", "ready_file", "trusted_keys_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
         return cls(**values)

@@ -9,7 +9,7 @@ every actor and end the loop with exit status 0.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import signal
 import time
@@ -40,6 +40,7 @@ from kairos.control.protocol import (
 from kairos.control.sockets import CurveKeys, bind, control_socket
 from kairos.errors import AgentError, KairosError
 from kairos.hardware.detect import detect_class
+from kairos.hardware.notify import notify, watchdog_interval_s
 
 #: replies remembered for repeated ids
 REPLAY_CACHE_SIZE: Final = 10_000
@@ -98,6 +99,11 @@ class Agent:
         sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_LIMIT)
         try:
             self.endpoint = bind(sock, self.config.bind)
+            if self.config.trusted_keys_dir is not None and self._curve is None:
+                self._log.warning(
+                    "trusted_keys_dir is configured but this agent does not enforce CurveZMQ yet",
+                    trusted_keys_dir=str(self.config.trusted_keys_dir),
+                )
             if not _is_loopback(self.endpoint) and self._curve is None:
                 self._log.warning(
                     "control plane bound beyond loopback without CurveZMQ", endpoint=self.endpoint
@@ -130,13 +136,13 @@ class Agent:
             tmp = ready.with_name(ready.name + ".tmp")
             tmp.write_text(f"{self.endpoint}\n")
             os.replace(tmp, ready)
-        _notify("READY=1")
+        notify("READY=1")  # a NOTIFY_SOCKET we cannot reach is an error: fail loudly
 
     def _loop(self, sock: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         next_supervise = next_health = time.monotonic()
-        watchdog_s = _watchdog_interval()
+        watchdog_s = watchdog_interval_s()
         next_watchdog = time.monotonic() if watchdog_s else float("inf")
         while not self._stop:
             now = time.monotonic()
@@ -147,13 +153,16 @@ class Agent:
                 self.health.sample()
                 next_health = now + HEALTH_EVERY_S
             if now >= next_watchdog:
-                _notify("WATCHDOG=1")
+                try:
+                    notify("WATCHDOG=1")
+                except AgentError as exc:
+                    self._log.error("watchdog ping failed", error=str(exc))
                 next_watchdog = now + watchdog_s  # type: ignore[operator]
             wait = min(next_supervise, next_health, next_watchdog) - time.monotonic()
             try:
                 events = dict(poller.poll(max(0, int(wait * 1000))))
             except zmq.ZMQError as exc:
-                if exc.errno == zmq.EINTR:
+                if exc.errno == errno.EINTR:
                     continue
                 raise
             if sock in events:
@@ -262,22 +271,3 @@ def _is_loopback(endpoint: str) -> bool:
 def _device_class(requested: str) -> str:
     """The configured class (checked to exist), or the detected one for ``auto``."""
     return detect_class(None if requested in ("", "auto") else requested).name
-
-
-def _notify(message: str) -> None:
-    """Tell the service manager (systemd) about readiness and liveness, where there is one."""
-    try:
-        from kairos.hardware.notify import notify
-    except ImportError:
-        return
-    with contextlib.suppress(OSError):
-        notify(message)
-
-
-def _watchdog_interval() -> float | None:
-    try:
-        from kairos.hardware.notify import watchdog_interval_s
-    except ImportError:
-        return None
-    interval = watchdog_interval_s()
-    return float(interval) if interval else None

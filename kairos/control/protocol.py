@@ -85,7 +85,9 @@ class Request:
     def decode(cls, frame: bytes | memoryview) -> Request:
         """Parse one request frame, or raise RequestError with the code to answer."""
         raw = _unpack(frame, "request")
-        request_id = raw.get("id") if isinstance(raw.get("id"), str) else ""
+        raw_id = raw.get("id")
+        valid_id = isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_ID_CHARS
+        request_id: str = raw_id if valid_id else ""  # type: ignore[assignment]
         version = raw.get("v")
         if type(version) is not int:
             raise RequestError(BAD_REQUEST, "request field 'v' is not an integer", request_id)
@@ -96,7 +98,7 @@ class Request:
                 f"{PROTOCOL_VERSION}; install the same kairos version on both sides",
                 request_id,
             )
-        if not isinstance(raw.get("id"), str) or not 0 < len(raw["id"]) <= MAX_ID_CHARS:
+        if not valid_id:
             raise RequestError(BAD_REQUEST, f"request 'id' is not a string of 1 to {MAX_ID_CHARS}")
         cmd = raw.get("cmd")
         if not isinstance(cmd, str) or not 0 < len(cmd) <= MAX_CMD_CHARS:
