@@ -1,0 +1,1 @@
+"""Benchmarks behind ``kairos bench``: each module exposes ``run(progress, quick) -> rows``."""
