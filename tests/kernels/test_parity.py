@@ -15,7 +15,7 @@ RTOL = 1e-12
 RTOL_RESONANCE = 1e-9
 EPOCH_2025 = 1_735_689_600_000_000_000
 
-settings.register_profile("kernels", derandomize=True, max_examples=60, deadline=None)
+settings.register_profile("kernels", derandomize=True, max_examples=200, deadline=None)
 KERNEL_SETTINGS = settings.get_profile("kernels")
 
 steps = st.one_of(
