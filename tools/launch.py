@@ -64,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         sig: signal.signal(sig, launch.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        launch.start()
+        launched = launch.start()
+        if args.emulate:
+            print("emulated cluster: endpoints inside it")
+            for line in launched.lines():
+                print(line)
         print(
             f"deployed (logs and outputs in {launch.state_dir}); Ctrl-C stops everything",
             flush=True,

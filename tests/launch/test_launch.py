@@ -148,3 +148,27 @@ def _witness_input(sub: zmq.Socket, stream: str, key: str, wait_s: float = 1.5) 
         if value:
             return value
     return value
+
+
+def test_excluded_actor_is_planned_but_not_started(demo_topology, tmp_path, mentioning):
+    state = tmp_path / "launch"
+    result = run_kairos(
+        "launch",
+        str(demo_topology),
+        "--duration",
+        "4",
+        "--exclude",
+        "osc-a",
+        "--state-dir",
+        str(state),
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    plan_line = next(line for line in result.stdout.splitlines() if " osc-a " in line)
+    assert "excluded" in plan_line and "tcp://127.0.0.1:" in plan_line
+    assert "actor=osc-a device=local role=sensor state=excluded" in result.stdout
+    assert not (state / "agents" / "local" / "actors" / "osc-a").exists()
+    assert (state / "agents" / "local" / "actors" / "osc-b" / "spec.json").exists()
+    bad = run_kairos("launch", str(demo_topology), "--exclude", "nobody", timeout=60)
+    assert bad.returncode == 2 and "nobody" in bad.stderr
+    assert mentioning(str(tmp_path)) == []
