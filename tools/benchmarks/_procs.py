@@ -196,6 +196,8 @@ class StreamWatch:
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, 100_000)
+        # endpoints watched before they are bound are retried every 10 ms, not every 100 ms
+        self._sub.setsockopt(zmq.RECONNECT_IVL, 10)
         self._connected: set[str] = set()
         self.witness: dict[str, dict[str, Any]] = {}
         self.witness_history: dict[str, list[dict[str, Any]]] = {}
