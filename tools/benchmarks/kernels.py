@@ -58,7 +58,8 @@ def python_resonance(
     times: Sequence[int], z: Sequence[complex], tau: float, omega_hz: float, lag: int
 ) -> tuple:
     """Resonance as a plain Python loop with complex numbers."""
-    started, t_prev, z_prev, ring = False, 0, 0j, []
+    started, t_prev, z_prev = False, 0, 0j
+    ring: list[complex] = []
     t_acc, e, e_lag = 0j, 0.0, 0.0
     out_t, out_r = [], []
     for tk, zk in zip(times, z, strict=True):
@@ -194,16 +195,18 @@ def _stream_rows(kernel: str, quick: bool, progress: Progress) -> list[dict]:
             run = _chunked_kernel(_compiled, kernel, pieces, out)
             rows.append(_row(kernel, "compiled, out=", chunk, total, _best(run, repeats)))
         if kernel == "integrate":
-            run = _lfilter_run(pieces)
-            if run is not None:
+            lfilter_run = _lfilter_run(pieces)
+            if lfilter_run is not None:
                 if progress:
                     progress(f"{kernel}: scipy lfilter, chunks of {chunk}")
-                rows.append(_row(kernel, "scipy.lfilter", chunk, total, _best(run, repeats)))
+                seconds = _best(lfilter_run, repeats)
+                rows.append(_row(kernel, "scipy.lfilter", chunk, total, seconds))
     if kernel == "integrate":
         tj, zj = _stream(total, jitter=True)
         for name, backend in (("compiled", _compiled), ("reference", _reference)):
             if backend is not None:
-                seconds = _best(lambda b=backend: b.integrate(tj, zj, TAU_S), repeats)
+                whole = _repeat(backend.integrate, (tj, zj, TAU_S), 1)
+                seconds = _best(whole, repeats)
                 rows.append(_row("integrate (jittered)", name, total, total, seconds))
     small = 5_000 if quick else 20_000
     ts, zs = t[:small].tolist(), z[:small].tolist()
