@@ -1,0 +1,276 @@
+"""How many sensor+engine pairs this machine holds at 100 Hz, and a sync's cost at 1 000 nodes.
+
+Pairs: each pair is an oscillator sensor (100 Hz, chunks of 10) and a lock-in engine, real
+actor processes.  Pairs are added (doubling) and, once a count fails, removed or added again
+to bisect.  A count *holds* when, over a window read from the actors' own witnesses, no
+engine saw a sequence gap, no sensor skipped samples, and every engine put out at least
+95 % of 100 rows per second (it keeps up instead of queueing).
+
+Sync: one sync actor combines 1 000 node streams, fed by one bench process publishing one
+engine row per node at 10 Hz; the figure is the CPU % the sync reports in its witness,
+averaged over the window.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
+from kairos.tools.benchmarks._fanin import node_name
+from kairos.tools.benchmarks._procs import (
+    DEVICE,
+    DEVICE_CLASS,
+    MESH,
+    BenchmarkError,
+    ProcessGroup,
+    Progress,
+    StreamWatch,
+    endpoint,
+    engine_spec,
+    free_port,
+    sensor_spec,
+    wait_first,
+)
+from kairos.tools.benchmarks._report import Row, metric
+
+RATE_HZ = 100.0
+CHUNK = 10
+MIN_ROWS = 0.95
+#: memory kept free for everything else on the machine when adding pairs
+RESERVE_BYTES = 2 * 1024**3
+#: a pair's two actor processes, generously (the footprint benchmark measures ~45 MB each)
+PAIR_BYTES = 120 * 1024**2
+SYNC_NODES = 1000
+SYNC_RATE_HZ = 10.0
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    start: int
+    cap: int
+    window_s: float
+    settle_s: float
+    bisections: int
+    budget_s: float
+    sync_window_s: float
+
+    @classmethod
+    def choose(cls, quick: bool) -> Settings:
+        if quick:
+            return cls(2, 4, 3.0, 1.5, 0, 30.0, 3.0)
+        return cls(16, 128, 10.0, 3.0, 3, 300.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Level:
+    pairs: int
+    held: bool
+    gaps: int
+    skipped: int
+    slowest_rows_per_s: float
+
+
+def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
+    settings = Settings.choose(quick)
+    say = progress or (lambda text: None)
+    with tempfile.TemporaryDirectory(prefix="kairos-bench-scale-") as tmp:
+        work = Path(tmp)
+        best, capped, levels = _pairs(work / "pairs", settings, say)
+        say(f"scale: sync aggregating {SYNC_NODES} nodes at {SYNC_RATE_HZ:g} Hz")
+        sync = _sync_cpu(work / "sync", settings)
+    tried = ", ".join(f"{lv.pairs}{'✓' if lv.held else '✗'}" for lv in levels)
+    rows = [
+        metric(
+            "sensor+engine pairs at 100 Hz, zero gaps",
+            best,
+            "pairs",
+            target="≥ 64",
+            note=("lower bound: the search cap was reached; " if capped else "") + f"tried {tried}",
+        ),
+        metric(f"sync CPU aggregating {SYNC_NODES} nodes at 10 Hz", sync["cpu"], "%"),
+        metric("sync input rate", sync["rate"], "msgs/s", note=f"sent {sync['expected']:g}/s"),
+        metric("sync input gaps", sync["gaps"], "messages"),
+        metric("sync stale nodes (last tick)", sync["stale"], "nodes"),
+    ]
+    return rows
+
+
+class _Pairs:
+    """The pair processes that are running, and their witnesses."""
+
+    def __init__(self, group: ProcessGroup, watch: StreamWatch, work: Path) -> None:
+        self.group = group
+        self.watch = watch
+        self.work = work
+        self.running: list[tuple[str, str]] = []
+        self._made = 0
+
+    def resize(self, count: int) -> None:
+        while len(self.running) > count:
+            sensor, engine = self.running.pop()
+            self.group.stop([sensor, engine])
+        new = []
+        while len(self.running) < count:
+            i = self._made
+            self._made += 1
+            sensor, engine = f"pair-s{i:03d}", f"pair-e{i:03d}"
+            s_port, e_port = free_port(), free_port()
+            self.group.start_actor(
+                sensor_spec(sensor, s_port, self.work, rate_hz=RATE_HZ, chunk=CHUNK)
+            )
+            self.group.start_actor(
+                engine_spec(engine, e_port, self.work, [(sensor, s_port)], subscribers=0)
+            )
+            self.watch.watch(endpoint(s_port), [f"{sensor}/witness"])
+            self.watch.watch(endpoint(e_port), [f"{engine}/witness"])
+            self.running.append((sensor, engine))
+            new.append((engine, e_port))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for engine, _port in new:
+            while self.watch.witness.get(engine, {}).get("rows_out", 0) == 0:
+                if time.monotonic() > deadline:
+                    raise BenchmarkError(f"scale: engine {engine} never published")
+                self.watch.poll(0.2)
+                self.group.check_alive()
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        names = [n for pair in self.running for n in pair]
+        return {n: self.watch.witness[n] for n in names if n in self.watch.witness}
+
+
+def _pairs(work: Path, settings: Settings, say: Progress) -> tuple[int, bool, list[Level]]:
+    started = time.monotonic()
+    levels: list[Level] = []
+    good, bad = 0, None
+    with ProcessGroup(work) as group, StreamWatch() as watch:
+        pairs = _Pairs(group, watch, work)
+        count = settings.start
+        bisections = 0
+        while time.monotonic() - started < settings.budget_s:
+            count = _affordable(count, len(pairs.running))
+            say(f"scale: {count} sensor+engine pairs")
+            pairs.resize(count)
+            level = _measure(pairs, count, settings)
+            levels.append(level)
+            say(
+                f"scale: {count} pairs {'held' if level.held else 'lost'} (gaps {level.gaps}, "
+                f"skipped {level.skipped}, slowest {level.slowest_rows_per_s:.0f} rows/s)"
+            )
+            if level.held:
+                good = max(good, count)
+            else:
+                bad = count if bad is None else min(bad, count)
+            if bad is None:
+                if count >= settings.cap:
+                    break
+                count = min(settings.cap, count * 2)
+                continue
+            if bad - good <= max(1, good // 8) or bisections >= settings.bisections:
+                break
+            bisections += 1
+            count = (good + bad) // 2 if good else max(1, bad // 2)
+    return good, bad is None, levels
+
+
+def _affordable(count: int, running: int) -> int:
+    """No more pairs than free memory allows (leaving RESERVE_BYTES for everyone else)."""
+    extra = max(0, count - running)
+    room = (psutil.virtual_memory().available - RESERVE_BYTES) // PAIR_BYTES
+    if extra > room:
+        return running + max(0, int(room))
+    return count
+
+
+def _measure(pairs: _Pairs, count: int, settings: Settings) -> Level:
+    pairs.watch.poll(settings.settle_s)
+    pairs.group.check_alive()
+    before = pairs.snapshot()
+    pairs.watch.poll(settings.window_s)
+    pairs.group.check_alive()
+    after = pairs.snapshot()
+    gaps = skipped = 0
+    slowest = float("inf")
+    for sensor, engine in pairs.running:
+        if engine not in before or engine not in after or sensor not in after:
+            return Level(count, False, gaps, skipped, 0.0)
+        b, a = before[engine], after[engine]
+        gaps += _inputs_gaps(a) - _inputs_gaps(b)
+        skipped += int(after[sensor].get("skipped_samples", 0)) - int(
+            before.get(sensor, {}).get("skipped_samples", 0)
+        )
+        elapsed = (int(a["t_ns"]) - int(b["t_ns"])) / 1e9
+        if elapsed <= 0:
+            return Level(count, False, gaps, skipped, 0.0)
+        slowest = min(slowest, (int(a["rows_out"]) - int(b["rows_out"])) / elapsed)
+    held = gaps == 0 and skipped == 0 and slowest >= MIN_ROWS * RATE_HZ
+    return Level(count, held, gaps, skipped, slowest)
+
+
+def _inputs_gaps(witness: dict[str, Any]) -> int:
+    return sum(int(i.get("gaps", 0)) for i in witness.get("inputs", {}).values())
+
+
+def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
+    prefix = "node-"
+    feed = endpoint(free_port())
+    sync_port = free_port()
+    names = [node_name(prefix, i) for i in range(SYNC_NODES)]
+    spec = ActorProcessSpec(
+        name="scale-sync",
+        role="sync",
+        device=DEVICE,
+        device_class=DEVICE_CLASS,
+        bind=endpoint(sync_port),
+        inputs=tuple(InputLink(actor=n, stream=n, endpoint=feed) for n in names),
+        nodes=tuple(NodeInfo(n, DEVICE, DEVICE_CLASS, 1.0) for n in names),
+        rate_hz=SYNC_RATE_HZ,
+        mesh={**MESH, "pulse_hz": SYNC_RATE_HZ},
+        work_dir=str(work / "scale-sync"),
+    )
+    with ProcessGroup(work) as group, StreamWatch() as watch:
+        group.start_actor(spec)
+        group.start_module(
+            "fanin", "kairos.tools.benchmarks._fanin", feed, str(SYNC_NODES),
+            repr(SYNC_RATE_HZ), prefix,
+        )  # fmt: skip
+        wait_first(spec.bind, "scale-sync", START_TIMEOUT_S, group)
+        states: list[dict[str, Any]] = []
+        watch.watch(spec.bind, ["scale-sync/witness", "scale-syn"])
+
+        def keep(message: Any, received_ns: int) -> None:
+            if message.stream == "scale-sync" and message.is_record:
+                states.append(message.data)
+
+        watch.poll(settings.settle_s + 1.0, keep)
+        group.check_alive()
+        first = len(watch.witness_history.get("scale-sync", []))
+        watch.poll(settings.sync_window_s + 0.5, keep)
+        group.check_alive()
+    history = watch.witness_history.get("scale-sync", [])[first:]
+    if len(history) < 2:
+        raise BenchmarkError("scale: the sync published too few witnesses to measure")
+    cpu = sum(float(w["cpu_percent"]) for w in history[1:]) / (len(history) - 1)
+    elapsed = (int(history[-1]["t_ns"]) - int(history[0]["t_ns"])) / 1e9
+    rate = (int(history[-1]["msgs_in"]) - int(history[0]["msgs_in"])) / elapsed
+    gaps = int(history[-1]["gaps"]) - int(history[0]["gaps"])
+    stale = len(states[-1]["stale_nodes"]) if states else SYNC_NODES
+    return {
+        "cpu": cpu,
+        "rate": rate,
+        "expected": SYNC_NODES * SYNC_RATE_HZ,
+        "gaps": gaps,
+        "stale": stale,
+    }
+
+
+if __name__ == "__main__":  # python -m kairos.tools.benchmarks.scale [--quick]
+    for row in run(lambda text: print(text, file=sys.stderr), quick="--quick" in sys.argv):
+        print(row)
