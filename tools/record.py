@@ -53,6 +53,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the local agent's clock file, to stamp receive times in mesh time",
     )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run with SCHED_FIFO priority for tight timing (Linux; root or CAP_SYS_NICE)",
+    )
     parser.add_argument("--json", action="store_true", help="info: print JSON")
     parser.add_argument(
         "--allow-truncated",
@@ -97,6 +102,10 @@ def _record(args: argparse.Namespace) -> int:
     from kairos.tools._tap.source import Subscriber, resolve
 
     sources = resolve(args.target[0] if args.target else None, args.connect)
+    if args.realtime:
+        from kairos.tools._recording.realtime import request_realtime
+
+        request_realtime()
     clock = MeshClock(Path(args.clock_file) if args.clock_file else None)
     out = Path(args.output)
     if out.is_dir():

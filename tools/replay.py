@@ -61,6 +61,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for consumers to subscribe before sending (default 10)",
     )
     parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run with SCHED_FIFO priority for tight timing (Linux; root or CAP_SYS_NICE)",
+    )
+    parser.add_argument(
         "--allow-truncated",
         action="store_true",
         help="replay a recording whose recorder did not finish, up to its last chunk",
@@ -85,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     from kairos.tools._tap.source import load_topology
 
     log = _log.get("replay")
+    if args.realtime:
+        from kairos.tools._recording.realtime import request_realtime
+
+        request_realtime()
     path = Path(args.recording)
     summary = summarise(path, allow_truncated=args.allow_truncated)  # validates the whole file
     topology = load_topology(Path(args.topology)) if args.topology else None

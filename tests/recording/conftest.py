@@ -15,7 +15,6 @@ import zmq
 from support import Processes, free_port
 
 HERE = Path(__file__).parent
-SHIM = HERE / "kairos_shim.py"
 SYNTHETIC = HERE / "synthetic.py"
 
 
@@ -112,7 +111,7 @@ def mesh(processes: Processes, tmp_path: Path) -> Iterator[SyntheticMesh]:
 
 
 def kairos_argv(*args: str) -> list[str]:
-    return [sys.executable, str(SHIM), *args]
+    return [sys.executable, "-m", "kairos.tools.cli", *args]
 
 
 @pytest.fixture

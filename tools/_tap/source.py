@@ -18,6 +18,7 @@ from kairos.errors import KairosError
 #: How many messages a subscriber queues before ZeroMQ drops (recorders must not drop).
 RCVHWM = 200_000
 LINGER_MS = 200
+RECONNECT_MS = 20
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Subscriber:
             sock = self._context.socket(zmq.SUB)
             sock.setsockopt(zmq.LINGER, LINGER_MS)
             sock.setsockopt(zmq.RCVHWM, RCVHWM)
+            sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)  # join early: miss no first message
             for topic in topics:
                 sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
             try:
