@@ -201,7 +201,8 @@ class Launch:
                 self._reconcile(link)
         if self._clock is not None and now >= self._next_clock:
             self._next_clock = now + CLOCK_EVERY_S
-            live = {d: link.client for d, link in self.links.items() if not link.lost}
+            # an agent that missed a heartbeat would stall every probe of the burst: skip it
+            live = {d: link.client for d, link in self.links.items() if link.missed == 0}
             if live:
                 self._clock.round(live)
         if self._witness is not None:
