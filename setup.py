@@ -1,8 +1,11 @@
 """Build script: maps the top-level folders onto the one import package ``kairos``.
 
-The project keeps ``actors/``, ``kernels/``, ``hardware/``, ``topologies/`` and ``tools/``
-at the top of the repository, but installs them only as ``kairos.<folder>``: a bare
-top-level module named ``tools`` or ``actors`` would shadow other projects.  The package
+The project keeps ``core/``, ``actors/``, ``kernels/``, ``hardware/``, ``topologies/`` and
+``tools/`` at the top of the repository, but installs them only as ``kairos`` and
+``kairos.<folder>``: a bare top-level module named ``tools`` or ``actors`` would shadow other
+projects.  The root package's folder is ``core/``, not ``kairos/``, so that running Python
+in a checkout (``python -m``, which puts the working directory first on ``sys.path``) can
+never import a half package from the source tree instead of the installed one.  The package
 list is computed from the tree so that a new subpackage can never be silently dropped.
 
 The Cython kernels are compiled unless ``KAIROS_NO_CYTHON=1`` is set; a missing compiler
@@ -21,7 +24,7 @@ HERE = Path(__file__).parent.resolve()
 
 # import name -> folder in this repository
 PACKAGE_ROOTS = {
-    "kairos": "kairos",
+    "kairos": "core",
     "kairos.actors": "actors",
     "kairos.kernels": "kernels",
     "kairos.hardware": "hardware",
