@@ -1,0 +1,120 @@
+"""`kairos bench … --quick --json` runs real processes and prints the documented JSON shape.
+
+These are smoke tests of the command, never of speed: the figures of a quick run on a busy
+machine are rough, so only their presence, units and internal consistency are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import psutil
+import pytest
+from support import run_kairos
+
+ROW_KEYS = {"metric", "value", "unit"}
+
+
+def _bench(name: str, tmp_path, timeout: float) -> dict:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = run_kairos("bench", name, "--quick", "--json", timeout=timeout, env=env)
+    assert result.returncode == 0, result.stderr
+    leftovers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if any(str(tmp_path) in part for part in (p.info["cmdline"] or []))
+    ]
+    assert leftovers == [], f"processes left behind: {leftovers}"
+    return json.loads(result.stdout)
+
+
+def _check_rows(rows: list[dict]) -> dict[str, dict]:
+    assert rows
+    by_metric = {}
+    for row in rows:
+        assert set(row) >= ROW_KEYS, row
+        assert isinstance(row["metric"], str) and isinstance(row["unit"], str)
+        if "baseline" in row:
+            assert "ratio" in row
+            if row["ratio"] is not None:
+                assert math.isclose(row["ratio"], row["value"] / row["baseline"], rel_tol=1e-3)
+        by_metric[row["metric"]] = row
+    return by_metric
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_hop_quick_json(tmp_path) -> None:
+    document = _bench("hop", tmp_path, timeout=220)
+    assert list(document) == ["hop"]
+    rows = _check_rows(document["hop"])
+    for name in ("hop latency p50", "hop latency p99", "hop latency p99.9"):
+        assert rows[name]["unit"] == "ms"
+        assert rows[name]["value"] > 0 and rows[name]["baseline"] > 0
+    assert rows["hop latency p50"]["value"] <= rows["hop latency p99.9"]["value"]
+    assert rows["hop latency samples"]["value"] > 10
+    throughput = rows["lossless throughput"]
+    assert throughput["unit"] == "msgs/s" and throughput["value"] > 0
+    assert throughput["baseline"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_pipeline_quick_json(tmp_path) -> None:
+    document = _bench("pipeline", tmp_path, timeout=180)
+    rows = _check_rows(document["pipeline"])
+    assert rows["output writes"]["value"] >= 10  # 10 Hz ticks over a 4 s window
+    p50 = rows["pipeline p50 (stages, without tick wait)"]["value"]
+    p99 = rows["pipeline p99 (stages, without tick wait)"]["value"]
+    assert 0 < p50 <= p99
+    # the data is older at the output than the processing path alone: it waits for a tick
+    assert rows["sample → output write p99 (data age)"]["value"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_footprint_quick_json(tmp_path) -> None:
+    document = _bench("footprint", tmp_path, timeout=180)
+    rows = _check_rows(document["footprint"])
+    assert 5 < rows["idle agent RSS"]["value"] < 1000
+    assert rows["idle agent CPU"]["value"] >= 0
+    for role in ("sensor", "engine", "sync", "output"):
+        assert 5 < rows[f"{role} actor RSS"]["value"] < 1000
+    launch = rows["demo launch → every actor publishing"]["value"]
+    assert 0 < launch <= rows["demo launch → every actor's first witness"]["value"] + 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_scale_quick_json(tmp_path) -> None:
+    document = _bench("scale", tmp_path, timeout=180)
+    rows = _check_rows(document["scale"])
+    assert rows["sensor+engine pairs at 100 Hz, zero gaps"]["unit"] == "pairs"
+    assert rows["sensor+engine pairs at 100 Hz, zero gaps"]["value"] >= 0
+    sync = rows["sync CPU aggregating 1000 nodes at 10 Hz"]
+    assert sync["unit"] == "%" and sync["value"] > 0
+    assert rows["sync input rate"]["value"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_kernels_quick_json_keeps_the_kernels_rows(tmp_path) -> None:
+    document = _bench("kernels", tmp_path, timeout=180)
+    for row in document["kernels"]:
+        assert {"kernel", "backend", "chunk", "samples_per_s"} <= set(row)
+
+
+def test_unknown_benchmark_is_a_usage_error() -> None:
+    result = run_kairos("bench", "everything", timeout=30)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_table_without_json(tmp_path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "140"}
+    result = run_kairos("bench", "kernels", "--quick", timeout=180, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "kernels" in result.stdout and "samples_per_s" in result.stdout
+    assert "kernels: starting" in result.stderr  # progress goes to stderr

@@ -1,0 +1,95 @@
+"""Measure Kairos on this machine, against raw pyzmq and NumPy where there is a baseline.
+
+kairos bench [hop|pipeline|kernels|footprint|scale|all] [--json] [--quick]
+
+``--json`` prints one JSON document with a key per benchmark that ran, each a list of rows;
+otherwise a table is printed, with progress while the benchmarks run.  ``--quick`` shortens
+every hold and search (a smoke run: the figures are rough).  docs/performance.md says what
+each figure measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from typing import Any
+
+BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale")
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "benchmark",
+        nargs="?",
+        default="all",
+        choices=[*BENCHMARKS, "all"],
+        help="which benchmark to run (default: all)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document to stdout")
+    parser.add_argument(
+        "--quick", action="store_true", help="short holds and searches: a smoke run, rough figures"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from kairos.errors import KairosError
+    from kairos.tools.benchmarks import _report
+
+    chosen = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
+    errors = Console(stderr=True)
+    show_progress = not args.json or errors.is_terminal
+    results: dict[str, list[dict[str, Any]]] = {}
+    failed = []
+    started = time.monotonic()
+    with _Progress(errors, enabled=show_progress) as progress:
+        for name in chosen:
+            progress.say(f"{name}: starting")
+            module = importlib.import_module(f"kairos.tools.benchmarks.{name}")
+            try:
+                results[name] = list(module.run(progress=progress.say, quick=args.quick))
+            except KairosError as exc:
+                failed.append(name)
+                errors.print(f"kairos bench: {name} failed: {exc}", markup=False, highlight=False)
+    elapsed = time.monotonic() - started
+    if args.json:
+        print(_report.to_json(results))
+    else:
+        out = Console()
+        for table in _report.tables(results):
+            out.print(table)
+        out.print(f"{len(results)} benchmark(s) in {elapsed:.0f} s; see docs/performance.md")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+class _Progress:
+    """A spinner with the latest step on stderr, or nothing when output is not a terminal."""
+
+    def __init__(self, console: Any, enabled: bool) -> None:
+        self._console = console
+        self._enabled = enabled
+        self._status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self._enabled and self._console.is_terminal:
+            self._status = self._console.status("kairos bench")
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+
+    def say(self, text: str) -> None:
+        if not self._enabled:
+            return
+        if self._status is not None:
+            self._status.update(text)
+            self._console.log(text, markup=False, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
