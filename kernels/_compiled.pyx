@@ -457,7 +457,8 @@ def mesh(coherence, phase, weight):
         r = hypot(sor, soi) / sw
         if r > 1.0:
             r = 1.0
-        psi = atan2(gi, gr)
+        # a zero phasor has no direction: ψ = 0 (atan2 would follow the sign of zero)
+        psi = atan2(gi, gr) if (gr != 0.0 or gi != 0.0) else 0.0
         for k in range(n):
             dv[k] = _wrap(psi - phi[k])
     return PyComplex_FromDoubles(gr, gi), psi, swc / sw, r, delta

@@ -346,7 +346,8 @@ def mesh(
         gi = _total(wc * sin_p) / sw
         gc = _total(wc) / sw
         r = float(np.hypot(_total(w * cos_p), _total(w * sin_p))) / sw
-        psi = math.atan2(gi, gr)
+        # a zero phasor has no direction: ψ = 0 (atan2 would follow the sign of zero)
+        psi = math.atan2(gi, gr) if (gr != 0.0 or gi != 0.0) else 0.0
         delta = wrap_phase(psi - phi)
     if r > 1.0:
         r = 1.0
