@@ -1,0 +1,98 @@
+"""Fuzz target ``control``: the control protocol's decoders on both ends.
+
+The first byte picks the side, the rest is the frame.  Even: the agent's path
+(:meth:`Request.decode`, then the request's digest for the replay cache and the reply the
+agent would send); only :class:`RequestError` may escape ``Request.decode``, since that is
+all the agent catches, and nothing may escape after it.  Odd: the client's
+:meth:`Reply.decode`, which may raise only :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from kairos.control.protocol import (
+    BAD_REQUEST,
+    OK,
+    ProtocolError,
+    Reply,
+    Request,
+    RequestError,
+)
+from kairos.tools._fuzz._mutate import mutate_msgpack
+from kairos.tools._fuzz._target import ContractViolation, Target, stateless
+
+REQUEST = 0
+REPLY = 1
+
+
+def run(data: bytes) -> None:
+    if not data:
+        return
+    frame = data[1:]
+    if data[0] & 1 == REQUEST:
+        _agent_side(frame)
+    else:
+        Reply.decode(frame)
+
+
+def _agent_side(frame: bytes) -> None:
+    """What kairos.agent.daemon does with one received request frame."""
+    try:
+        request = Request.decode(frame)
+    except RequestError as exc:
+        Reply.failure(exc.request_id, exc.code, str(exc)).encode()
+        raise
+    except ProtocolError as exc:
+        raise ContractViolation(
+            f"Request.decode raised {type(exc).__name__}, which the agent does not catch: {exc}"
+        ) from exc
+    try:
+        request.digest()
+        Reply.failure(request.id, BAD_REQUEST, "fuzz").encode()
+    except Exception as exc:
+        raise ContractViolation(
+            f"a decoded request broke the agent after decoding: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def seeds() -> list[bytes]:
+    requests = [
+        Request(cmd="hello", args={"version": 1, "launcher": "fuzz"}, expires_ns=10**18),
+        Request(cmd="status", args={}, expires_ns=1, id="a" * 64),
+        Request(cmd="heartbeat", args={"t_ns": 5}, expires_ns=2**63 - 1),
+        Request(
+            cmd="spawn",
+            args={"name": "osc", "spec": '{"name": "osc", "role": "sensor"}', "restart": True},
+            expires_ns=123,
+        ),
+        Request(cmd="clock", args={"t1": 1, "nested": {"a": [1, 2.5, None, b"x"]}}, expires_ns=0),
+    ]
+    replies = [
+        Reply.success("id1", {"now_ns": 12345, "actors": {"osc": {"pid": 42}}}),
+        Reply.failure("id2", BAD_REQUEST, "request is not msgpack"),
+        Reply(id="", code=OK),
+    ]
+    out = [bytes([REQUEST]) + r.encode() for r in requests]
+    out += [bytes([REPLY]) + r.encode() for r in replies]
+    out += [bytes([REQUEST]) + r.encode() for r in replies]  # a reply sent to the agent
+    out += [bytes([REPLY]) + requests[0].encode()]  # a request sent to a client
+    return out
+
+
+def mutate_frame(data: bytes, rng: random.Random, pool: Sequence[bytes]) -> bytes:
+    """msgpack-aware mutation of the frame, keeping the side byte."""
+    if not data:
+        return bytes([rng.randrange(2)])
+    return data[:1] + mutate_msgpack(data[1:], rng, pool)
+
+
+TARGET = Target(
+    name="control",
+    description="control requests (agent side) and replies (client side)",
+    expected=ProtocolError,
+    seeds=seeds,
+    session=lambda: stateless(run),
+    mutators=(mutate_frame,),
+)

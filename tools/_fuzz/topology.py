@@ -1,0 +1,86 @@
+"""Fuzz target ``topology``: :func:`kairos.topologies.loader.load_text` may raise only
+TopologyError.
+
+The input is the file's bytes, decoded as UTF-8 (undecodable bytes replaced, as a reader
+would have refused them earlier).  Seeds are the example topologies shipped with the package
+and a minimal one.  During a session the adapter plugin list (an ``importlib.metadata`` scan
+of every installed distribution, repeated for each actor) is taken once and reused: it does
+not depend on the input, and rescanning made one input cost tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import resources
+
+from kairos.errors import TopologyError
+from kairos.hardware.detect import Detection
+from kairos.tools._fuzz._mutate import mutate_yaml
+from kairos.tools._fuzz._target import Run, Target
+
+EXAMPLES = ("demo", "home", "lab", "robot")
+
+MINIMAL = b"""\
+name: t
+mesh: {emergence_threshold: 0.75, clock: {reference: pc}}
+devices:
+  pc: {class: mac-mini, agent: localhost}
+  pz: {class: pi-zero, agent: tcp://127.0.0.1:7700}
+  me: {class: auto, agent: localhost}
+actors:
+  s: {role: sensor, device: pc, adapter: oscillator, rate_hz: 100, params: {freq_hz: 8.0}}
+  e: {role: engine, device: pz, inputs: [s], windows: {fast: 0.1, slow: 1.0}}
+  m: {role: sync, device: me, inputs: [e]}
+  o: {role: output, device: pc, inputs: [m], adapter: log}
+"""
+
+ANCHORED = b"""\
+name: anchors
+devices:
+  pc: &dev {class: mac-mini, agent: localhost}
+  pc2: {<<: *dev, weight: 2}
+actors:
+  s: &sensor {role: sensor, device: pc, adapter: oscillator, rate_hz: 100}
+  s2: {<<: *sensor, device: pc2}
+  e: {role: engine, device: pc, inputs: [s, s2]}
+"""
+
+
+def _detect() -> Detection:
+    return Detection("pi-4", "fixed by the fuzz harness")
+
+
+def _run(data: bytes) -> None:
+    from kairos.topologies.loader import load_text
+
+    load_text(data.decode("utf-8", "replace"), "fuzz.yaml", detect=_detect)
+
+
+@contextlib.contextmanager
+def session() -> Iterator[Run]:
+    from kairos.actors import adapters
+
+    scan = adapters._plugins
+    snapshot = scan()
+    adapters._plugins = lambda: dict(snapshot)  # type: ignore[assignment]
+    try:
+        yield _run
+    finally:
+        adapters._plugins = scan  # type: ignore[assignment]
+
+
+def seeds() -> list[bytes]:
+    folder = resources.files("kairos.topologies")
+    out = [folder.joinpath(f"{name}.yaml").read_bytes() for name in EXAMPLES]
+    return [*out, MINIMAL, ANCHORED, b"name: x\n", b""]
+
+
+TARGET = Target(
+    name="topology",
+    description="kairos.topologies.loader.load_text of a topology file",
+    expected=TopologyError,
+    seeds=seeds,
+    session=session,
+    mutators=(mutate_yaml,),
+)
