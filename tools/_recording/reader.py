@@ -108,6 +108,10 @@ def read(
                 RuntimeError,
                 EOFError,
                 MemoryError,
+                OverflowError,  # a record length beyond 2**63
+                KeyError,
+                IndexError,
+                TypeError,
             ) as exc:
                 if extras.good_bytes == 0:
                     raise RecordingError(
