@@ -27,6 +27,7 @@ from kairos.tools.benchmarks._procs import (
     ProcessGroup,
     Progress,
     StreamWatch,
+    _bindable,
     free_port,
 )
 from kairos.tools.benchmarks._report import Row, metric
@@ -124,25 +125,12 @@ def _demo_copy(work: Path) -> Path:
 
 
 def _free_range(count: int) -> int:
-    """A base port whose next ``count`` ports were all free a moment ago."""
+    """A base port whose next ``count`` ports are all free and were never handed out."""
     for _ in range(50):
         base = free_port()
-        if base + count >= 65535:
-            continue
-        if all(_port_free(base + i) for i in range(count)):
+        if base + count < 65535 and all(_bindable(base + i) for i in range(1, count)):
             return base
     raise BenchmarkError(f"found no {count} consecutive free ports on 127.0.0.1")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _demo_launch(work: Path, settle_s: float) -> _Launch:
