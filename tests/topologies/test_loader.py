@@ -64,11 +64,12 @@ def test_demo_resolves_every_default() -> None:
     )
     assert [a.port for a in topology.actors.values()] == list(range(7800, 7808))
     osc = topology.actors["osc-a"]
-    assert (osc.rate_hz, osc.chunk, osc.adapter) == (200.0, 4, "oscillator")
+    assert (osc.rate_hz, osc.chunk, osc.adapter) == (400.0, 8, "oscillator")
     assert osc.restart == RestartPolicy()
     coherent = topology.actors["coherent"]
-    assert coherent.encoding == Encoding(type="lockin", freq_hz=8.0, lp_cycles=2.0)
+    assert coherent.encoding == Encoding(type="lockin", freq_hz=40.0, lp_cycles=2.0)
     assert coherent.windows == (0.5, 10.0)
+    assert (coherent.weight, topology.actors["noisy"].weight) == (None, 0.1)
     assert coherent.inputs == ("osc-a", "osc-b")
     assert topology.actors["mesh"].rate_hz == 10.0
     assert topology.endpoint("mesh") == "tcp://127.0.0.1:7805"
