@@ -97,6 +97,8 @@ class ActorRuntime:
         self._seqs: dict[str, int] = {}
         self._stopping = False
         self._subscribers = 0
+        # the agent that started us; an actor whose agent died stops too (checked each second)
+        self._parent_pid = os.getppid()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -216,6 +218,9 @@ class ActorRuntime:
                 self.clock.refresh()
                 self._publish_witness()
                 next_witness = max(next_witness + WITNESS_INTERVAL_S, now)
+                if os.getppid() != self._parent_pid:
+                    self.log.warning("parent process gone; stopping", parent=self._parent_pid)
+                    self._stopping = True
 
     def _receive(self, sub: zmq.Socket) -> list[wire.Message]:
         messages = []

@@ -1,0 +1,155 @@
+"""Actor processes for real: signals, the ready wait, gap counting, and the parent watch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import zmq
+from support import free_port, kill_tree
+
+from kairos import wire
+from kairos.actors.spec import ActorProcessSpec, InputLink
+
+
+def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcessSpec:
+    return ActorProcessSpec(
+        name="mic",
+        role="sensor",
+        device="local",
+        device_class="mac-mini",
+        bind=f"tcp://127.0.0.1:{port}",
+        adapter="oscillator",
+        params={"freq_hz": 5.0},
+        rate_hz=200.0,
+        chunk=4,
+        subscribers=subscribers,
+        work_dir=str(tmp_path / "mic"),
+    )
+
+
+def start(tmp_path: Path, spec: ActorProcessSpec, processes) -> subprocess.Popen:
+    path = tmp_path / f"{spec.name}.json"
+    path.write_text(spec.to_json())
+    return processes.start([sys.executable, "-m", "kairos.actors", str(path)], cwd=tmp_path)
+
+
+def receive(sub: zmq.Socket, timeout_s: float) -> wire.Message | None:
+    if sub.poll(int(timeout_s * 1000)):
+        return wire.decode(sub.recv_multipart(copy=False))
+    return None
+
+
+class _Sockets:
+    """Sockets for one test, all closed (with their context) at the end."""
+
+    def __init__(self) -> None:
+        self.context = zmq.Context()
+        self._made: list[zmq.Socket] = []
+
+    def socket(self, kind: int) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        self._made.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self._made:
+            sock.close(linger=0)
+        self.context.term()
+
+
+@pytest.fixture
+def context():
+    owned = _Sockets()
+    yield owned
+    owned.close()
+
+
+def test_sensor_waits_for_its_subscriber_then_sends_from_seq_zero(tmp_path, processes, context):
+    port = free_port()
+    proc = start(tmp_path, sensor_spec(tmp_path, port), processes)
+    time.sleep(1.0)  # the sensor is up, but nobody has subscribed yet
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"mic")
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    first = None
+    while (message := receive(sub, 5.0)) is not None:
+        if message.stream == "mic":
+            first = message
+            break
+    assert first is not None and first.seq == 0  # nothing was lost to the slow joiner
+    assert first.data.shape == (4,)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
+
+
+def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, context):
+    """An engine fed by a hand-made publisher: a skipped seq is a gap, a new epoch a restart."""
+    feed_port, engine_port = free_port(), free_port()
+    pub = context.socket(zmq.XPUB)
+    pub.bind(f"tcp://127.0.0.1:{feed_port}")
+    spec = ActorProcessSpec(
+        name="eng",
+        role="engine",
+        device="local",
+        device_class="mac-mini",
+        bind=f"tcp://127.0.0.1:{engine_port}",
+        inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
+        encoding={"type": "phase"},
+        windows=(0.5, 10.0),
+        work_dir=str(tmp_path / "eng"),
+    )
+    start(tmp_path, spec, processes)
+    assert pub.poll(10_000)  # the engine subscribed
+    pub.recv()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"eng/witness")
+    sub.connect(f"tcp://127.0.0.1:{engine_port}")
+    t0 = time.time_ns()
+    sends = [(1, 0), (1, 1), (1, 4), (1, 5), (2, 0)]  # seq 2, 3 missing; then a restart
+    for k, (epoch, seq) in enumerate(sends):
+        times = [t0 + k * 10_000_000 + i * 1_000_000 for i in range(4)]
+        pub.send_multipart(wire.encode("mic", seq, epoch, times[-1], times, [0.1] * 4))
+    deadline = time.monotonic() + 10
+    inputs = {}
+    while time.monotonic() < deadline:
+        message = receive(sub, 1.5)
+        if message is not None and message.data["inputs"].get("mic", {}).get("msgs") == 5:
+            inputs = message.data["inputs"]["mic"]
+            break
+    assert inputs["gaps"] == 2
+    assert inputs["restarts"] == 1
+    assert inputs["outage_ns"] > 0
+
+
+def test_actor_stops_when_its_parent_dies(tmp_path):
+    """A stand-in agent (a shell) starts an actor then is killed -9: the actor exits by itself."""
+    spec = sensor_spec(tmp_path, free_port(), subscribers=0)
+    path = tmp_path / "mic.json"
+    path.write_text(spec.to_json())
+    parent = subprocess.Popen(
+        ["/bin/sh", "-c", f'"{sys.executable}" -m kairos.actors "{path}" & echo $!; wait'],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    actor_pid = None
+    try:
+        actor_pid = int(parent.stdout.readline())
+        actor = psutil.Process(actor_pid)
+        time.sleep(1.5)
+        assert actor.is_running()
+        parent.kill()
+        parent.wait(timeout=5)
+        gone, _ = psutil.wait_procs([actor], timeout=5)
+        assert gone, "the actor outlived its parent by more than 5 s"
+    finally:
+        kill_tree(parent.pid)
+        parent.stdout.close()
+        if actor_pid is not None:
+            kill_tree(actor_pid)
