@@ -210,7 +210,7 @@ class ActorRuntime:
             due = period is not None and now >= next_update
             if batch or due:
                 self._publish(self.actor.update(self.clock.now_ns(), batch))
-            if due:
+            if due and period is not None:
                 next_update += period
                 if next_update < now - 1.0:  # stalled (SIGSTOP, starved): do not spin to catch up
                     next_update = now + period

@@ -113,7 +113,7 @@ class Encoder:
 
     def __init__(self, encoding: dict[str, Any]) -> None:
         self.type = encoding.get("type", "phase")
-        self.freq_hz = encoding.get("freq_hz")
+        self.freq_hz = float(encoding.get("freq_hz") or 0.0)
         self.lp_cycles = float(encoding.get("lp_cycles") or 2.0)
         self.demod_hz = encoding.get("demod_hz")
         self.state: Any = None
@@ -123,9 +123,7 @@ class Encoder:
             values = values[:, 0]  # multi-column sensors: the engine follows the first column
         if self.type == "lockin":
             x = np.ascontiguousarray(values, dtype=np.float64)
-            z, self.state = kernels.lockin(
-                times, x, float(self.freq_hz), self.lp_cycles, self.state
-            )
+            z, self.state = kernels.lockin(times, x, self.freq_hz, self.lp_cycles, self.state)
             return z
         if self.type == "phase":
             theta = np.asarray(values, dtype=np.float64)

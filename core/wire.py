@@ -120,7 +120,7 @@ def encode(
 
 def _raw_bytes(array: np.ndarray) -> memoryview:
     """A zero-copy byte view of a contiguous array (also for empty ones)."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def decode(
