@@ -91,15 +91,9 @@ def tables(results: Results) -> list[Any]:
             out.append(_kernel_table(rows))
             continue
         table = Table(title=name, title_justify="left", expand=False)
-        for column, justify in (
-            ("metric", "left"),
-            ("value", "right"),
-            ("unit", "left"),
-            ("baseline", "right"),
-            ("ratio", "right"),
-            ("target", "left"),
-        ):
-            table.add_column(column, justify=justify)
+        for column in ("metric", "value", "unit", "baseline", "ratio", "target"):
+            right = column in ("value", "baseline", "ratio")
+            table.add_column(column, justify="right" if right else "left")
         for row in rows:
             ratio_text = "" if row.get("ratio") is None else f"{row['ratio']:.2f}×"
             table.add_row(
