@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 from kairos.errors import SecurityError
 
@@ -73,7 +74,7 @@ def check_key(key: bytes | str, what: str = "key") -> bytes:
     if len(raw) != 40:
         raise SecurityError(f"{what} must be 40 Z85 characters, got {len(raw)}")
     try:
-        if len(zmq.utils.z85.decode(raw)) != 32:
+        if len(z85.decode(raw)) != 32:
             raise ValueError("wrong length")
     except (ValueError, KeyError, IndexError):
         raise SecurityError(f"{what} is not a Z85-encoded CurveZMQ key") from None
@@ -96,14 +97,17 @@ def _certificate(name: str, public: bytes, secret: bytes | None) -> str:
 
 
 def _write_new(path: Path, text: str, mode: int, force: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    """Create ``path`` with ``mode`` from the start: a replaced file is removed first, so a
+    secret is never written into a file that was readable by others."""
+    if force:
+        path.unlink(missing_ok=True)
     try:
-        fd = os.open(path, flags, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         raise SecurityError(f"{path} exists; pass --force to replace it") from None
     with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), mode)  # the umask may only have narrowed it; make it exact
         handle.write(text)
-    os.chmod(path, mode)  # an existing file replaced with --force keeps no looser mode
 
 
 def generate(directory: Path, name: str, *, force: bool = False) -> KeyPair:
@@ -136,6 +140,14 @@ def read_key_file(path: Path) -> tuple[bytes, bytes | None]:
     return keys["public"], keys.get("secret")
 
 
+def write_certificate(
+    path: Path, name: str, public: bytes, secret: bytes | None, *, force: bool = False
+) -> Path:
+    """Write one certificate file: 0600 when it holds a secret, 0644 otherwise."""
+    _write_new(path, _certificate(name, public, secret), 0o600 if secret else 0o644, force)
+    return path
+
+
 def load_pair(directory: Path, name: str) -> KeyPair:
     secret_file = directory / f"{check_name(name)}{SECRET_SUFFIX}"
     if not secret_file.exists():
@@ -144,6 +156,35 @@ def load_pair(directory: Path, name: str) -> KeyPair:
     if secret is None:
         raise SecurityError(f"{secret_file} holds no secret key")
     return KeyPair(name, public, secret, directory / f"{name}{PUBLIC_SUFFIX}", secret_file)
+
+
+def resolve_pair(name_or_file: str | Path, directory: Path | None = None) -> KeyPair:
+    """A key pair named in ``directory`` (default: CONFIG/keys), or read from a secret file.
+
+    What ``--curve-key`` and ``--key`` accept: ``agent`` or ``/path/to/agent.key_secret``.
+    """
+    text = str(name_or_file)
+    path = Path(text).expanduser()
+    if "/" in text or path.suffix in (SECRET_SUFFIX, PUBLIC_SUFFIX):
+        if path.suffix == PUBLIC_SUFFIX:
+            path = path.with_suffix(SECRET_SUFFIX)
+        public, secret = read_key_file(path)
+        if secret is None:
+            raise SecurityError(f"{path} holds no secret key; pass the NAME.key_secret file")
+        name = path.name.removesuffix(SECRET_SUFFIX)
+        return KeyPair(name, public, secret, path.with_suffix(PUBLIC_SUFFIX), path)
+    return load_pair(directory or default_keys_dir(), text)
+
+
+def resolve_public(value: str, base_dir: Path | None = None) -> bytes:
+    """A public key given as 40 Z85 characters or as a key file (relative to ``base_dir``)."""
+    if len(value) == 40 and not value.endswith((PUBLIC_SUFFIX, SECRET_SUFFIX)):
+        return check_key(value, "public key")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    public, _ = read_key_file(path)
+    return public
 
 
 def trust(trusted_dir: Path, source: str, name: str | None = None) -> TrustedKey:

@@ -30,14 +30,17 @@ class AgentConfig:
     device: str = ""
     state_dir: Path = Path()
     ready_file: Path | None = None
-    #: written by ``kairos agent install``; the allow-list of launcher keys (CurveZMQ)
+    #: this agent's CurveZMQ key pair: a name in CONFIG/keys or a NAME.key_secret file;
+    #: required on any bind beyond loopback (see kairos.security.policy)
+    curve_key: str | None = None
+    #: the allow-list of launcher public keys (CurveZMQ); default CONFIG/trusted
     trusted_keys_dir: Path | None = None
     #: written by ``kairos agent install``; overrides the command line's --log-level
     log_level: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> AgentConfig:
-        """Keys: bind, class (or device_class), device, state_dir, ready_file,
+        """Keys: bind, class (or device_class), device, state_dir, ready_file, curve_key,
         trusted_keys_dir, log_level — the file ``kairos agent install`` writes is one."""
         import yaml
 
@@ -55,6 +58,8 @@ class AgentConfig:
                 f"{', '.join(sorted(names))}"
             )
         values: dict[str, Any] = {names[k]: v for k, v in raw.items()}
+        if values.get("curve_key") is not None:
+            values["curve_key"] = str(values["curve_key"])
         for key in ("state_dir", "ready_file", "trusted_keys_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
@@ -83,6 +88,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ready-file", type=Path, help="write the bound endpoint here once serving"
     )
+    parser.add_argument(
+        "--curve-key",
+        metavar="NAME_OR_FILE",
+        help="this agent's CurveZMQ key pair (kairos keys generate --name agent); "
+        "required on any bind beyond loopback, and switches CurveZMQ on everywhere",
+    )
+    parser.add_argument(
+        "--trusted-dir",
+        dest="trusted_keys_dir",
+        type=Path,
+        help="public keys of the launchers this agent obeys (default: CONFIG/trusted)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
@@ -90,7 +107,15 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     config = AgentConfig.from_file(args.config) if args.config else AgentConfig()
     overrides = {
         key: getattr(args, key)
-        for key in ("bind", "device_class", "device", "state_dir", "ready_file")
+        for key in (
+            "bind",
+            "device_class",
+            "device",
+            "state_dir",
+            "ready_file",
+            "curve_key",
+            "trusted_keys_dir",
+        )
         if getattr(args, key, None) is not None
     }
     return replace(config, **overrides).resolved()

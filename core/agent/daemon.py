@@ -2,8 +2,11 @@
 
 Requests are decoded defensively, answered once per id (a repeated id gets the remembered
 reply, never a second execution), refused when expired, and dispatched to the command
-classes of :mod:`kairos.control.commands`.  Between requests the loop reaps and restarts
-actors, samples health every second and pets the service watchdog.  SIGTERM or SIGINT stop
+classes of :mod:`kairos.control.commands`.  With CurveZMQ (required beyond loopback) the
+allow-list guard runs on this loop's context, a self-test proves an unknown key is refused
+before the agent serves, and every request is checked against the keys trusted *now*.
+Between requests the loop reaps and restarts actors, samples health every second and pets
+the service watchdog.  SIGTERM or SIGINT stop
 every actor and end the loop with exit status 0.
 """
 
@@ -31,21 +34,27 @@ from kairos.control.protocol import (
     DUPLICATE,
     ERROR,
     EXPIRED,
-    MAX_FRAME_BYTES,
+    REFUSED,
     UNKNOWN_COMMAND,
     Reply,
     Request,
     RequestError,
 )
-from kairos.control.sockets import CurveKeys, bind, control_socket
+from kairos.control.sockets import bind, control_socket
 from kairos.errors import AgentError, KairosError
 from kairos.hardware.detect import detect_class
 from kairos.hardware.notify import notify, watchdog_interval_s
+from kairos.keys import fingerprint
+from kairos.security.guard import RELOAD_EVERY_S, ControlGuard
+from kairos.security.policy import control_security
+from kairos.security.selftest import prove_refusal
 
-#: replies remembered for repeated ids
+#: replies remembered for repeated ids (more while they have not expired)
 REPLAY_CACHE_SIZE: Final = 10_000
-#: beyond this, libzmq drops the peer without a reply (memory guard); up to it we answer
-HARD_FRAME_LIMIT: Final = 4 * MAX_FRAME_BYTES
+#: hard bound on remembered replies; beyond it new requests are refused until ids expire
+MAX_REMEMBERED: Final = 100_000
+#: a request may not stay valid longer than this (it is remembered until it expires)
+MAX_TTL_NS: Final = 120 * 10**9
 SUPERVISE_EVERY_S: Final = 0.05
 HEALTH_EVERY_S: Final = 1.0
 MAX_BATCH: Final = 100
@@ -54,18 +63,22 @@ MAX_BATCH: Final = 100
 class Agent:
     """One device's daemon; ``serve()`` runs until SIGTERM/SIGINT or ``request_stop()``."""
 
-    def __init__(self, config: AgentConfig, *, curve: CurveKeys | None = None) -> None:
+    def __init__(self, config: AgentConfig) -> None:
         self.config = config
+        # decided first: a bind beyond loopback without keys starts nothing at all
+        self.security = control_security(config.bind, config.curve_key, config.trusted_keys_dir)
         self.device = config.device
         self.state_dir = Path(config.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # specs (which may carry the mesh key) and logs are for this user only
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.state_dir, 0o700)
         self.device_class = _device_class(config.device_class)
         self._log = _log.get("agent", device=self.device)
         self.clock = AgentClock(self.state_dir / "clock.json")
         self.supervisor = Supervisor(self.state_dir, self.clock.path)
-        self.health = HealthMonitor()
-        self._curve = curve
-        self._replies: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self.health = _GuardedHealth(HealthMonitor(), self)
+        self.guard: ControlGuard | None = None
+        self._replies: OrderedDict[str, tuple[str, bytes, int]] = OrderedDict()
         self._counts: Counter[str] = Counter()
         self._stop = False
         self.endpoint: str | None = None
@@ -79,7 +92,26 @@ class Agent:
         return self.clock.mesh_ns()
 
     def counters(self) -> dict[str, int]:
-        return dict(self._counts)
+        counts = dict(self._counts)
+        if self.guard is not None:
+            counts["handshakes_refused"] = self.guard.refused_handshakes
+            counts["handshakes_allowed"] = self.guard.allowed_handshakes
+        return counts
+
+    def security_counters(self) -> dict[str, Any]:
+        """What the control plane refused, for ``health`` (and ``status`` counters)."""
+        counts = self.counters()
+        return {
+            "curve": self.security.enabled,
+            "handshakes_refused": counts.get("handshakes_refused", 0),
+            "untrusted_requests": counts.get("untrusted", 0),
+            "replayed": counts.get("replayed", 0),
+            "expired": counts.get(EXPIRED, 0),
+            "duplicate": counts.get(DUPLICATE, 0),
+            "malformed": counts.get("malformed", 0),
+            "unknown_command": counts.get(UNKNOWN_COMMAND, 0),
+            "refused": counts.get(REFUSED, 0),
+        }
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -95,25 +127,36 @@ class Agent:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
         context = zmq.Context()
-        sock = control_socket(context, zmq.ROUTER, curve=self._curve)
-        sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_LIMIT)
+        curve = self.security.curve
+        if curve is not None and self.security.trusted_dir is not None:
+            self.guard = ControlGuard(context, self.security.trusted_dir)
+        sock: zmq.Socket | None = None
         try:
+            if self.guard is not None:
+                self.guard.start()  # before the socket exists: no handshake goes unanswered
+            sock = control_socket(context, zmq.ROUTER, curve=curve)
             self.endpoint = bind(sock, self.config.bind)
-            if self.config.trusted_keys_dir is not None and self._curve is None:
-                self._log.warning(
-                    "trusted_keys_dir is configured but this agent does not enforce CurveZMQ yet",
-                    trusted_keys_dir=str(self.config.trusted_keys_dir),
+            if self.guard is not None and curve is not None:
+                prove_refusal(sock, self.endpoint, curve.public, self.guard)
+                self.guard.reset_counts()  # count only real peers from here on
+                self._log.info(
+                    "CurveZMQ self-test passed: an unknown key is refused",
+                    key=fingerprint(curve.public),
                 )
-            if not _is_loopback(self.endpoint) and self._curve is None:
+            elif self.config.trusted_keys_dir is not None:
                 self._log.warning(
-                    "control plane bound beyond loopback without CurveZMQ", endpoint=self.endpoint
+                    "trusted_keys_dir is set but no curve_key: CurveZMQ is off (loopback only)",
+                    trusted_keys_dir=str(self.config.trusted_keys_dir),
                 )
             self._announce()
             self._loop(sock)
         finally:
             self._log.info("agent stopping: stopping every actor")
             self.supervisor.shutdown()
-            sock.close(linger=0)
+            if sock is not None:
+                sock.close(linger=0)
+            if self.guard is not None:
+                self.guard.stop()
             context.term()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -127,6 +170,7 @@ class Agent:
         self._log.info(
             "agent serving",
             endpoint=self.endpoint,
+            curve=self.security.enabled,
             device_class=self.device_class,
             state_dir=str(self.state_dir),
             pid=os.getpid(),
@@ -158,7 +202,12 @@ class Agent:
                 except AgentError as exc:
                     self._log.error("watchdog ping failed", error=str(exc))
                 next_watchdog = now + watchdog_s  # type: ignore[operator]
-            wait = min(next_supervise, next_health, next_watchdog) - time.monotonic()
+            if self.guard is not None:
+                self.guard.maybe_reload()
+            wake = min(next_supervise, next_health, next_watchdog)
+            if self.guard is not None:
+                wake = min(wake, time.monotonic() + RELOAD_EVERY_S)
+            wait = wake - time.monotonic()
             try:
                 events = dict(poller.poll(max(0, int(wait * 1000))))
             except zmq.ZMQError as exc:
@@ -168,12 +217,38 @@ class Agent:
             if sock in events:
                 for _ in range(MAX_BATCH):
                     try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                        parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    self._handle(sock, frames, self.clock.local_ns())
+                    received_ns = self.clock.local_ns()
+                    if self._admitted(sock, parts):
+                        self._handle(sock, [p.bytes for p in parts], received_ns)
 
     # -- one request ---------------------------------------------------------------------
+
+    def _admitted(self, sock: zmq.Socket, parts: list[zmq.Frame]) -> bool:
+        """With CurveZMQ, only requests from keys trusted now (a revoked key's open
+        connection is refused from the next reload on, within a second)."""
+        if self.guard is None:
+            return True
+        user_id = parts[-1].get("User-Id")
+        key = user_id.encode() if isinstance(user_id, str) else b""
+        if self.guard.trusts(key):
+            return True
+        self._count("untrusted")
+        self._log.warning(
+            "request refused: launcher key no longer trusted", key=fingerprint(key) or "none"
+        )
+        envelope = [b""] if len(parts) == 3 and len(parts[1]) == 0 else []
+        try:
+            request_id = Request.decode(parts[-1].bytes).id
+        except RequestError as exc:
+            request_id = exc.request_id
+        reply = Reply.failure(
+            request_id, REFUSED, "this launcher's key is not (or no longer) trusted by this agent"
+        )
+        self._send(sock, parts[0].bytes, envelope, reply.encode())
+        return False
 
     def _handle(self, sock: zmq.Socket, frames: list[bytes], received_ns: int) -> None:
         identity, body = frames[0], frames[1:]
@@ -198,30 +273,54 @@ class Agent:
         digest = request.digest()
         remembered = self._replies.get(request.id)
         if remembered is not None:
-            self._replies.move_to_end(request.id)
             if remembered[0] == digest:
                 self._count("replayed")
+                self._log.warning("replayed request not executed again", id=request.id)
                 return remembered[1]
             self._count(DUPLICATE)
+            self._log.warning("request id reused for another request refused", id=request.id)
             return Reply.failure(
                 request.id, DUPLICATE, f"id {request.id} was already used for another request"
             ).encode()
+        if len(self._replies) >= MAX_REMEMBERED:
+            self._forget_expired()
+            if len(self._replies) >= MAX_REMEMBERED:  # a flood of long-lived ids: refuse
+                self._count(ERROR)
+                return Reply.failure(request.id, ERROR, "agent busy: too many live requests")
         reply = self._execute(request, received_ns)
         encoded = reply.encode()
-        self._replies[request.id] = (digest, encoded)
-        while len(self._replies) > REPLAY_CACHE_SIZE:
-            self._replies.popitem(last=False)
+        self._replies[request.id] = (digest, encoded, request.expires_ns)
+        if len(self._replies) > REPLAY_CACHE_SIZE:
+            self._forget_expired()
         self._count(reply.code)
         return encoded
+
+    def _forget_expired(self) -> None:
+        """Drop remembered replies of requests that have expired: a replay of one of them is
+        refused as expired, so an id is remembered for as long as it could be executed."""
+        now = self.mesh_ns()
+        for request_id in [i for i, (_, _, expires) in self._replies.items() if expires < now]:
+            del self._replies[request_id]
 
     def _execute(self, request: Request, received_ns: int) -> Reply:
         now = self.mesh_ns()
         if now > request.expires_ns:
             late_ms = (now - request.expires_ns) / 1e6
+            self._log.warning("expired request refused", id=request.id, late_ms=round(late_ms))
             return Reply.failure(
                 request.id,
                 EXPIRED,
                 f"{request.cmd} expired {late_ms:.0f} ms ago on this agent's clock",
+                {"now_ns": now},
+            )
+        if request.expires_ns - now > MAX_TTL_NS:
+            ahead_s = (request.expires_ns - now) / 1e9
+            self._log.warning("request expiring too late refused", id=request.id, ahead_s=ahead_s)
+            return Reply.failure(
+                request.id,
+                EXPIRED,
+                f"{request.cmd} expires {ahead_s:.0f} s from now on this agent's clock, more "
+                f"than {MAX_TTL_NS // 10**9} s: correct the clock estimate and resend",
                 {"now_ns": now},
             )
         command = COMMANDS.get(request.cmd)
@@ -259,13 +358,19 @@ class Agent:
             self._counts["malformed"] += 1
 
 
-def _is_loopback(endpoint: str) -> bool:
-    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
-    return endpoint.startswith(("ipc://", "inproc://")) or host in (
-        "127.0.0.1",
-        "localhost",
-        "[::1]",
-    )
+class _GuardedHealth:
+    """The health monitor as commands see it: its sample plus the control plane's refusals."""
+
+    def __init__(self, monitor: HealthMonitor, agent: Agent) -> None:
+        self._monitor = monitor
+        self._agent = agent
+
+    def sample(self) -> dict[str, Any]:
+        return self._monitor.sample()
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        return {**self._monitor.latest, "security": self._agent.security_counters()}
 
 
 def _device_class(requested: str) -> str:

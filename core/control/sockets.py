@@ -3,8 +3,11 @@
 Every control socket has a bounded linger, bounded queues, ZeroMQ heartbeats (a dead peer is
 noticed in seconds, not at the 30 s handshake timeout) and, on the agent's ROUTER,
 ``ROUTER_MANDATORY`` so a reply to a vanished client is an error we count rather than a
-silent drop.  CurveZMQ is switched on here by passing keys; the allow-list authenticator
-(ZAP) that must accompany it on the agent belongs to the security layer.
+silent drop.  Every one has a maximum message size, so an oversize frame costs the peer
+its connection instead of costing us memory.  CurveZMQ is switched on here by passing keys;
+a CurveZMQ server (the agent's ROUTER) also requires a ZAP answer for every handshake, so
+without the allow-list authenticator of :mod:`kairos.security.guard` running on the same
+context it admits nobody (libzmq would otherwise admit everyone).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ HWM: Final = 1000
 HEARTBEAT_IVL_MS: Final = 1000
 HEARTBEAT_TIMEOUT_MS: Final = 3000
 HEARTBEAT_TTL_MS: Final = 3000
+#: largest control frame a socket accepts at all: the protocol refuses (and answers) frames
+#: above 1 MiB; beyond this hard limit libzmq drops the connection without reading them
+MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
+#: ZAP domain of the control plane's CurveZMQ server
+ZAP_DOMAIN: Final = b"kairos-control"
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ def control_socket(
     sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
     sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
     sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TTL_MS)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     if kind == zmq.ROUTER:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     else:
@@ -55,6 +64,9 @@ def control_socket(
         sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)
         if kind == zmq.ROUTER:
             sock.setsockopt(zmq.CURVE_SERVER, 1)
+            # no ZAP handler answering: refuse the handshake instead of admitting anyone
+            sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+            sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         elif curve.server_public is None:
             sock.close(0)
             raise AgentError("a CurveZMQ client needs the agent's public key")
