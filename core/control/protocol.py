@@ -155,14 +155,18 @@ class Reply:
         """Parse one reply frame, or raise ProtocolError saying what is wrong with it."""
         raw = _unpack(frame, "reply")
         version = raw.get("v")
+        if type(version) is not int:
+            # not a reply of any version (a bool or 1.0 would compare equal to 1): malformed
+            raise ProtocolError(f"reply field 'v' is not an integer: {_short(version)}")
         if version != PROTOCOL_VERSION:
             raise VersionMismatch(
                 f"agent speaks control protocol {version!r}, this client speaks "
                 f"{PROTOCOL_VERSION}; install the same kairos version on both sides"
             )
         code = raw.get("code")
-        if code not in CODES:
-            raise ProtocolError(f"reply code {code!r} is not one of {sorted(CODES)}")
+        # type first: a list or map from the peer is unhashable and `in CODES` would raise
+        if not isinstance(code, str) or code not in CODES:
+            raise ProtocolError(f"reply code {_short(code)} is not one of {sorted(CODES)}")
         request_id, result, error = raw.get("id"), raw.get("result", {}), raw.get("error")
         if not isinstance(request_id, str):
             raise ProtocolError("reply 'id' is not a string")
@@ -179,6 +183,12 @@ def spec_hash(spec_json: str) -> str:
     """Short hash of an actor spec's canonical JSON, as ``status`` reports it."""
     canonical = json.dumps(json.loads(spec_json), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """A peer's value for an error message, cut short: a hostile frame can hold 1 MiB."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _pack(value: dict[str, Any]) -> bytes:
