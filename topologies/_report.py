@@ -76,6 +76,8 @@ class Report:
         path: Path = (*prefix, *error.absolute_path)
         kind = error.validator
         value = error.instance
+        if path in self.marked.refused:
+            return  # the YAML reader could not take this value and said so
         schema = error.schema if isinstance(error.schema, dict) else {}
         if "propertyNames" in error.absolute_schema_path:
             description = schema.get("description", "not a valid name")

@@ -13,7 +13,11 @@ def as_dict(value: Any) -> dict[str, Any]:
 def as_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range (the YAML reader reported it)
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_int(value: Any) -> int | None:
