@@ -2,17 +2,20 @@
 
 A *sensor adapter* produces sample values for given sample times; an *output adapter*
 acts on node or mesh state.  Third-party packages add adapters through the
-``kairos.adapters`` entry-point group; each entry point names an adapter class.
+``kairos.adapters`` entry-point group; each entry point names an adapter class.  The
+entry points are scanned once per process (:func:`reset_plugin_cache` forgets the scan).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -133,11 +136,22 @@ def _load(target: str) -> type:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def _plugins() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+@functools.cache
+def _plugins() -> Mapping[str, EntryPoint]:
+    """The plugin entry points, by name; scanned once per process, because the scan reads
+    the metadata of every installed distribution (~20 ms, repeated per actor of a topology).
+    """
+    return MappingProxyType({ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def _load_plugin(ep: Any) -> Any:
+def reset_plugin_cache() -> None:
+    """Forget the plugin scan: the next lookup sees plugins installed (or put on
+    ``sys.path``) since the first one.  For tests and for tools that install plugins while
+    running; an actor process never needs it."""
+    _plugins.cache_clear()
+
+
+def _load_plugin(ep: EntryPoint) -> Any:
     """The object an entry point names, or AdapterError naming the plugin that failed."""
     try:
         return ep.load()

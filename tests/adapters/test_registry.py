@@ -18,6 +18,7 @@ from kairos.actors.adapters import (
     SensorAdapter,
     output_adapter,
     output_names,
+    reset_plugin_cache,
     sensor_adapter,
     sensor_names,
 )
@@ -137,8 +138,10 @@ def plugin_dist(tmp_path, monkeypatch):
         "broken = kairos_test_plugin_missing_module:Thing\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    reset_plugin_cache()  # the scan is cached per process: see the new distribution
     yield module
     monkeypatch.delitem(sys.modules, module, raising=False)
+    reset_plugin_cache()  # and forget it, for the tests that follow
 
 
 def test_a_plugin_sensor_is_found_through_its_entry_point(plugin_dist, tmp_path):
@@ -172,5 +175,31 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shadow\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[kairos.adapters]\noscillator = nowhere:Nothing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
-    assert Path(sys.modules["kairos.actors.sensors.oscillator"].__file__).name == "oscillator.py"
+    reset_plugin_cache()
+    try:
+        assert "oscillator" in adapters._plugins()  # the shadowing plugin is installed
+        assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
+        module = sys.modules["kairos.actors.sensors.oscillator"]
+        assert Path(module.__file__).name == "oscillator.py"
+    finally:
+        reset_plugin_cache()
+
+
+def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
+    reset_plugin_cache()
+    before = adapters._plugins()
+    assert adapters._plugins() is before  # one scan per process, not one per lookup
+    dist = tmp_path / "late-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kairos.adapters]\nlate = nowhere:Late\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        # installed after the scan: unseen until the cache is reset
+        with pytest.raises(AdapterError, match="unknown sensor adapter 'late'"):
+            sensor_adapter("late")
+        reset_plugin_cache()
+        with pytest.raises(AdapterError, match=r"plugin 'late' \(nowhere:Late\) failed to load"):
+            sensor_adapter("late")
+    finally:
+        reset_plugin_cache()

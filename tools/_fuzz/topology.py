@@ -3,21 +3,17 @@ TopologyError.
 
 The input is the file's bytes, decoded as UTF-8 (undecodable bytes replaced, as a reader
 would have refused them earlier).  Seeds are the example topologies shipped with the package
-and a minimal one.  During a session the adapter plugin list (an ``importlib.metadata`` scan
-of every installed distribution, repeated for each actor) is taken once and reused: it does
-not depend on the input, and rescanning made one input cost tens of milliseconds.
+and a minimal one.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from importlib import resources
 
 from kairos.errors import TopologyError
 from kairos.hardware.detect import Detection
 from kairos.tools._fuzz._mutate import mutate_yaml
-from kairos.tools._fuzz._target import Run, Target
+from kairos.tools._fuzz._target import Target, stateless
 
 EXAMPLES = ("demo", "home", "lab", "robot")
 
@@ -57,19 +53,6 @@ def _run(data: bytes) -> None:
     load_text(data.decode("utf-8", "replace"), "fuzz.yaml", detect=_detect)
 
 
-@contextlib.contextmanager
-def session() -> Iterator[Run]:
-    from kairos.actors import adapters
-
-    scan = adapters._plugins
-    snapshot = scan()
-    adapters._plugins = lambda: dict(snapshot)  # type: ignore[assignment]
-    try:
-        yield _run
-    finally:
-        adapters._plugins = scan  # type: ignore[assignment]
-
-
 def seeds() -> list[bytes]:
     folder = resources.files("kairos.topologies")
     out = [folder.joinpath(f"{name}.yaml").read_bytes() for name in EXAMPLES]
@@ -81,6 +64,6 @@ TARGET = Target(
     description="kairos.topologies.loader.load_text of a topology file",
     expected=TopologyError,
     seeds=seeds,
-    session=session,
+    session=lambda: stateless(_run),
     mutators=(mutate_yaml,),
 )
