@@ -4,16 +4,23 @@ The launcher is single-threaded: ``tick()`` does a bounded amount of work (heart
 status requests pipelined to every agent, reconciliation, a mesh-time round, witness
 records) and ``run()`` calls it until the duration ends or ``request_stop()`` is called
 (from a signal handler).  ``stop()`` is safe to call at any point, also after a failed start.
+
+Liveness: a heartbeat goes to every agent every ``HEARTBEAT_EVERY_S``; a device is LOST
+once its oldest unanswered heartbeat has waited ``LOST_AFTER_S``, so a dead agent is
+reported within ``HEARTBEAT_EVERY_S + LOST_AFTER_S`` (2.5 s) of its death, while a live but
+starved agent (a 0.1-CPU device) has two seconds to answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -22,18 +29,25 @@ import zmq
 
 from kairos import _log
 from kairos.actors.spec import ActorProcessSpec, build_specs
+from kairos.clocksync import MeshOffsets
 from kairos.control.client import ControlClient
 from kairos.control.commands.spawn import spec_digest
+from kairos.control.sockets import CurveKeys
 from kairos.errors import AgentError, KairosError
+from kairos.keys import KeyPair
 from kairos.launch.agents import StartedAgent, start_agent
 from kairos.launch.meshtime import MeshTimeKeeper
 from kairos.launch.plan import Plan, make_plan
 from kairos.launch.witness import WitnessMonitor
 from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 
-HEARTBEAT_EVERY_S: Final = 1.0
-#: a device is LOST after this many heartbeats without an answer
-MISSED_FOR_LOST: Final = 3
+HEARTBEAT_EVERY_S: Final = 0.5
+#: status requests (which list the agent's actors) go out this often
+STATUS_EVERY_S: Final = 1.0
+#: a device is LOST once a heartbeat has waited this long for an answer
+LOST_AFTER_S: Final = 2.0
+#: unanswered heartbeats remembered per agent (the oldest one is always kept)
+MAX_UNANSWERED: Final = 32
 CLOCK_EVERY_S: Final = 2.0
 STOP_GRACE_S: Final = 2.0
 HELLO_TIMEOUT_S: Final = 10.0
@@ -47,11 +61,19 @@ class DeviceLink:
     endpoint: str
     client: ControlClient
     started: StartedAgent | None = None
+    #: heartbeats sent before the latest beat and still unanswered
     missed: int = 0
     lost: bool = False
-    pending: dict[str, str] = field(default_factory=dict)  # request id -> "heartbeat"|"status"
+    #: monotonic time LOST was declared (None while the device answers)
+    lost_since: float | None = None
+    #: unanswered heartbeats (request id -> monotonic send time), oldest first
+    heartbeats: dict[str, float] = field(default_factory=dict)
+    #: status requests in flight (request id -> monotonic send time)
+    statuses: dict[str, float] = field(default_factory=dict)
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs_reconcile: bool = False
+    #: what the launcher starts an emulated agent with (to restart it the same way)
+    agent_argv: list[str] | None = None
 
 
 class Launch:
@@ -65,8 +87,12 @@ class Launch:
         exclude: tuple[str, ...] | list[str] = (),
         emulate: bool = False,
         clock_sync: bool = True,
+        agent_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.topology_path = Path(topology_path)
+        #: extra environment per device for the agents this launcher starts (emulated ones),
+        #: e.g. ``{"kitchen": {"KAIROS_CLOCK_SHIFT_NS": "2500000"}}`` to shift a device's clock
+        self.agent_env = {device: dict(env) for device, env in (agent_env or {}).items()}
         #: where agents' state, logs and outputs go; a fresh temp dir is made at start()
         self.state_dir: Path | None = Path(state_dir) if state_dir else None
         self.exclude = tuple(exclude)
@@ -82,7 +108,9 @@ class Launch:
         self._stop_requested = False
         self._started_at = time.monotonic()
         self._next_heartbeat = 0.0
+        self._next_status = 0.0
         self._next_clock = 0.0
+        self._launcher_key: KeyPair | None = None
         self._log = _log.get("launch")
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -101,6 +129,7 @@ class Launch:
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="kairos-launch-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._check_agent_env(plan.topology)
         self._context = zmq.Context()
         topology = self._start_emulated() if self.emulate else plan.topology
         if topology is not plan.topology:
@@ -115,7 +144,12 @@ class Launch:
             started = None
             endpoint = device.agent
             if device.is_local:
-                started = start_agent(device.name, device.device_class, self.state_dir)
+                started = start_agent(
+                    device.name,
+                    device.device_class,
+                    self.state_dir,
+                    spawn=self._local_spawner(device.name),
+                )
                 endpoint = started.endpoint
             link = DeviceLink(
                 device.name,
@@ -135,7 +169,11 @@ class Launch:
                 device_class=hello["class"],
             )
         self.specs = build_specs(topology, self.state_dir / "work")  # agents set work_dir
-        self._witness = WitnessMonitor(self._context, [(a.name, a.endpoint) for a in plan.actors])
+        self._witness = WitnessMonitor(
+            self._context,
+            [(a.name, a.endpoint) for a in plan.actors],
+            syncs=[a.name for a in plan.actors if a.role == "sync"],
+        )
         for link in self.links.values():
             for actor in plan.on(link.name):
                 self._check_stop()
@@ -192,17 +230,25 @@ class Launch:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_EVERY_S
+            ask_status = now >= self._next_status
+            if ask_status:
+                self._next_status = now + STATUS_EVERY_S
             for link in self.links.values():
-                self._beat(link)
+                self._beat(link, now, ask_status)
         for link in self.links.values():
             for reply in link.client.collect(0.0):
                 self._on_reply(link, reply)
+            self._check_lost(link, time.monotonic())
             if link.needs_reconcile and not link.lost:
                 self._reconcile(link)
         if self._clock is not None and now >= self._next_clock:
             self._next_clock = now + CLOCK_EVERY_S
             # an agent that missed a heartbeat would stall every probe of the burst: skip it
-            live = {d: link.client for d, link in self.links.items() if link.missed == 0}
+            live = {
+                d: link.client
+                for d, link in self.links.items()
+                if link.missed == 0 and not link.lost
+            }
             if live:
                 self._clock.round(live)
         if self._witness is not None:
@@ -210,6 +256,20 @@ class Launch:
                 self._witness.drain()
         elif timeout_s:
             time.sleep(timeout_s)
+
+    @property
+    def mesh_time(self) -> MeshOffsets | None:
+        """The latest mesh-time round: each device's correction ± uncertainty (None: none yet).
+
+        A new object after every round that produced corrections, so callers can collect
+        the series of estimates by identity.
+        """
+        return self._clock.last if self._clock is not None else None
+
+    @property
+    def cluster(self) -> Any:
+        """The emulated cluster this launch built (``EmulatedCluster``), or None."""
+        return self._cluster
 
     def status(self) -> dict[str, Any]:
         """What the launcher knows now: per actor state, pid, restarts, rate; per device."""
@@ -228,17 +288,22 @@ class Launch:
                     "pid": info.get("pid"),
                     "restarts": info.get("restarts", 0),
                     "rate_hz": self._witness.rate(actor.name) if self._witness else None,
+                    "coherence": self._witness.coherence(actor.name) if self._witness else None,
                 }
             )
         return {
             "topology": plan.topology.name if plan else str(self.topology_path),
             "uptime_s": time.monotonic() - self._started_at,
             "actors": actors,
-            "devices": {
-                name: {"endpoint": link.endpoint, "lost": link.lost, "missed": link.missed}
-                for name, link in self.links.items()
-            },
+            "devices": {name: self._device_status(name, link) for name, link in self.links.items()},
             "witness_bad_frames": self._witness.bad_frames if self._witness else 0,
+            "mesh": {
+                name: {
+                    key: state.get(key)
+                    for key in ("global_coherence", "order_parameter", "emerged", "stale_nodes")
+                }
+                for name, state in (self._witness.mesh.items() if self._witness else ())
+            },
         }
 
     # -- internals -----------------------------------------------------------------------
@@ -258,33 +323,58 @@ class Launch:
         }
         self._log.info("actor deployed", actor=name, device=link.name, outcome=result["outcome"])
 
-    def _beat(self, link: DeviceLink) -> None:
-        if "heartbeat" in link.pending.values():
-            link.missed += 1
-            if link.missed >= MISSED_FOR_LOST and not link.lost:
-                link.lost = True
-                self._log.error(
-                    "device LOST: no heartbeat answered", device=link.name, missed=link.missed
-                )
-        link.pending = {}  # unanswered requests of the last round are given up
-        for kind in ("heartbeat", "status"):
-            try:
-                link.pending[link.client.send(kind)] = kind
-            except AgentError:
-                if kind == "heartbeat":
-                    link.pending["unsent"] = "heartbeat"
+    def _device_status(self, name: str, link: DeviceLink) -> dict[str, Any]:
+        info: dict[str, Any] = {"endpoint": link.endpoint, "lost": link.lost, "missed": link.missed}
+        mesh = self.mesh_time
+        estimate = mesh.offsets.get(name) if mesh is not None else None
+        info["clock_offset_ns"] = estimate.offset_ns if estimate is not None else None
+        info["clock_uncertainty_ns"] = estimate.uncertainty_ns if estimate is not None else None
+        return info
+
+    def _beat(self, link: DeviceLink, now: float, ask_status: bool) -> None:
+        link.missed = len(link.heartbeats)
+        try:
+            link.heartbeats[link.client.send("heartbeat")] = now
+        except AgentError:  # not connected: counts as a heartbeat nobody answered
+            link.heartbeats[f"unsent-{now!r}"] = now
+        if len(link.heartbeats) > MAX_UNANSWERED:  # a long-lost agent: keep the oldest send
+            ids = list(link.heartbeats)
+            for stale in ids[1 : len(ids) - MAX_UNANSWERED + 1]:
+                del link.heartbeats[stale]
+        if ask_status:
+            # a status older than one round is given up (its reply would be stale anyway)
+            link.statuses = {}
+            with contextlib.suppress(AgentError):
+                link.statuses[link.client.send("status")] = now
+
+    def _check_lost(self, link: DeviceLink, now: float) -> None:
+        if link.lost or not link.heartbeats:
+            return
+        waited = now - next(iter(link.heartbeats.values()))
+        if waited >= LOST_AFTER_S:
+            link.lost = True
+            link.lost_since = now
+            self._log.error(
+                "device LOST: no heartbeat answered",
+                device=link.name,
+                waited_s=round(waited, 2),
+                unanswered=len(link.heartbeats),
+            )
 
     def _on_reply(self, link: DeviceLink, reply: Any) -> None:
-        kind = link.pending.pop(reply.id, None)
-        if kind is None or not reply.ok:
-            return
-        if kind == "heartbeat":
+        if reply.id in link.heartbeats:
+            sent = link.heartbeats[reply.id]
+            if not reply.ok:
+                return
+            # the agent lives: every heartbeat up to this one is settled
+            link.heartbeats = {i: t for i, t in link.heartbeats.items() if t > sent}
+            link.missed = 0
             if link.lost:
                 self._log.warning("device back: reconciling", device=link.name)
                 link.needs_reconcile = True
             link.lost = False
-            link.missed = 0
-        elif kind == "status":
+            link.lost_since = None
+        elif link.statuses.pop(reply.id, None) is not None and reply.ok:
             link.actors = {a["name"]: a for a in reply.result.get("actors", [])}
             planned = {a.name for a in self.plan.on(link.name)} if self.plan else set()
             active = {n for n, a in link.actors.items() if a["state"] in ("running", "backoff")}
@@ -317,6 +407,43 @@ class Launch:
             link.needs_reconcile = True
             self._log.warning("reconciliation failed, will retry", device=link.name, error=str(exc))
 
+    def _check_agent_env(self, topology: Topology) -> None:
+        """``agent_env`` only reaches agents this launcher starts: say so before starting."""
+        for device in self.agent_env:
+            spec = topology.devices.get(device)
+            if spec is None:
+                raise KairosError(
+                    f"agent_env names device {device!r}, not in topology {topology.name!r} "
+                    f"(devices: {', '.join(topology.devices)})"
+                )
+            if not (self.emulate or spec.is_local):
+                raise KairosError(
+                    f"agent_env for device {device!r}: its agent runs at {spec.agent}, not "
+                    "started by this launcher; set the environment where that agent runs"
+                )
+
+    def _agent_environ(self, device: str) -> dict[str, str] | None:
+        extra = self.agent_env.get(device)
+        return None if extra is None else {**os.environ, **extra}
+
+    def _local_spawner(self, device: str) -> Any:
+        """How start_agent starts a local agent: like it does itself, plus ``agent_env``."""
+        env = self._agent_environ(device)
+        if env is None:
+            return None
+
+        def spawn(argv: list[str], log: Any) -> subprocess.Popen[Any]:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+
+        return spawn
+
     def _start_emulated(self) -> Topology:
         """Build the emulated cluster and one agent per device inside it."""
         from kairos.hardware.emulate import EmulatedCluster
@@ -331,35 +458,84 @@ class Launch:
             state = self.state_dir / "agents" / device.name
             state.mkdir(parents=True, exist_ok=True)
             bind = f"tcp://{ip}:{DEFAULT_AGENT_PORT}"
-            log_path = self.state_dir / "agents" / f"{device.name}.log"
-            with open(log_path, "ab") as log:
-                proc = self._cluster.spawn(
-                    device.name,
-                    [
-                        sys.executable,
-                        "-m",
-                        "kairos.tools.cli",
-                        "agent",
-                        "run",
-                        "--bind",
-                        bind,
-                        "--class",
-                        device.device_class,
-                        "--device",
-                        device.name,
-                        "--state-dir",
-                        str(state),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            self.links[device.name] = DeviceLink(
+            curve_args, curve = self._emulated_curve(device.name, state)
+            argv = [
+                sys.executable,
+                "-m",
+                "kairos.tools.cli",
+                "agent",
+                "run",
+                "--bind",
+                bind,
+                "--class",
+                device.device_class,
+                "--device",
+                device.name,
+                "--state-dir",
+                str(state),
+                *curve_args,
+            ]
+            link = DeviceLink(
                 device.name,
                 bind,
-                ControlClient(bind, context=self._context),
-                started=StartedAgent(device.name, proc, bind, log_path),
+                ControlClient(bind, context=self._context, curve=curve),
+                agent_argv=argv,
             )
+            self.links[device.name] = link
+            self.spawn_emulated_agent(device.name)
         return topology
+
+    def _emulated_curve(self, device: str, state: Path) -> tuple[list[str], CurveKeys]:
+        """Keys for one emulated agent: it serves beyond loopback, so CurveZMQ is required.
+
+        One launcher pair per launch and one agent pair per device, made in the launch's
+        state directory (secrets 0600); each agent trusts only this launch's key.
+        """
+        from kairos import keys
+
+        assert self.state_dir is not None
+        keys_dir = self.state_dir / "keys"
+        if self._launcher_key is None:
+            self._launcher_key = keys.generate(keys_dir, "launcher")
+        launcher = self._launcher_key
+        agent = keys.generate(keys_dir, f"agent-{len(self.links)}")
+        trusted = state / "trusted"
+        keys.trust(trusted, str(launcher.public_file), "launcher")
+        assert launcher.secret is not None
+        curve = CurveKeys(launcher.public, launcher.secret, server_public=agent.public)
+        args = ["--curve-key", str(agent.secret_file), "--trusted-dir", str(trusted)]
+        return args, curve
+
+    def spawn_emulated_agent(self, device: str) -> subprocess.Popen[Any]:
+        """(Re)start ``device``'s agent inside the emulated cluster, as ``start()`` did.
+
+        Same command, state directory and ``agent_env``; the launcher owns the new process
+        (``stop()`` stops it).  Used after an agent died: the launcher sees it answer again
+        and redeploys its actors.  The previous process must be gone (same address).
+        """
+        link = self.links.get(device)
+        if self._cluster is None or link is None or link.agent_argv is None:
+            raise KairosError(
+                f"device {device!r} has no agent in an emulated cluster of this launch"
+            )
+        if link.started is not None and link.started.proc.poll() is None:
+            raise AgentError(
+                f"the agent of device {device!r} still runs (pid {link.started.proc.pid})",
+                address=link.endpoint,
+            )
+        assert self.state_dir is not None
+        log_path = self.state_dir / "agents" / f"{device}.log"
+        with open(log_path, "ab") as log:
+            proc = self._cluster.spawn(
+                device,
+                link.agent_argv,
+                env=self._agent_environ(device),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        link.started = StartedAgent(device, proc, link.endpoint, log_path)
+        return proc
 
 
 def _spec_map(spec: ActorProcessSpec) -> dict[str, Any]:

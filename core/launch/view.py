@@ -51,10 +51,12 @@ def plain_lines(status: dict[str, Any]) -> list[str]:
     lines = []
     for row in status["actors"]:
         rate = "-" if row["rate_hz"] is None else f"{row['rate_hz']:.1f}"
+        coherence = "" if row.get("coherence") is None else f" coherence={row['coherence']:.3f}"
         lines.append(
             f"actor={row['name']} device={row['device']} role={row['role']} "
-            f"state={row['state']} rate_hz={rate} restarts={row['restarts']}"
+            f"state={row['state']} rate_hz={rate} restarts={row['restarts']}{coherence}"
         )
+    lines.extend(f"mesh={name} {_mesh_summary(state)}" for name, state in _meshes(status))
     lost = [d for d, info in status["devices"].items() if info["lost"]]
     if lost:
         lines.append(f"LOST devices: {', '.join(lost)}")
@@ -64,8 +66,11 @@ def plain_lines(status: dict[str, Any]) -> list[str]:
 def _table(status: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"kairos launch {status['topology']} — {status['uptime_s']:.0f} s")
-    for column in ("device", "actor", "role", "state", "rate Hz", "restarts", "pid"):
+    table = Table(
+        title=f"kairos launch {status['topology']} — {status['uptime_s']:.0f} s",
+        caption="\n".join(f"mesh {name}: {_mesh_summary(s)}" for name, s in _meshes(status)),
+    )
+    for column in ("device", "actor", "role", "state", "rate Hz", "C slow", "restarts", "pid"):
         table.add_column(column)
     devices: dict[str, Any] = status["devices"]
     rows: Sequence[dict[str, Any]] = status["actors"]
@@ -81,7 +86,24 @@ def _table(status: dict[str, Any]) -> Any:
             row["role"],
             f"[{style}]{state}[/]" if style else state,
             "-" if row["rate_hz"] is None else f"{row['rate_hz']:.1f}",
+            "" if row.get("coherence") is None else f"{row['coherence']:.3f}",
             str(row["restarts"]),
             str(row["pid"] or "-"),
         )
     return table
+
+
+def _meshes(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, state) for name, state in status.get("mesh", {}).items() if state]
+
+
+def _mesh_summary(state: dict[str, Any]) -> str:
+    """``global_coherence=0.942 r=0.994 EMERGED`` (and the stale nodes, if any)."""
+    parts = [
+        f"global_coherence={state.get('global_coherence') or 0.0:.3f}",
+        f"r={state.get('order_parameter') or 0.0:.3f}",
+        "EMERGED" if state.get("emerged") else "not emerged",
+    ]
+    if state.get("stale_nodes"):
+        parts.append(f"stale={','.join(state['stale_nodes'])}")
+    return " ".join(parts)

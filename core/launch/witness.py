@@ -1,4 +1,5 @@
-"""The launcher's view of every actor's ``<actor>/witness`` record (rate, health)."""
+"""The launcher's view of every actor's ``<actor>/witness`` record (rate, health), and of
+each sync actor's mesh state (coherence per node, global coherence, emergence)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,26 @@ RCVHWM = 1000
 class WitnessMonitor:
     """One SUB socket connected to every actor endpoint, keeping each actor's latest record."""
 
-    def __init__(self, context: zmq.Context, actors: Iterable[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        context: zmq.Context,
+        actors: Iterable[tuple[str, str]],
+        syncs: Iterable[str] = (),
+    ) -> None:
         self.sock = context.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, LINGER_MS)
         self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
         self.names: set[str] = set()
+        self.syncs = set(syncs)
         for name, endpoint in actors:
             self.sock.connect(endpoint)
             self.sock.setsockopt(zmq.SUBSCRIBE, f"{name}/witness".encode())
             self.names.add(name)
+        for name in self.syncs:
+            self.sock.setsockopt(zmq.SUBSCRIBE, name.encode())
         self.latest: dict[str, dict[str, Any]] = {}
+        #: the latest mesh state record of each sync actor
+        self.mesh: dict[str, dict[str, Any]] = {}
         self.received_at: dict[str, float] = {}
         #: frames that did not decode (dropped, never raised)
         self.bad_frames = 0
@@ -46,7 +57,12 @@ class WitnessMonitor:
             except WireError:
                 self.bad_frames += 1
                 continue
+            if message.stream in self.syncs and message.is_record:
+                self.mesh[message.stream] = message.data
+                continue
             actor, _, kind = message.stream.rpartition("/")
+            if message.stream.startswith(tuple(f"{s}/" for s in self.syncs)) and kind != "witness":
+                continue  # a sync's pulse or events: same subscription prefix, not for us
             if kind != "witness" or actor not in self.names or not message.is_record:
                 self.bad_frames += 1
                 continue
@@ -61,6 +77,14 @@ class WitnessMonitor:
             return None
         rate = record.get("rate_hz")
         return float(rate) if isinstance(rate, (int, float)) else None
+
+    def coherence(self, node: str) -> float | None:
+        """The node's slow-window coherence as the sync last combined it, if any sync did."""
+        for state in self.mesh.values():
+            entry = state.get("nodes", {}).get(node)
+            if isinstance(entry, dict) and isinstance(entry.get("coherence"), (int, float)):
+                return float(entry["coherence"])
+        return None
 
     def close(self) -> None:
         self.sock.close()
