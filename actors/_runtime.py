@@ -35,6 +35,8 @@ RCVHWM = 10_000
 READY_TIMEOUT_S = 5.0
 WITNESS_INTERVAL_S = 1.0
 MAX_BATCH = 512
+#: what an XPUB reads is subscriptions (a byte and a stream name): nothing needs more
+MAX_SUBSCRIPTION_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class ActorRuntime:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._ctx = zmq.Context()
+        self._mesh_key = _mesh_key(spec)
+        self._auth: Any = None  # the mesh key's ZAP authenticator, when encrypted
         self._pub = self._make_publisher()
         self._subs = self._make_subscribers()
         self._wanted = {link.stream for link in spec.inputs}
@@ -119,7 +123,13 @@ class ActorRuntime:
         pub = self._ctx.socket(zmq.XPUB)
         pub.setsockopt(zmq.LINGER, LINGER_MS)
         pub.setsockopt(zmq.SNDHWM, SNDHWM)
+        pub.setsockopt(zmq.RCVHWM, RCVHWM)
+        pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
         pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
+        if self._mesh_key is not None:
+            from kairos.security.mesh import serve_encrypted
+
+            self._auth = serve_encrypted(self._ctx, pub, self._mesh_key)
         pub.bind(self.spec.bind)
         return pub
 
@@ -135,7 +145,12 @@ class ActorRuntime:
             sub = self._ctx.socket(zmq.SUB)
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RCVHWM, RCVHWM)
+            sub.setsockopt(zmq.SNDHWM, SNDHWM)
             sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD_BYTES + 65536)
+            if self._mesh_key is not None:
+                from kairos.security.mesh import connect_encrypted
+
+                connect_encrypted(sub, self._mesh_key)
             for stream in sorted(streams):
                 sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
             sub.connect(endpoint)
@@ -303,7 +318,18 @@ class ActorRuntime:
             for sub in self._subs:
                 sub.close(linger=0)
             self._pub.close(linger=LINGER_MS)
+            if self._auth is not None:
+                self._auth.stop()  # its ZAP socket must close before the context ends
             self._ctx.term()
             self._wake_r.close()
             self._wake_w.close()
             self.log.info("stopped", msgs_out=self.counters.msgs_out)
+
+
+def _mesh_key(spec: ActorProcessSpec) -> Any:
+    """The spec's mesh key pair (``mesh.encrypt``), or None; loaded only when encrypted."""
+    if spec.curve is None:
+        return None
+    from kairos.security.mesh import MeshKey
+
+    return MeshKey.from_spec(spec.curve)

@@ -64,6 +64,9 @@ class ActorProcessSpec:
     clock_file: str | None = None
     #: directory the actor may write files and checkpoints to
     work_dir: str = "."
+    #: data-plane encryption (``mesh.encrypt``): the launch's mesh key pair as
+    #: ``{"public", "secret"}`` Z85 strings (kairos.security.mesh); None: plain sockets
+    curve: dict[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

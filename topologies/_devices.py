@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kairos.errors import DeviceClassError
+from kairos.errors import DeviceClassError, SecurityError
 from kairos.hardware.classes import DeviceClass, class_names, load_class
 from kairos.hardware.detect import Detection
 from kairos.topologies._report import Report, nearest, one_of, show
@@ -24,6 +25,7 @@ class DeviceInfo:
     host: str
     agent_port: int | None
     weight: float | None
+    agent_key: str | None = None
 
 
 def mesh_spec(raw: dict[str, Any]) -> MeshSpec:
@@ -59,7 +61,10 @@ def check_clock(raw: dict[str, Any], devices: dict[str, DeviceInfo], report: Rep
 
 
 def check_devices(
-    raw: dict[str, Any], report: Report, detect: Callable[[], Detection]
+    raw: dict[str, Any],
+    report: Report,
+    detect: Callable[[], Detection],
+    base_dir: Path | None = None,
 ) -> dict[str, DeviceInfo]:
     devices: dict[str, DeviceInfo] = {}
     valid_classes = [*class_names(), AUTO]
@@ -101,8 +106,28 @@ def check_devices(
             host=host,
             agent_port=agent_port,
             weight=weight if weight is not None else (cls.weight if cls else None),
+            agent_key=_agent_key(spec.get("agent_key"), where, report, base_dir),
         )
     return devices
+
+
+def _agent_key(
+    value: Any, where: tuple[str, ...], report: Report, base_dir: Path | None
+) -> str | None:
+    """The agent's public key (Z85) from a key or a key file; a problem if it is neither."""
+    text = as_str(value)
+    if text is None:
+        return None
+    from kairos.keys import resolve_public
+
+    try:
+        return resolve_public(text, base_dir).decode()
+    except SecurityError as exc:
+        report.at_value(
+            (*where, "agent_key"),
+            f"{exc}; valid: 40 Z85 characters or a NAME.key file (kairos keys generate)",
+        )
+        return None
 
 
 def _agent(agent: str, where: tuple[str, ...], report: Report) -> tuple[str, str, int | None]:

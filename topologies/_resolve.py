@@ -25,7 +25,7 @@ def resolve(
 ) -> Topology | None:
     """Check ``data`` beyond the schema; the resolved Topology, or None if problems were found."""
     mesh = mesh_spec(as_dict(data.get("mesh")))
-    devices = check_devices(as_dict(data.get("devices")), report, detect)
+    devices = check_devices(as_dict(data.get("devices")), report, detect, path.parent)
     actors_raw = as_dict(data.get("actors"))
     check_clock(as_dict(data.get("mesh")), devices, report)
     checker = ActorChecker(actors_raw, devices, mesh, report)
@@ -47,6 +47,7 @@ def resolve(
                 host=d.host,
                 weight=float(d.weight if d.weight is not None else 1.0),
                 line=report.marked.key_at(("devices", d.name))[0],
+                agent_key=d.agent_key,
             )
             for d in devices.values()
         },

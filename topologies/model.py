@@ -51,6 +51,8 @@ class Device:
     #: mesh weight of this device's engines (class default unless overridden)
     weight: float
     line: int = 0
+    #: the agent's CurveZMQ public key (Z85), from ``agent_key``; None: not given
+    agent_key: str | None = None
 
     @property
     def is_local(self) -> bool:

@@ -45,6 +45,7 @@ from kairos.errors import AgentError, KairosError
 from kairos.hardware.detect import detect_class
 from kairos.hardware.notify import notify, watchdog_interval_s
 from kairos.keys import fingerprint
+from kairos.security.admission import check_spawn
 from kairos.security.guard import RELOAD_EVERY_S, ControlGuard
 from kairos.security.policy import control_security
 from kairos.security.selftest import prove_refusal
@@ -331,6 +332,8 @@ class Agent:
                 f"unknown command {request.cmd!r}; known: {', '.join(sorted(COMMANDS))}",
             )
         try:
+            if request.cmd == "spawn":
+                check_spawn(request.args)  # adapter params against the adapter's schema
             result = command.execute(self, request.args, received_ns)
         except RequestError as exc:
             return Reply.failure(request.id, exc.code, str(exc))

@@ -29,12 +29,6 @@ from kairos.errors import SecurityError
 RELOAD_EVERY_S: Final = 0.5
 
 
-def require_zap(sock: zmq.Socket, domain: bytes) -> None:
-    """Make ``sock`` refuse every handshake when no ZAP handler answers (fail closed)."""
-    sock.setsockopt(zmq.ZAP_DOMAIN, domain)
-    sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
-
-
 class ControlGuard:
     """Allow-list of launcher keys for one agent context; ``start()`` before binding."""
 
