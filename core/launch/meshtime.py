@@ -23,6 +23,8 @@ from kairos.control.client import ControlClient
 from kairos.errors import AgentError, KairosError
 
 PROBE_TIMEOUT_S = 0.25
+#: consecutive lost probes that end a burst
+MAX_LOST_IN_A_ROW = 2
 
 
 class MeshTimeKeeper:
@@ -37,7 +39,7 @@ class MeshTimeKeeper:
     def round(self, clients: Mapping[str, ControlClient]) -> MeshOffsets | None:
         """Probe each agent once (a burst), then send every device its correction."""
         for device, client in clients.items():
-            burst = [s for s in (probe(client) for _ in range(BURST_SIZE)) if s is not None]
+            burst = probe_burst(client)
             if burst:
                 self.estimators.setdefault(device, OffsetEstimator()).add_burst(burst)
         any_client = next(iter(clients.values()), None)
@@ -84,6 +86,27 @@ class MeshTimeKeeper:
             )
         self.last = offsets
         return offsets
+
+
+def probe_burst(client: ControlClient, size: int = BURST_SIZE) -> list[ProbeSample]:
+    """Up to ``size`` probes back to back; the lost ones are left out.
+
+    The burst ends early after ``MAX_LOST_IN_A_ROW`` consecutive losses: an agent that just
+    died would otherwise hold the launcher's loop for ``size × PROBE_TIMEOUT_S``, delaying
+    the heartbeats that report it lost.
+    """
+    samples: list[ProbeSample] = []
+    lost_in_a_row = 0
+    for _ in range(size):
+        sample = probe(client)
+        if sample is None:
+            lost_in_a_row += 1
+            if lost_in_a_row >= MAX_LOST_IN_A_ROW:
+                break
+            continue
+        lost_in_a_row = 0
+        samples.append(sample)
+    return samples
 
 
 def probe(client: ControlClient) -> ProbeSample | None:

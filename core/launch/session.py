@@ -51,6 +51,8 @@ MAX_UNANSWERED: Final = 32
 CLOCK_EVERY_S: Final = 2.0
 STOP_GRACE_S: Final = 2.0
 HELLO_TIMEOUT_S: Final = 10.0
+#: an emulated agent on a 0.1-CPU device needs seconds just to import
+AGENT_READY_TIMEOUT_S: Final = 30.0
 
 
 @dataclass
@@ -74,6 +76,9 @@ class DeviceLink:
     needs_reconcile: bool = False
     #: what the launcher starts an emulated agent with (to restart it the same way)
     agent_argv: list[str] | None = None
+    #: the file an agent we started writes once it serves; nothing is sent to it before
+    ready_file: Path | None = None
+    starting: bool = False
 
 
 class Launch:
@@ -93,8 +98,9 @@ class Launch:
         #: extra environment per device for the agents this launcher starts (emulated ones),
         #: e.g. ``{"kitchen": {"KAIROS_CLOCK_SHIFT_NS": "2500000"}}`` to shift a device's clock
         self.agent_env = {device: dict(env) for device, env in (agent_env or {}).items()}
-        #: where agents' state, logs and outputs go; a fresh temp dir is made at start()
-        self.state_dir: Path | None = Path(state_dir) if state_dir else None
+        #: where agents' state, logs and outputs go; a fresh temp dir is made at start().
+        #: Absolute: agents and actors run in their own directories, not in the caller's
+        self.state_dir: Path | None = Path(state_dir).absolute() if state_dir else None
         self.exclude = tuple(exclude)
         self.emulate = emulate
         self.topology: Topology | None = None
@@ -332,6 +338,11 @@ class Launch:
         return info
 
     def _beat(self, link: DeviceLink, now: float, ask_status: bool) -> None:
+        try:
+            if not self._agent_ready(link):
+                return  # an agent we (re)started is not serving yet: stay quiet
+        except AgentError as exc:
+            self._log.error("agent failed to start", device=link.name, error=str(exc))
         link.missed = len(link.heartbeats)
         try:
             link.heartbeats[link.client.send("heartbeat")] = now
@@ -432,7 +443,7 @@ class Launch:
         if env is None:
             return None
 
-        def spawn(argv: list[str], log: Any) -> subprocess.Popen[Any]:
+        def spawn(argv: list[str], log: Any, cwd: Path) -> subprocess.Popen[Any]:
             return subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -440,6 +451,7 @@ class Launch:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=env,
+                cwd=cwd,
             )
 
         return spawn
@@ -473,6 +485,8 @@ class Launch:
                 device.name,
                 "--state-dir",
                 str(state),
+                "--ready-file",
+                str(state / "ready"),
                 *curve_args,
             ]
             link = DeviceLink(
@@ -480,10 +494,44 @@ class Launch:
                 bind,
                 ControlClient(bind, context=self._context, curve=curve),
                 agent_argv=argv,
+                ready_file=state / "ready",
             )
             self.links[device.name] = link
             self.spawn_emulated_agent(device.name)
+        deadline = time.monotonic() + AGENT_READY_TIMEOUT_S
+        for link in self.links.values():
+            while not self._agent_ready(link):
+                self._check_stop()
+                if time.monotonic() > deadline:
+                    raise AgentError(
+                        f"emulated agent of device {link.name!r} not serving after "
+                        f"{AGENT_READY_TIMEOUT_S:.0f} s; "
+                        f"see {self.state_dir}/agents/{link.name}.log",
+                        address=link.endpoint,
+                    )
+                time.sleep(0.05)
         return topology
+
+    def _agent_ready(self, link: DeviceLink) -> bool:
+        """Whether an agent this launcher started serves yet (AgentError if it died first).
+
+        Until it does, nothing is sent to it: an agent proves its CurveZMQ allow-list on
+        its own socket before serving, and a request arriving then is not for the test.
+        """
+        if not link.starting:
+            return True
+        if link.ready_file is not None and link.ready_file.exists():
+            link.starting = False
+            return True
+        proc = link.started.proc if link.started is not None else None
+        if proc is not None and proc.poll() is not None:
+            link.starting = False
+            raise AgentError(
+                f"agent of device {link.name!r} exited with {proc.returncode} before serving; "
+                f"see {link.started.log_path if link.started else 'its log'}",
+                address=link.endpoint,
+            )
+        return False
 
     def _emulated_curve(self, device: str, state: Path) -> tuple[list[str], CurveKeys]:
         """Keys for one emulated agent: it serves beyond loopback, so CurveZMQ is required.
@@ -525,6 +573,9 @@ class Launch:
             )
         assert self.state_dir is not None
         log_path = self.state_dir / "agents" / f"{device}.log"
+        if link.ready_file is not None:
+            link.ready_file.unlink(missing_ok=True)
+            link.starting = True
         with open(log_path, "ab") as log:
             proc = self._cluster.spawn(
                 device,
@@ -533,6 +584,7 @@ class Launch:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=self.state_dir / "agents" / device,  # never the caller's directory
             )
         link.started = StartedAgent(device, proc, link.endpoint, log_path)
         return proc
