@@ -66,13 +66,13 @@ class AgentConfig:
         return cls(**values)
 
     def resolved(self) -> AgentConfig:
-        """Defaults filled in: a device name and a state directory."""
+        """Defaults filled in: a device name and an absolute state directory (actors run in
+        their own directories under it, so a relative one would point elsewhere for them)."""
+        state_dir = self.state_dir if str(self.state_dir) not in ("", ".") else default_state_dir()
         return replace(
             self,
             device=self.device or socket.gethostname(),
-            state_dir=self.state_dir
-            if str(self.state_dir) not in ("", ".")
-            else default_state_dir(),
+            state_dir=state_dir.absolute(),
         )
 
 

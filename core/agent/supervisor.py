@@ -104,8 +104,9 @@ class Supervisor:
     """Owns every actor process of one agent."""
 
     def __init__(self, state_dir: Path, clock_file: Path, python: str = sys.executable) -> None:
-        self.state_dir = state_dir
-        self.actors_dir = state_dir / "actors"
+        # absolute: each actor runs with its own directory as cwd and is given its spec's path
+        self.state_dir = state_dir.absolute()
+        self.actors_dir = self.state_dir / "actors"
         self.actors_dir.mkdir(parents=True, exist_ok=True)
         self.clock_file = clock_file
         self.python = python
