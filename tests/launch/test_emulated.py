@@ -53,4 +53,5 @@ def test_two_emulated_devices_run_and_are_torn_down(tmp_path: Path, mentioning) 
         "state=running" in r and "rate_hz=-" not in r and "rate_hz=0.0" not in r for r in rates
     ), rates
     assert mentioning(str(tmp_path)) == []
-    assert set(find_leftovers()) == before
+    # nothing of this launch remains (other clusters, e.g. of tests running beside, may come and go)
+    assert set(find_leftovers()) - before == set()
