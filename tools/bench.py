@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 import time
+import traceback
 from typing import Any
 
 BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale")
@@ -56,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
             except KairosError as exc:
                 failed.append(name)
                 errors.print(f"kairos bench: {name} failed: {exc}", markup=False, highlight=False)
+            except Exception:  # a bug in one benchmark must not lose the others' results
+                failed.append(name)
+                errors.print(
+                    f"kairos bench: {name} crashed:\n{traceback.format_exc()}",
+                    markup=False,
+                    highlight=False,
+                )
     elapsed = time.monotonic() - started
     if args.json:
         print(_report.to_json(results))
