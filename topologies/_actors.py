@@ -9,7 +9,15 @@ from kairos.errors import AdapterError
 from kairos.hardware.classes import DeviceClass
 from kairos.topologies._devices import DeviceInfo
 from kairos.topologies._report import Report, nearest, one_of, show
-from kairos.topologies._values import article, as_dict, as_int, as_number, as_str, seconds
+from kairos.topologies._values import (
+    article,
+    as_dict,
+    as_int,
+    as_list,
+    as_number,
+    as_str,
+    seconds,
+)
 from kairos.topologies.model import ActorSpec, Encoding, MeshSpec, RestartPolicy
 
 ROLES = ("sensor", "engine", "sync", "output")
@@ -303,7 +311,7 @@ class ActorChecker:
         graph = {
             name: [
                 source
-                for source in as_dict(self.raw[name]).get("inputs") or []
+                for source in as_list(as_dict(self.raw[name]).get("inputs"))
                 if isinstance(source, str) and self.roles.get(source) == "sync" and source != name
             ]
             for name, role in self.roles.items()
@@ -314,20 +322,26 @@ class ActorChecker:
         state: dict[str, int] = {}  # 1: on the stack, 2: done
         stack: list[str] = []
 
-        def visit(node: str) -> None:
-            state[node] = 1
-            stack.append(node)
-            for source in graph.get(node, []):
-                if state.get(source) == 1:
+        def visit(root: str) -> None:
+            # depth-first without recursion: a chain of thousands of syncs is a valid file
+            state[root] = 1
+            stack.append(root)
+            pending = [iter(graph.get(root, []))]
+            while pending:
+                source = next(pending[-1], None)
+                if source is None:
+                    pending.pop()
+                    state[stack.pop()] = 2
+                elif state.get(source) == 1:
                     loop = stack[stack.index(source) :]
                     key = frozenset(loop)
                     if key not in seen:
                         seen.add(key)
                         self._report_cycle(loop, order)
                 elif source not in state:
-                    visit(source)
-            stack.pop()
-            state[node] = 2
+                    state[source] = 1
+                    stack.append(source)
+                    pending.append(iter(graph.get(source, [])))
 
         for node in graph:
             if node not in state:
@@ -340,7 +354,7 @@ class ActorChecker:
         # `loop` runs consumer → its input; data flows the other way round
         flow = [start, *reversed(loop[1:]), start]
         feeder = loop[1 % len(loop)]
-        inputs = as_dict(self.raw[start]).get("inputs") or []
+        inputs = as_list(as_dict(self.raw[start]).get("inputs"))
         position = inputs.index(feeder) if feeder in inputs else 0
         self.report.at_value(
             ("actors", start, "inputs", position),

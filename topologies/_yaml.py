@@ -118,9 +118,19 @@ def _too_deep() -> str:
 
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader whose (recursive) composer stops at MAX_DEPTH instead of at the
-    interpreter's recursion limit."""
+    interpreter's recursion limit, and whose scanner stops at MAX_DEPTH open brackets.
+
+    The scanner check is about time: every open ``[`` or ``{`` is a possible simple key that
+    PyYAML rechecks at each token until its line ends, so a line of n brackets costs n².
+    """
 
     _depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooDeep(mark.line + 1, mark.column + 1)
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1
