@@ -60,6 +60,12 @@ def _cpu_seconds(pids: list[int]) -> dict[int, float]:
     return used
 
 
+def _throttling(cpu_stat: Path) -> dict[str, int]:
+    """The CFS bandwidth counters of a cgroup's ``cpu.stat``."""
+    words = cpu_stat.read_text().split()
+    return {key: int(value) for key, value in zip(words[::2], words[1::2], strict=True)}
+
+
 @pytest.mark.timeout(150)
 def test_home_runs_with_every_actor_publishing_and_every_node_in_the_mesh(home: HomeRun) -> None:
     topology = home.launch.topology
@@ -101,8 +107,13 @@ def test_home_runs_with_every_actor_publishing_and_every_node_in_the_mesh(home: 
 
 @pytest.mark.timeout(150)
 def test_injected_clock_offset_is_estimated_within_100_us(home: HomeRun) -> None:
+    """The 30 estimates are the launcher's rounds once every actor runs: while the pi-zero
+    starts two Python processes its agent is starved and answers probes late, which the
+    estimator reports as up to ~1 ms of uncertainty (those rounds must still cover the truth).
+    """
+
     def kitchen_rounds() -> list:
-        return [m for _, m in home.driver.rounds if "kitchen" in m.offsets]
+        return [m for t, m in home.driver.rounds if t >= home.ready_at and "kitchen" in m.offsets]
 
     rounds = home.wait(
         lambda: len(kitchen_rounds()) >= CLOCK_ESTIMATES and kitchen_rounds(),
@@ -117,6 +128,14 @@ def test_injected_clock_offset_is_estimated_within_100_us(home: HomeRun) -> None
     # living room's clock is exactly the difference of the bases they sampled
     truth = home.clock_base("living-room") - home.clock_base("kitchen")
     assert abs(truth + KITCHEN_SHIFT_NS) < 1_000_000, truth  # the shift reached that agent
+    startup = [
+        m.offsets["kitchen"]
+        for t, m in home.driver.rounds
+        if t < home.ready_at and "kitchen" in m.offsets
+    ]
+    assert all(e.contains(truth) for e in startup), [
+        (e.offset_ns - truth, e.uncertainty_ns) for e in startup
+    ]
     report = accuracy(estimates, truth)
     figures = (
         f"truth {truth} ns; p50 {report.p50_error_ns:.0f} ns, p95 {report.p95_error_ns:.0f} ns, "
@@ -150,13 +169,23 @@ def test_pi_zero_budget_is_enforced_and_its_sensor_and_engine_keep_up(home: Home
     assert agent is not None and agent.proc.pid in in_budget
     assert {actors["mic"][0], actors["kitchen-engine"][0]} <= in_budget
 
-    start_cpu, start = _cpu_seconds(sorted(in_budget)), time.monotonic()
+    cpu_stat = _cgroups.CgroupLayout.detect().device_dirs(home.cluster_id, "kitchen")[0]
+    start_stat, start_cpu = _throttling(cpu_stat / "cpu.stat"), _cpu_seconds(sorted(in_budget))
+    start = time.monotonic()
     time.sleep(CPU_WINDOW_S)
-    end_cpu, end = _cpu_seconds(sorted(in_budget)), time.monotonic()
-    used = sum(end_cpu[p] - start_cpu[p] for p in end_cpu if p in start_cpu) / (end - start)
-    layout = _cgroups.CgroupLayout.detect()
-    stat = (layout.device_dirs(home.cluster_id, "kitchen")[0] / "cpu.stat").read_text()
-    print(f"pi-zero: agent + sensor + engine use {used:.3f} CPU of 0.1; cpu.stat: {stat.split()}")
+    end_stat, end_cpu = _throttling(cpu_stat / "cpu.stat"), _cpu_seconds(sorted(in_budget))
+    elapsed = time.monotonic() - start
+    share = {p: (end_cpu[p] - start_cpu[p]) / elapsed for p in end_cpu if p in start_cpu}
+    used = sum(share.values())
+    names = {agent.proc.pid: "agent", actors["mic"][0]: "mic"}
+    names[actors["kitchen-engine"][0]] = "kitchen-engine"
+    periods = end_stat["nr_periods"] - start_stat["nr_periods"]
+    throttled = end_stat["nr_throttled"] - start_stat["nr_throttled"]
+    print(
+        f"pi-zero over {elapsed:.1f} s: {used:.3f} CPU of 0.1 "
+        f"({', '.join(f'{names.get(p, p)} {v:.3f}' for p, v in share.items())}); "
+        f"throttled in {throttled} of {periods} CFS periods"
+    )
     assert used <= 0.1 * 1.1, used  # CFS bandwidth: the quota holds (10 % slack for accounting)
 
     mic = home.launch.topology.actors["mic"]
