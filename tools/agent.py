@@ -1,7 +1,10 @@
 """Run, install or inspect the per-device agent.
 
 kairos agent run [--bind ENDPOINT] [--class auto|NAME] [--state-dir DIR] [--config FILE]
-                 [--ready-file FILE] [--device NAME]
+                 [--ready-file FILE] [--device NAME] [--curve-key NAME_OR_FILE]
+                 [--trusted-dir DIR]
+                 (beyond loopback --curve-key is required: CurveZMQ with the allow-list of
+                 launcher keys in --trusted-dir; see docs/security.md)
 kairos agent status [--endpoint ENDPOINT] [--json]
 kairos agent install ... / kairos agent uninstall ...   (service set-up: systemd, launchd)
 """
