@@ -82,6 +82,6 @@ class HandshakeWatch:
 
 def _name(kind: int) -> str:
     try:
-        return zmq.Event(kind).name
+        return zmq.Event(kind).name or str(kind)
     except ValueError:
         return str(kind)

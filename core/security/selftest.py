@@ -89,5 +89,6 @@ def _drain(router: zmq.Socket, timeout_s: float) -> list[tuple[str | None, bytes
             except zmq.Again:
                 break
             body = frames[-1]
-            got.append((body.get("User-Id"), body.bytes))
+            user_id = body.get("User-Id")
+            got.append((user_id if isinstance(user_id, str) else None, body.bytes))
     return got
