@@ -6,7 +6,8 @@ its one typed error.  Engines: ``atheris`` (coverage-guided, in a subprocess per
 the default when it imports), ``random`` (in-process seeded structured mutation, the
 fallback and what CI runs) and ``hypothesis`` (shrinks what it finds).  Prints one line per
 target; exit status 1 if any input crashed or hung a target (the input is saved and its path
-printed), 2 on a usage error, else 0.
+printed), 2 on a usage error, else 0.  ``KAIROS_FUZZ_EXTRA_TARGETS=name=module,…`` adds
+targets (for testing the fuzzer itself); ``--target all`` runs the built-in ones only.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kairos.tools._fuzz import TARGET_MODULES, load_target
+from kairos.tools._fuzz import TARGET_MODULES, load_target, target_modules
 from kairos.tools._fuzz._stats import Stats
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 ENGINES = ("auto", "atheris", "random", "hypothesis")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(targets: Sequence[str] = tuple(TARGET_MODULES)) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kairos.tools.fuzz",
         description="Fuzz Kairos's decoders; every malformed input must end in one typed error.",
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target",
         default="all",
-        choices=[*TARGET_MODULES, "all"],
+        choices=[*targets, "all"],
         help="which decoder to fuzz (default: all)",
     )
     budget = parser.add_mutually_exclusive_group()
@@ -96,7 +97,12 @@ def line(stats: Stats) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        targets = target_modules()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser = build_parser(list(targets))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

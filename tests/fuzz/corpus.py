@@ -128,6 +128,10 @@ CONTROL: list[tuple[str, bytes]] = [
     ("reply code unknown", _reply(code="nope")),
     ("reply code a list", _reply(code=["ok"])),
     ("reply code a map", _reply(code={"a": 1})),
+    ("reply code a number", _reply(code=1)),
+    ("reply v a bool", _reply(v=True)),
+    ("reply v a float", _reply(v=1.0)),
+    ("reply v a list", _reply(v=[1])),
     ("reply ok disagrees", _reply(ok=False)),
     ("reply id a number", _reply(id=5)),
     ("reply result a list", _reply(result=[1])),
@@ -151,6 +155,29 @@ def _laughs(levels: int) -> bytes:
     for i in range(1, levels + 1):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     return "\n".join(lines).encode()
+
+
+def _merge_bomb(levels: int) -> bytes:
+    lines = ["name: t", "m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}"]
+    for i in range(1, levels + 1):
+        lines.append(f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * 10) + "]}")
+    return "\n".join(lines).encode()
+
+
+def _deep_aliases(count: int, depth: int) -> bytes:
+    """Each anchor nests the previous one ``depth`` levels deeper: shallow text, deep data."""
+    lines = ["name: t", "d0: &d0 1"]
+    for i in range(1, count + 1):
+        lines.append(f"d{i}: &d{i} " + "[" * depth + f"*d{i - 1}" + "]" * depth)
+    return "\n".join(lines).encode()
+
+
+def _sync_chain(length: int) -> bytes:
+    """A loop of sync → sync links through ``length`` syncs (found by a recursive walk)."""
+    lines = [_BASE.decode().rstrip("\n"), "  e: {role: engine, device: pc, inputs: [s]}"]
+    lines.append(f"  y0: {{role: sync, device: pc, inputs: [e, y{length - 1}]}}")
+    lines += [f"  y{i}: {{role: sync, device: pc, inputs: [y{i - 1}]}}" for i in range(1, length)]
+    return "\n".join(lines).encode() + b"\n"
 
 
 TOPOLOGY: list[tuple[str, bytes]] = [
@@ -180,6 +207,18 @@ TOPOLOGY: list[tuple[str, bytes]] = [
     ("recursive mapping alias", b"a: &m {b: *m}\n"),
     ("flow nesting 5000 deep", b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n"),
     ("alias bomb of 10**7 values", _laughs(7)),
+    ("bad bool tag", _BASE + b"x: !!bool x\n"),
+    ("bad binary-base int tag", _BASE + b"x: !!int 0b\n"),
+    ("out-of-range timestamp tag", _BASE + b"x: !!timestamp 2020-13-45\n"),
+    ("merge of itself", b"a: &m {<<: *m}\n"),
+    ("merge of itself through a list", b"a: &m {b: 1, <<: [*m]}\n"),
+    ("merge bomb of 10**7 pairs", _merge_bomb(7)),
+    ("alias chain 20 x 10 deep", _deep_aliases(20, 10)),
+    ("NaN in params", _BASE.replace(b"100}", b"100, params: {freq_hz: .NaN}}")),
+    ("rate beyond float range", _BASE.replace(b"rate_hz: 100", b"rate_hz: 1" + b"0" * 400)),
+    ("a line of 2400 open brackets", b"name: t\ndevices: " + b"[" * 2400 + b"]" * 2400 + b"\n"),
+    ("sync inputs a number", _BASE + b"  y: {role: sync, device: pc, inputs: 5}\n"),
+    ("a cycle of 1500 syncs", _sync_chain(1500)),
 ]
 
 # -- recording -----------------------------------------------------------------------------
@@ -231,18 +270,4 @@ CORPUS: dict[str, list[tuple[str, bytes]]] = {
 }
 
 #: (target, case) -> the bug it reproduces (reported to the lead; see docs/fuzzing.md)
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("control", "reply code a list"): "Reply.decode: `code not in CODES` raises TypeError",
-    ("control", "reply code a map"): "Reply.decode: `code not in CODES` raises TypeError",
-    ("topology", "bad float tag"): "_yaml._Walker: SafeConstructor raises ValueError",
-    ("topology", "bad int tag"): "_yaml._Walker: SafeConstructor raises ValueError",
-    ("topology", "bad timestamp tag"): "_yaml._Walker: SafeConstructor raises AttributeError",
-    ("topology", "empty int tag"): "_yaml._Walker: SafeConstructor raises IndexError",
-    ("topology", "recursive alias"): "_yaml._Walker.convert recurses forever",
-    ("topology", "recursive mapping alias"): "_yaml._Walker.convert recurses forever",
-    ("topology", "flow nesting 5000 deep"): "yaml.compose raises RecursionError",
-    ("topology", "alias bomb of 10**7 values"): "_yaml._Walker expands aliases without bound",
-    ("recording", "chunk whose records length exceeds 2**63"): (
-        "reader.read: mcap raises OverflowError, not caught"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
