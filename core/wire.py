@@ -36,15 +36,17 @@ ALLOWED_DTYPES = frozenset(
     {"<f8", "<f4", "<c16", "<c8", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
 )
 _HEADER_KEYS = ("version", "stream", "seq", "epoch", "sent_ns", "dtype", "shape")
+_HEADER_KEY_SET = frozenset(_HEADER_KEYS)
 _INT64 = np.dtype("<i8")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Message:
-    """One decoded data-plane message.
+    """One decoded data-plane message (treat it as read-only).
 
     ``data`` is a read-only NumPy array of ``shape`` (samples first) for array messages, or
-    a dict for records.  ``times`` holds one mesh-time stamp per sample.
+    a dict for records.  ``times`` holds one mesh-time stamp per sample.  (Not a frozen
+    dataclass: building one is on every receiver's hot path and freezing costs 5×.)
     """
 
     stream: str
@@ -78,9 +80,9 @@ def encode(
     data: np.ndarray | Mapping[str, Any],
     fields: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
-) -> list[bytes | memoryview]:
-    """Build the frames of one message; array payloads are passed as memoryviews (no copy)."""
-    stamps = np.ascontiguousarray(times, dtype=_INT64)
+) -> list[Any]:
+    """Build the frames of one message; arrays go out as themselves (no copy)."""
+    stamps = _contiguous(times, _INT64)
     header: dict[str, Any] = {
         "version": WIRE_VERSION,
         "stream": stream,
@@ -90,37 +92,38 @@ def encode(
     }
     if isinstance(data, Mapping):
         header["dtype"] = RECORD_DTYPE
-        header["shape"] = [int(stamps.shape[0])]
-        payload: bytes | memoryview = msgpack.packb(dict(data), use_bin_type=True)
+        header["shape"] = [len(stamps)]
+        payload: Any = msgpack.packb(dict(data), use_bin_type=True)
     else:
-        array = np.ascontiguousarray(data)
-        if array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and not np.little_endian):
-            array = array.astype(array.dtype.newbyteorder("<"))
-        dtype = array.dtype.str
+        payload = _contiguous(data, None)
+        dtype = payload.dtype.str
         if dtype not in ALLOWED_DTYPES:
-            raise WireError(f"stream {stream!r}: dtype {dtype} cannot be sent")
-        if array.ndim == 0 or array.shape[0] != stamps.shape[0]:
+            if dtype[0] != ">":
+                raise WireError(f"stream {stream!r}: dtype {dtype} cannot be sent")
+            payload = payload.astype(payload.dtype.newbyteorder("<"))
+            dtype = payload.dtype.str
+        if payload.ndim == 0 or payload.shape[0] != len(stamps):
             raise WireError(
-                f"stream {stream!r}: {stamps.shape[0]} time stamps for data of shape {array.shape}"
+                f"stream {stream!r}: {len(stamps)} time stamps for data of shape {payload.shape}"
             )
         header["dtype"] = dtype
-        header["shape"] = list(array.shape)
-        payload = _raw_bytes(array)
+        header["shape"] = list(payload.shape)
     if fields:
         header["fields"] = list(fields)
     if extra:
         header["extra"] = dict(extra)
-    return [
-        stream.encode(),
-        msgpack.packb(header, use_bin_type=True),
-        _raw_bytes(stamps),
-        payload,
-    ]
+    return [stream.encode(), msgpack.packb(header, use_bin_type=True), stamps, payload]
 
 
-def _raw_bytes(array: np.ndarray) -> memoryview:
-    """A zero-copy byte view of a contiguous array (also for empty ones)."""
-    return array.reshape(-1).view(np.uint8).data
+def _contiguous(values: Any, dtype: np.dtype | None) -> np.ndarray:
+    """``values`` as a C-contiguous array (of ``dtype``), without a copy when it already is."""
+    if (
+        type(values) is np.ndarray
+        and values.flags.c_contiguous
+        and (dtype is None or values.dtype == dtype)
+    ):
+        return values
+    return np.ascontiguousarray(values, dtype=dtype)
 
 
 def decode(
@@ -129,15 +132,13 @@ def decode(
     """Decode the frames of one message, or raise :class:`WireError` saying what is wrong."""
     if len(frames) != 4:
         raise WireError(f"expected 4 frames, got {len(frames)}")
-    topic, raw_header, raw_times, payload = (_as_bytes(f) for f in frames)
+    topic, raw_header, raw_times, payload = frames
+    if type(raw_header) is not bytes:  # zmq.Frame or memoryview: the slower, general path
+        topic, raw_header, raw_times, payload = (_as_bytes(f) for f in frames)
     header = _decode_header(raw_header)
     stream = header["stream"]
-    try:
-        topic_text = bytes(topic).decode()
-    except UnicodeDecodeError:
-        raise WireError("topic frame is not UTF-8") from None
-    if topic_text != stream:
-        raise WireError(f"topic {topic_text!r} does not match header stream {stream!r}")
+    if topic != stream.encode():
+        raise WireError(f"topic {topic!r} does not match header stream {stream!r}")
     shape = header["shape"]
     samples = shape[0]
     if len(raw_times) != samples * 8:
@@ -148,7 +149,7 @@ def decode(
         raise WireError(f"stream {stream!r}: payload of {len(payload)} bytes exceeds {max_payload}")
     times = np.frombuffer(raw_times, dtype=_INT64)
     fields = _decode_fields(header, stream)
-    extra = header.get("extra", {})
+    extra = header.get("extra") or {}
     if not isinstance(extra, dict):
         raise WireError(f"stream {stream!r}: header 'extra' is not a map")
     if header["dtype"] == RECORD_DTYPE:
@@ -187,8 +188,8 @@ def _decode_header(raw: bytes | memoryview) -> dict[str, Any]:
         raise WireError(f"header is not msgpack: {exc}") from None
     if not isinstance(header, dict):
         raise WireError("header is not a map")
-    missing = [key for key in _HEADER_KEYS if key not in header]
-    if missing:
+    if not header.keys() >= _HEADER_KEY_SET:
+        missing = [key for key in _HEADER_KEYS if key not in header]
         raise WireError(f"header lacks {', '.join(missing)}")
     if header["version"] != WIRE_VERSION:
         raise WireError(f"wire version {header['version']!r}, this receiver speaks {WIRE_VERSION}")
@@ -204,17 +205,18 @@ def _decode_header(raw: bytes | memoryview) -> dict[str, Any]:
     if not isinstance(header["dtype"], str):
         raise WireError(f"stream {stream!r}: header dtype is not a string")
     shape = header["shape"]
-    if (
-        not isinstance(shape, list)
-        or not 1 <= len(shape) <= 4
-        or any(type(n) is not int or not 0 <= n < 2**31 for n in shape)
-    ):
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 4:
         raise WireError(f"stream {stream!r}: header shape {shape!r} is not 1 to 4 sizes")
+    for size in shape:
+        if type(size) is not int or not 0 <= size < 2**31:
+            raise WireError(f"stream {stream!r}: header shape {shape!r} is not 1 to 4 sizes")
     return header
 
 
 def _decode_fields(header: Mapping[str, Any], stream: str) -> tuple[str, ...]:
-    fields = header.get("fields", [])
+    fields = header.get("fields")
+    if fields is None:
+        return ()
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise WireError(f"stream {stream!r}: header fields is not a list of names")
     return tuple(fields)
