@@ -100,8 +100,8 @@ def link_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkDown]:
             if stale_at is None and node is not None and node["stale"]:
                 stale_at = time.monotonic()
         last_heard_ns = _engine_node(observer)["last_t_ns"]  # type: ignore[index]
-        cluster.link_up("edge")
         up = time.monotonic()
+        cluster.link_up("edge")
         back_at = flowing_at = None
         while time.monotonic() < up + RECOVERY_WAIT_S and (back_at is None or flowing_at is None):
             launch.tick(0.05)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -77,7 +78,7 @@ class SlowSubscriber:
     engine_witness: dict[str, Any]
     tap_node: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def real_loss(self) -> int:
         """Sensor messages the engine never processed (its rows carry the sample times)."""
         span = (self.sensor_times >= self.engine_times[0]) & (
