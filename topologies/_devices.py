@@ -142,9 +142,16 @@ def _agent(agent: str, where: tuple[str, ...], report: Report) -> tuple[str, str
     else:
         host, _, port_text = rest.partition(":")
         host_text = host
-    port = int(port_text) if port_text.isdigit() else DEFAULT_AGENT_PORT
+    # ASCII only: str.isdigit() accepts '²', which int() refuses; and int() refuses more than
+    # 4300 digits, so a number that long is out of range before it is converted
+    digits = port_text.isascii() and port_text.isdigit()
+    if not digits:
+        port = DEFAULT_AGENT_PORT
+    else:
+        port = int(port_text) if len(port_text.lstrip("0")) <= 5 else 0
     if not 1 <= port <= 65535:
-        report.at_value((*where, "agent"), f"port {port} is out of range; valid: 1 to 65535")
+        shown = port_text if len(port_text) <= 12 else port_text[:9] + "..."
+        report.at_value((*where, "agent"), f"port {shown} is out of range; valid: 1 to 65535")
     return f"tcp://{host_text}:{port}", host, port
 
 

@@ -219,6 +219,8 @@ TOPOLOGY: list[tuple[str, bytes]] = [
     ("a line of 2400 open brackets", b"name: t\ndevices: " + b"[" * 2400 + b"]" * 2400 + b"\n"),
     ("sync inputs a number", _BASE + b"  y: {role: sync, device: pc, inputs: 5}\n"),
     ("a cycle of 1500 syncs", _sync_chain(1500)),
+    ("agent port of 5000 digits", _BASE.replace(b"localhost", b"tcp://h:" + b"9" * 5000)),
+    ("agent port a superscript digit", _BASE.replace(b"localhost", "tcp://h:²".encode())),
 ]
 
 # -- recording -----------------------------------------------------------------------------
