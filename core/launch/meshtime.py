@@ -37,10 +37,17 @@ class MeshTimeKeeper:
         self._log = _log.get("launch.meshtime")
 
     def round(self, clients: Mapping[str, ControlClient]) -> MeshOffsets | None:
-        """Probe each agent once (a burst), then send every device its correction."""
+        """Probe each agent once (a burst), then send every device that answered its correction.
+
+        A device none of whose probes came back (an agent that just died) still counts
+        in the estimates through its history, but gets no ``clock_set``: waiting for that
+        reply would stall the launcher's loop.
+        """
+        answered: set[str] = set()
         for device, client in clients.items():
             burst = probe_burst(client)
             if burst:
+                answered.add(device)
                 self.estimators.setdefault(device, OffsetEstimator()).add_burst(burst)
         any_client = next(iter(clients.values()), None)
         if any_client is None:
@@ -64,6 +71,8 @@ class MeshTimeKeeper:
             self._log.warning("mesh time not estimated", error=str(exc))
             return None
         for device in offsets.offsets:
+            if device not in answered:
+                continue
             correction = offsets.correction(device)
             try:
                 clients[device].call(

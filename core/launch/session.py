@@ -7,8 +7,8 @@ records) and ``run()`` calls it until the duration ends or ``request_stop()`` is
 
 Liveness: a heartbeat goes to every agent every ``HEARTBEAT_EVERY_S``; a device is LOST
 once its oldest unanswered heartbeat has waited ``LOST_AFTER_S``, so a dead agent is
-reported within ``HEARTBEAT_EVERY_S + LOST_AFTER_S`` (2.5 s) of its death, while a live but
-starved agent (a 0.1-CPU device) has two seconds to answer.
+reported within ``HEARTBEAT_EVERY_S + LOST_AFTER_S`` (2 s) of its death, while a live but
+starved agent (a 0.1-CPU device waits up to 90 ms per CFS period) has 1.5 s to answer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -32,10 +31,16 @@ from kairos.actors.spec import ActorProcessSpec, build_specs
 from kairos.clocksync import MeshOffsets
 from kairos.control.client import ControlClient
 from kairos.control.commands.spawn import spec_digest
-from kairos.control.sockets import CurveKeys
 from kairos.errors import AgentError, KairosError
 from kairos.keys import KeyPair
-from kairos.launch.agents import StartedAgent, start_agent
+from kairos.launch.agents import (
+    StartedAgent,
+    agent_argv,
+    agent_credentials,
+    client_curve,
+    launcher_pair,
+    start_agent,
+)
 from kairos.launch.meshtime import MeshTimeKeeper
 from kairos.launch.plan import Plan, make_plan
 from kairos.launch.witness import WitnessMonitor
@@ -44,8 +49,8 @@ from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 HEARTBEAT_EVERY_S: Final = 0.5
 #: status requests (which list the agent's actors) go out this often
 STATUS_EVERY_S: Final = 1.0
-#: a device is LOST once a heartbeat has waited this long for an answer
-LOST_AFTER_S: Final = 2.0
+#: a device is LOST once a heartbeat has waited this long (3 heartbeat periods) for an answer
+LOST_AFTER_S: Final = 1.5
 #: unanswered heartbeats remembered per agent (the oldest one is always kept)
 MAX_UNANSWERED: Final = 32
 CLOCK_EVERY_S: Final = 2.0
@@ -470,31 +475,23 @@ class Launch:
             state = self.state_dir / "agents" / device.name
             state.mkdir(parents=True, exist_ok=True)
             bind = f"tcp://{ip}:{DEFAULT_AGENT_PORT}"
-            curve_args, curve = self._emulated_curve(device.name, state)
-            argv = [
-                sys.executable,
-                "-m",
-                "kairos.tools.cli",
-                "agent",
-                "run",
-                "--bind",
-                bind,
-                "--class",
-                device.device_class,
-                "--device",
-                device.name,
-                "--state-dir",
-                str(state),
-                "--ready-file",
-                str(state / "ready"),
-                *curve_args,
-            ]
+            # beyond loopback an agent serves CurveZMQ only: a fresh pair per device that
+            # trusts this launcher alone (kairos.launch.agents)
+            launcher = self._launcher_pair()
+            credentials = agent_credentials(self.state_dir, device.name, launcher.public)
+            ready = state / "ready"
             link = DeviceLink(
                 device.name,
                 bind,
-                ControlClient(bind, context=self._context, curve=curve),
-                agent_argv=argv,
-                ready_file=state / "ready",
+                ControlClient(
+                    bind,
+                    context=self._context,
+                    curve=client_curve(launcher, credentials.pair.public),
+                ),
+                agent_argv=agent_argv(
+                    bind, device.name, device.device_class, state, ready, credentials
+                ),
+                ready_file=ready,
             )
             self.links[device.name] = link
             self.spawn_emulated_agent(device.name)
@@ -516,7 +513,8 @@ class Launch:
         """Whether an agent this launcher started serves yet (AgentError if it died first).
 
         Until it does, nothing is sent to it: an agent proves its CurveZMQ allow-list on
-        its own socket before serving, and a request arriving then is not for the test.
+        its own socket before serving, and a request arriving during that self-test would
+        be taken for the test's probe (the agent then refuses to serve).
         """
         if not link.starting:
             return True
@@ -533,26 +531,12 @@ class Launch:
             )
         return False
 
-    def _emulated_curve(self, device: str, state: Path) -> tuple[list[str], CurveKeys]:
-        """Keys for one emulated agent: it serves beyond loopback, so CurveZMQ is required.
-
-        One launcher pair per launch and one agent pair per device, made in the launch's
-        state directory (secrets 0600); each agent trusts only this launch's key.
-        """
-        from kairos import keys
-
-        assert self.state_dir is not None
-        keys_dir = self.state_dir / "keys"
+    def _launcher_pair(self) -> KeyPair:
+        """This launcher's CurveZMQ pair (CONFIG/keys/launcher, else one for this launch)."""
         if self._launcher_key is None:
-            self._launcher_key = keys.generate(keys_dir, "launcher")
-        launcher = self._launcher_key
-        agent = keys.generate(keys_dir, f"agent-{len(self.links)}")
-        trusted = state / "trusted"
-        keys.trust(trusted, str(launcher.public_file), "launcher")
-        assert launcher.secret is not None
-        curve = CurveKeys(launcher.public, launcher.secret, server_public=agent.public)
-        args = ["--curve-key", str(agent.secret_file), "--trusted-dir", str(trusted)]
-        return args, curve
+            assert self.state_dir is not None
+            self._launcher_key = launcher_pair(None, self.state_dir, required=False)
+        return self._launcher_key
 
     def spawn_emulated_agent(self, device: str) -> subprocess.Popen[Any]:
         """(Re)start ``device``'s agent inside the emulated cluster, as ``start()`` did.
