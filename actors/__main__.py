@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-# structlog pretty-prints tracebacks with rich whenever it can import it: ~5 MB in every
-# actor on a 512 MB Pi Zero for output nobody reads (actor logs are JSON).  Keep it out.
-sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+from kairos._lean import keep_actor_lean
+
+keep_actor_lean()  # before structlog is imported
 
 from pathlib import Path  # noqa: E402
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kairos.errors import AdapterError
+
+if TYPE_CHECKING:  # the agent imports this registry and must not pay for NumPy until it spawns
+    import numpy as np
 
 ENTRY_POINT_GROUP = "kairos.adapters"
 

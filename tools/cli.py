@@ -73,6 +73,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if _chosen_command(arguments) == "agent" and "run" in arguments:
+        from kairos._lean import keep_agent_lean
+
+        keep_agent_lean()  # the agent is a long-lived device process: keep it small
     parser = build_parser(arguments)
     args = parser.parse_args(arguments)
     from kairos import _log

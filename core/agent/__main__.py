@@ -8,10 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kairos import _log
-from kairos.agent.config import add_run_arguments, config_from_args
-from kairos.agent.daemon import Agent
-from kairos.errors import KairosError
+from kairos._lean import keep_agent_lean
+
+keep_agent_lean()  # before structlog or hashlib is imported
+
+from kairos import _log  # noqa: E402
+from kairos.agent.config import add_run_arguments, config_from_args  # noqa: E402
+from kairos.agent.daemon import Agent  # noqa: E402
+from kairos.errors import KairosError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

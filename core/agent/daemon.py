@@ -12,9 +12,11 @@ every actor and end the loop with exit status 0.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
+import socket
 import time
 from collections import Counter, OrderedDict
 from pathlib import Path
@@ -56,7 +58,9 @@ REPLAY_CACHE_SIZE: Final = 10_000
 MAX_REMEMBERED: Final = 100_000
 #: a request may not stay valid longer than this (it is remembered until it expires)
 MAX_TTL_NS: Final = 120 * 10**9
-SUPERVISE_EVERY_S: Final = 0.05
+#: how often actors are checked without a SIGCHLD (restarts due after a backoff); an actor's
+#: exit itself wakes the loop at once through SIGCHLD
+SUPERVISE_EVERY_S: Final = 0.2
 HEALTH_EVERY_S: Final = 1.0
 MAX_BATCH: Final = 100
 
@@ -82,6 +86,10 @@ class Agent:
         self._replies: OrderedDict[str, tuple[str, bytes, int]] = OrderedDict()
         self._counts: Counter[str] = Counter()
         self._stop = False
+        self._child_exited = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self.endpoint: str | None = None
 
     # -- what commands see ---------------------------------------------------------------
@@ -127,6 +135,7 @@ class Agent:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_child)
         context = zmq.Context()
         curve = self.security.curve
         if curve is not None and self.security.trusted_dir is not None:
@@ -161,11 +170,23 @@ class Agent:
             context.term()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._wake_r.close()
+            self._wake_w.close()
         self._log.info("agent stopped")
         return 0
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
+        self._wake()
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        self._child_exited = True
+        self._wake()
+
+    def _wake(self) -> None:
+        # a byte on the wake-up pair ends the poll now; the flags say why
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
 
     def _announce(self) -> None:
         self._log.info(
@@ -186,12 +207,14 @@ class Agent:
     def _loop(self, sock: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
         next_supervise = next_health = time.monotonic()
         watchdog_s = watchdog_interval_s()
         next_watchdog = time.monotonic() if watchdog_s else float("inf")
         while not self._stop:
             now = time.monotonic()
-            if now >= next_supervise:
+            if now >= next_supervise or self._child_exited:
+                self._child_exited = False
                 self.supervisor.poll()
                 next_supervise = now + SUPERVISE_EVERY_S
             if now >= next_health:
@@ -215,6 +238,9 @@ class Agent:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if self._wake_r.fileno() in events:
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
             if sock in events:
                 for _ in range(MAX_BATCH):
                     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,28 @@ DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
 def demo_topology(tmp_path: Path) -> Path:
     """The shipped demo topology, moved onto a free port range (tests run side by side)."""
     text = DEMO.read_text()
-    moved, count = re.subn(r"base_port: \d+", f"base_port: {free_port()}", text)
+    moved, count = re.subn(r"base_port: \d+", f"base_port: {free_port_range(8)}", text)
     if count != 1:
         raise RuntimeError("demo.yaml has no single mesh.base_port to move")
     path = tmp_path / "demo.yaml"
     path.write_text(moved)
     return path
+
+
+def free_port_range(count: int) -> int:
+    """A base port such that ``count`` consecutive ports were all free a moment ago."""
+    for _ in range(100):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 def processes_mentioning(marker: str) -> list[psutil.Process]:

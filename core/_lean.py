@@ -1,0 +1,32 @@
+"""Keep long-lived device processes (agent, actors) small on a 512 MB Pi Zero.
+
+Some imports cost megabytes for features these processes never use:
+
+* structlog pretty-prints tracebacks with rich whenever it can import it (~5 MB), for output
+  nobody reads here (these processes log JSON or plain lines);
+* asyncio, which structlog imports, loads ``ssl`` (~4 MB with OpenSSL), and ``hashlib`` loads
+  OpenSSL too (~3.5 MB); the agent never speaks TLS (ZeroMQ brings its own CurveZMQ), and
+  without ``_hashlib`` hashlib falls back to CPython's built-in SHA-2 and BLAKE2.
+
+Call these before anything imports structlog or hashlib; an import of a blocked module then
+raises ImportError, which each of those libraries handles.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _block(*modules: str) -> None:
+    for name in modules:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+def keep_actor_lean() -> None:
+    """For actor processes (an output adapter may still POST over HTTPS: keep ssl)."""
+    _block("rich")
+
+
+def keep_agent_lean() -> None:
+    """For the agent daemon: no rich, no TLS, no OpenSSL."""
+    _block("rich", "ssl", "_hashlib")
