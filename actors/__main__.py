@@ -7,31 +7,29 @@ decides what happens next), 2 when the spec itself is unusable.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from kairos._lean import keep_actor_lean
-
-keep_actor_lean()  # before structlog is imported
-
-from pathlib import Path  # noqa: E402
-
-from kairos import _log  # noqa: E402
-from kairos.actors.roles import make_actor  # noqa: E402
-from kairos.actors.spec import ActorProcessSpec  # noqa: E402
-from kairos.errors import KairosError  # noqa: E402
+from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import KairosError
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m kairos.actors SPEC.json", file=sys.stderr)
         return 2
-    _log.configure(json=True)
     try:
         spec = ActorProcessSpec.read(Path(argv[0]))
     except (OSError, KairosError) as exc:
         print(f"kairos actor: cannot read spec {argv[0]}: {exc}", file=sys.stderr)
         return 2
-    from kairos.actors._runtime import ActorRuntime
+    keep_actor_lean(spec.adapter)  # before anything imports structlog or hashlib
 
+    from kairos import _log
+    from kairos.actors._runtime import ActorRuntime
+    from kairos.actors.roles import make_actor
+
+    _log.configure(json=True)
     try:
         actor = make_actor(spec)
         return ActorRuntime(spec, actor).run()

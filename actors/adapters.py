@@ -13,7 +13,6 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kairos.errors import AdapterError
 
 if TYPE_CHECKING:  # the agent imports this registry and must not pay for NumPy until it spawns
+    from importlib.metadata import EntryPoint
+
     import numpy as np
 
 ENTRY_POINT_GROUP = "kairos.adapters"
@@ -142,6 +143,9 @@ def _plugins() -> Mapping[str, EntryPoint]:
     """The plugin entry points, by name; scanned once per process, because the scan reads
     the metadata of every installed distribution (~20 ms, repeated per actor of a topology).
     """
+    # imported here: importlib.metadata pulls in email and csv, ~1 MB an actor never needs
+    from importlib.metadata import entry_points
+
     return MappingProxyType({ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 

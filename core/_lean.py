@@ -22,9 +22,29 @@ def _block(*modules: str) -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
-def keep_actor_lean() -> None:
-    """For actor processes (an output adapter may still POST over HTTPS: keep ssl)."""
+#: built-in adapters that never speak TLS (the ``http`` output may POST over HTTPS, and a
+#: plugin adapter may do anything: those keep ssl)
+_ADAPTERS_WITHOUT_TLS = frozenset(
+    {
+        "oscillator",
+        "kuramoto",
+        "file",
+        "system",
+        "log",
+        "jsonl",
+        "csv",
+        "speaker",
+        "display",
+        "motor",
+    }
+)
+
+
+def keep_actor_lean(adapter: str | None) -> None:
+    """For an actor process; ``adapter`` is its adapter (None for engines and syncs)."""
     _block("rich")
+    if adapter is None or adapter in _ADAPTERS_WITHOUT_TLS:
+        _block("ssl", "_hashlib")
 
 
 def keep_agent_lean() -> None:
