@@ -52,13 +52,16 @@ class StreamTrack:
 
 
 class LatencyWindow:
-    """The most recent latencies (ms), for p50 and p99 in the witness record."""
+    """Latencies (ms) since the last witness record (at most the newest ``size``)."""
 
     def __init__(self, size: int = 2048) -> None:
         self._values: deque[float] = deque(maxlen=size)
 
     def add(self, latency_ms: float) -> None:
         self._values.append(latency_ms)
+
+    def clear(self) -> None:
+        self._values.clear()
 
     def percentiles(self) -> tuple[float | None, float | None]:
         if not self._values:

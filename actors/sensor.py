@@ -61,19 +61,31 @@ class Sensor(Actor):
             fresh = (now_ns // self.step_ns) * self.step_ns
             self.skipped += (fresh - self.next_sample_ns) // self.step_ns
             self.next_sample_ns = fresh
-        outgoing = []
-        span_ns = (self.chunk - 1) * self.step_ns
-        while not self.exhausted and self.next_sample_ns + span_ns <= now_ns:
-            times = self.next_sample_ns + self.step_ns * np.arange(self.chunk, dtype=np.int64)
-            values = np.asarray(self.adapter.read(times))
-            count = len(values)
-            if count < self.chunk:
-                self.exhausted = True  # a file that ended: send what there is, then stay quiet
-            self.next_sample_ns += self.chunk * self.step_ns
-            if count:
-                self.samples += count
-                outgoing.append(Outgoing("", times[:count], values, self.adapter.fields))
-        return outgoing
+        if self.exhausted:
+            return []
+        # every whole chunk that is due, read from the adapter in one call
+        due = (now_ns - self.next_sample_ns) // self.step_ns + 1
+        chunks = max(0, due // self.chunk)
+        if chunks == 0:
+            return []
+        count = chunks * self.chunk
+        times = self.next_sample_ns + self.step_ns * np.arange(count, dtype=np.int64)
+        values = np.asarray(self.adapter.read(times))
+        self.next_sample_ns += count * self.step_ns
+        produced = len(values)
+        if produced < count:
+            self.exhausted = True  # a file that ended: send what there is, then stay quiet
+        self.samples += produced
+        fields = self.adapter.fields
+        return [
+            Outgoing(
+                "",
+                times[start : min(start + self.chunk, produced)],
+                values[start : start + self.chunk],
+                fields,
+            )
+            for start in range(0, produced, self.chunk)
+        ]
 
     def teardown(self) -> None:
         if self.adapter is not None:
