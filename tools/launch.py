@@ -4,6 +4,12 @@ Validates first (an invalid topology prints every problem, starts nothing and ex
 prints the plan, starts an agent for each ``localhost`` device, deploys, and watches until
 Ctrl-C, SIGTERM or the end of ``--duration``; then stops every actor and every agent it
 started, and exits 0.
+
+Agents beyond loopback are spoken to over CurveZMQ only: each such device needs its
+``agent_key`` in the topology and the launcher its own key pair (``--key``, default
+``launcher`` from ``kairos keys generate``); a device without ``agent_key`` is a usage error
+(exit 2) found before anything starts.  With ``mesh.encrypt`` the data-plane key file is
+printed, for ``kairos tap/record/replay --mesh-key``.
 """
 
 from __future__ import annotations
@@ -31,19 +37,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="ACTOR",
         help="plan these actors' endpoints but do not start them (e.g. replayed by kairos replay)",
     )
+    parser.add_argument(
+        "--key",
+        metavar="NAME_OR_FILE",
+        help="the launcher's CurveZMQ key pair for agents beyond loopback: a name from "
+        "`kairos keys generate` or a NAME.key_secret file (default: launcher)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from kairos.errors import KairosError, TopologyError
+    from kairos.errors import KairosError, SecurityError, TopologyError
     from kairos.launch import Launch, PlanError
     from kairos.launch.view import StatusView
 
     if args.duration is not None and args.duration <= 0:
         print("kairos launch: --duration must be positive", file=sys.stderr)
         return 2
-    launch = Launch(args.file, state_dir=args.state_dir, exclude=args.exclude, emulate=args.emulate)
+    launch = Launch(
+        args.file,
+        state_dir=args.state_dir,
+        exclude=args.exclude,
+        emulate=args.emulate,
+        key=args.key,
+    )
     try:
         plan = launch.load()
+        launch.check_keys()
     except TopologyError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -51,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
             f"kairos launch: {len(exc.problems)} problem(s); nothing was started", file=sys.stderr
         )
         return 2
-    except PlanError as exc:
-        print(f"kairos launch: {exc}", file=sys.stderr)
+    except (PlanError, SecurityError) as exc:
+        print(f"kairos launch: {exc}; nothing was started", file=sys.stderr)
         return 2
     print(
         f"topology {plan.topology.name}: {len(plan.actors)} actors on {len(plan.devices)} device(s)"
@@ -69,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
             print("emulated cluster: endpoints inside it")
             for line in launched.lines():
                 print(line)
+        if launch.mesh_key_file is not None:
+            print(
+                f"data plane encrypted; mesh key: {launch.mesh_key_file} "
+                "(kairos tap/record/replay --mesh-key FILE)"
+            )
         print(
             f"deployed (logs and outputs in {launch.state_dir}); Ctrl-C stops everything",
             flush=True,

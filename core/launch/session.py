@@ -37,13 +37,17 @@ from kairos.launch.agents import (
     StartedAgent,
     agent_argv,
     agent_credentials,
+    check_agent_keys,
     client_curve,
+    connect,
     launcher_pair,
+    mesh_curve,
     start_agent,
 )
 from kairos.launch.meshtime import MeshTimeKeeper
 from kairos.launch.plan import Plan, make_plan
 from kairos.launch.witness import WitnessMonitor
+from kairos.security.mesh import MeshKey
 from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 
 HEARTBEAT_EVERY_S: Final = 0.5
@@ -84,6 +88,8 @@ class DeviceLink:
     #: the file an agent we started writes once it serves; nothing is sent to it before
     ready_file: Path | None = None
     starting: bool = False
+    #: spoken to over CurveZMQ (may be given the mesh key of ``mesh.encrypt``)
+    curve: bool = False
 
 
 class Launch:
@@ -98,8 +104,12 @@ class Launch:
         emulate: bool = False,
         clock_sync: bool = True,
         agent_env: Mapping[str, Mapping[str, str]] | None = None,
+        key: str | None = None,
     ) -> None:
         self.topology_path = Path(topology_path)
+        #: the launcher's CurveZMQ pair (``--key``): a name in CONFIG/keys or a secret file;
+        #: None means ``launcher``
+        self.key = key
         #: extra environment per device for the agents this launcher starts (emulated ones),
         #: e.g. ``{"kitchen": {"KAIROS_CLOCK_SHIFT_NS": "2500000"}}`` to shift a device's clock
         self.agent_env = {device: dict(env) for device, env in (agent_env or {}).items()}
@@ -122,6 +132,8 @@ class Launch:
         self._next_status = 0.0
         self._next_clock = 0.0
         self._launcher_key: KeyPair | None = None
+        #: the data-plane key file written for ``mesh.encrypt`` (tap/record/replay --mesh-key)
+        self.mesh_key_file: Path | None = None
         self._log = _log.get("launch")
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -134,9 +146,26 @@ class Launch:
         self.plan = make_plan(self.topology, self.exclude)
         return self.plan
 
+    def check_keys(self) -> None:
+        """SecurityError before anything starts: a device beyond loopback without
+        ``agent_key`` (all named at once), or no launcher key pair to speak CurveZMQ with.
+
+        Emulated devices are exempt: the launcher starts their agents with fresh keys.
+        """
+        plan = self.plan or self.load()
+        if self.emulate:
+            return
+        check_agent_keys(plan.topology)
+        if self._launcher_key is None and any(
+            d.agent_key for d in plan.topology.devices.values() if not d.is_local
+        ):
+            # the agents trust a key the user installed there: never one made up for this run
+            self._launcher_key = launcher_pair(self.key, Path(), required=True)
+
     def start(self) -> Plan:
         """Start agents where needed, connect to all, handshake, deploy every actor."""
         plan = self.plan or self.load()
+        self.check_keys()
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="kairos-launch-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -154,6 +183,7 @@ class Launch:
                 continue
             started = None
             endpoint = device.agent
+            curve = None
             if device.is_local:
                 started = start_agent(
                     device.name,
@@ -162,11 +192,15 @@ class Launch:
                     spawn=self._local_spawner(device.name),
                 )
                 endpoint = started.endpoint
+            elif device.agent_key:
+                curve = client_curve(self._launcher_pair(), device.agent_key)
             link = DeviceLink(
                 device.name,
                 endpoint,
-                ControlClient(endpoint, context=self._context),
+                # the CurveZMQ handshake is proven here: a refused key is an AgentError
+                connect(endpoint, context=self._context, curve=curve),
                 started=started,
+                curve=curve is not None,
             )
             self.links[device.name] = link
         for link in self.links.values():
@@ -180,10 +214,18 @@ class Launch:
                 device_class=hello["class"],
             )
         self.specs = build_specs(topology, self.state_dir / "work")  # agents set work_dir
+        mesh_key = None
+        if topology.mesh.encrypt:
+            mesh_key = MeshKey.new()
+            secured = {name for name, link in self.links.items() if link.curve}
+            self.specs = mesh_curve(self.specs, topology, secured, mesh_key)
+            self.mesh_key_file = mesh_key.write(self.state_dir)
+            self._log.info("data plane encrypted", mesh_key_file=str(self.mesh_key_file))
         self._witness = WitnessMonitor(
             self._context,
             [(a.name, a.endpoint) for a in plan.actors],
             syncs=[a.name for a in plan.actors if a.role == "sync"],
+            mesh_key=mesh_key,
         )
         for link in self.links.values():
             for actor in plan.on(link.name):
@@ -492,6 +534,7 @@ class Launch:
                     bind, device.name, device.device_class, state, ready, credentials
                 ),
                 ready_file=ready,
+                curve=True,
             )
             self.links[device.name] = link
             self.spawn_emulated_agent(device.name)
@@ -532,10 +575,12 @@ class Launch:
         return False
 
     def _launcher_pair(self) -> KeyPair:
-        """This launcher's CurveZMQ pair (CONFIG/keys/launcher, else one for this launch)."""
+        """This launcher's CurveZMQ pair: ``key`` (default CONFIG/keys/launcher); for agents
+        this launcher starts itself, else a pair made for this launch."""
         if self._launcher_key is None:
-            assert self.state_dir is not None
-            self._launcher_key = launcher_pair(None, self.state_dir, required=False)
+            if self.state_dir is None:
+                raise KairosError("start() the launch before asking for its key pair")
+            self._launcher_key = launcher_pair(self.key, self.state_dir, required=False)
         return self._launcher_key
 
     def spawn_emulated_agent(self, device: str) -> subprocess.Popen[Any]:

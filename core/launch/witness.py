@@ -1,5 +1,9 @@
 """The launcher's view of every actor's ``<actor>/witness`` record (rate, health), and of
-each sync actor's mesh state (coherence per node, global coherence, emergence)."""
+each sync actor's mesh state (coherence per node, global coherence, emergence).
+
+With ``mesh.encrypt`` the subscriber is a CurveZMQ client holding the mesh key: an actor's
+publisher admits nobody else, so without it the launcher would hear nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import zmq
 
 from kairos.errors import WireError
+from kairos.security.mesh import MeshKey, connect_encrypted
 from kairos.wire import decode
 
 LINGER_MS = 0
@@ -24,10 +29,13 @@ class WitnessMonitor:
         context: zmq.Context,
         actors: Iterable[tuple[str, str]],
         syncs: Iterable[str] = (),
+        mesh_key: MeshKey | None = None,
     ) -> None:
         self.sock = context.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, LINGER_MS)
         self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
+        if mesh_key is not None:
+            connect_encrypted(self.sock, mesh_key)
         self.names: set[str] = set()
         self.syncs = set(syncs)
         for name, endpoint in actors:
