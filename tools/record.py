@@ -5,7 +5,8 @@
 
 One channel per stream; each message is stored exactly as received (docs/recording.md).
 SIGINT or SIGTERM finalise the file; a recorder killed outright leaves a file that reads up
-to its last complete chunk.
+to its last complete chunk.  A topology with ``mesh.encrypt`` needs ``--mesh-key FILE``; the
+recording itself holds the decrypted frames (keep it as private as the key).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="record only streams matching these globs (fnmatch, e.g. 'mic*' '*/witness')",
     )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--mesh-key",
+        metavar="FILE",
+        help="the launch's data-plane key (mesh.encrypt): STATE_DIR/mesh.key_secret",
+    )
     parser.add_argument(
         "--clock-file",
         metavar="PATH",
@@ -99,9 +105,16 @@ def _record(args: argparse.Namespace) -> int:
     from kairos.tools._recording import format as fmt
     from kairos.tools._recording.stop import StopOnSignal
     from kairos.tools._recording.writer import RecordingWriter, recording_info
-    from kairos.tools._tap.source import Subscriber, resolve
+    from kairos.tools._tap.source import Subscriber, read_mesh_key, resolve
 
+    mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.target[0] if args.target else None, args.connect)
+    if mesh_key is None and getattr(getattr(sources.topology, "mesh", None), "encrypt", False):
+        print(
+            "kairos record: the topology encrypts its data plane (mesh.encrypt) and no "
+            "--mesh-key was given: nothing will be recorded",
+            file=sys.stderr,
+        )
     if args.realtime:
         from kairos.tools._recording.realtime import request_realtime
 
@@ -116,7 +129,7 @@ def _record(args: argparse.Namespace) -> int:
         out,
         recording_info(sources.topology_name, sources.endpoints, start, __version__),
     )
-    subscriber = Subscriber(sources.endpoints)
+    subscriber = Subscriber(sources.endpoints, mesh_key=mesh_key)
     stop = StopOnSignal()
     deadline = None if args.duration is None else time.monotonic() + args.duration
     dropped = 0

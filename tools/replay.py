@@ -6,7 +6,9 @@
 Each replayed actor's streams are sent verbatim from an XPUB bound at that actor's endpoint
 (the topology's, or the endpoint recorded with the stream), after the topology's consumers
 have subscribed, so engines, sync, outputs and the tap run as they did live.  ``--replace``
-replays only the named actors while the rest of the topology runs live.
+replays only the named actors while the rest of the topology runs live.  Into a topology
+with ``mesh.encrypt``, pass ``--mesh-key FILE`` (the running launch's key): each XPUB is then
+a CurveZMQ server that admits only holders of that key, as the live actors' PUBs do.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for consumers to subscribe before sending (default 10)",
     )
     parser.add_argument(
+        "--mesh-key",
+        metavar="FILE",
+        help="the launch's data-plane key (mesh.encrypt): STATE_DIR/mesh.key_secret",
+    )
+    parser.add_argument(
         "--realtime",
         action="store_true",
         help="run with SCHED_FIFO priority for tight timing (Linux; root or CAP_SYS_NICE)",
@@ -87,13 +94,14 @@ def run(args: argparse.Namespace) -> int:
     from kairos.tools._recording.player import Publishers, play
     from kairos.tools._recording.reader import read
     from kairos.tools._recording.stop import StopOnSignal
-    from kairos.tools._tap.source import load_topology
+    from kairos.tools._tap.source import load_topology, read_mesh_key
 
     log = _log.get("replay")
     if args.realtime:
         from kairos.tools._recording.realtime import request_realtime
 
         request_realtime()
+    mesh_key = read_mesh_key(args.mesh_key)
     path = Path(args.recording)
     summary = summarise(path, allow_truncated=args.allow_truncated)  # validates the whole file
     topology = load_topology(Path(args.topology)) if args.topology else None
@@ -128,7 +136,12 @@ def run(args: argparse.Namespace) -> int:
     end_ns = None if args.end is None else first + int(args.end * 1e9)
     span_ns = (min(summary.last_ns, end_ns) if end_ns is not None else summary.last_ns) - start_ns
 
-    publishers = Publishers(endpoints, exact=topology is not None)
+    if mesh_key is None and topology is not None and topology.mesh.encrypt:
+        raise RecordingError(
+            f"{args.topology} encrypts its data plane (mesh.encrypt): its actors subscribe "
+            "over CurveZMQ only; pass --mesh-key STATE_DIR/mesh.key_secret"
+        )
+    publishers = Publishers(endpoints, exact=topology is not None, mesh_key=mesh_key)
     stop = StopOnSignal()
     try:
         short = publishers.wait_for(expected, args.wait)

@@ -6,7 +6,9 @@
 
 The view refreshes 4 times a second and fits 80 columns (more detail from 100); on a dumb
 terminal or a pipe it prints a snapshot once a second.  ``--json`` prints one JSON object
-per node update and one with ``"node": "mesh"`` per sync update.
+per node update and one with ``"node": "mesh"`` per sync update.  A topology with
+``mesh.encrypt`` needs ``--mesh-key FILE`` (the launcher prints its path): without the key
+its publishers send nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="inspect this stream (glob allowed, repeatable): echo its messages",
     )
+    parser.add_argument(
+        "--mesh-key",
+        metavar="FILE",
+        help="the launch's data-plane key (mesh.encrypt): STATE_DIR/mesh.key_secret",
+    )
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--hz", action="store_true", help="print each stream's message rate")
     what.add_argument("--bw", action="store_true", help="print each stream's bandwidth")
@@ -65,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--timeout must be positive")
     if (args.hz or args.bw) and args.once:
         parser.error("--once applies to the view and to echo, not to --hz or --bw")
-    from kairos.tools._tap.source import Subscriber, resolve
+    from kairos.tools._tap.source import Subscriber, read_mesh_key, resolve
 
+    mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.file, args.connect)
-    subscriber = Subscriber(sources.endpoints)
+    hint = _encryption_hint(sources, mesh_key)
+    if hint and not args.once:  # --once says it in its error
+        print(f"kairos tap: {hint}", file=sys.stderr)
+    subscriber = Subscriber(sources.endpoints, mesh_key=mesh_key)
     from kairos.tools._recording.stop import StopOnSignal
 
     stop = StopOnSignal()
@@ -76,14 +87,25 @@ def run(args: argparse.Namespace) -> int:
         if args.hz or args.bw:
             return _meter(subscriber, args, stop)
         if args.stream:
-            return _echo(subscriber, args, stop)
-        return _view(subscriber, sources, args, stop)
+            return _echo(subscriber, args, stop, hint)
+        return _view(subscriber, sources, args, stop, hint)
     finally:
         stop.restore()
         subscriber.close()
 
 
-def _echo(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
+def _encryption_hint(sources: Any, mesh_key: Any) -> str:
+    """What to say when the topology encrypts its data plane and no key was given."""
+    mesh = getattr(sources.topology, "mesh", None)
+    if mesh_key is None and getattr(mesh, "encrypt", False):
+        return (
+            "the topology encrypts its data plane (mesh.encrypt) and no --mesh-key was given: "
+            "nothing will be heard; pass --mesh-key STATE_DIR/mesh.key_secret"
+        )
+    return ""
+
+
+def _echo(subscriber: Any, args: argparse.Namespace, stop: Any, hint: str = "") -> int:
     from kairos import wire
     from kairos.tools._recording.format import matches
     from kairos.tools._tap.streams import echo_line
@@ -91,7 +113,10 @@ def _echo(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
     deadline = time.monotonic() + args.timeout
     while not stop.raised:
         if args.once and time.monotonic() >= deadline:
-            raise KairosError(f"no message on {', '.join(args.stream)} within {args.timeout:g} s")
+            raise KairosError(
+                f"no message on {', '.join(args.stream)} within {args.timeout:g} s"
+                + (f" ({hint})" if hint else "")
+            )
         if not subscriber.wait(0.1):
             continue
         for _, frames in subscriber.drain():
@@ -127,7 +152,9 @@ def _meter(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
     return 0
 
 
-def _view(subscriber: Any, sources: Any, args: argparse.Namespace, stop: Any) -> int:
+def _view(
+    subscriber: Any, sources: Any, args: argparse.Namespace, stop: Any, hint: str = ""
+) -> int:
     from rich.console import Console
 
     from kairos.tools._tap.render import table
@@ -165,6 +192,7 @@ def _view(subscriber: Any, sources: Any, args: argparse.Namespace, stop: Any) ->
                     lacking = "; ".join(view.missing())
                     raise KairosError(
                         f"no complete snapshot within {args.timeout:g} s; still missing: {lacking}"
+                        + (f" ({hint})" if hint else "")
                     )
                 continue
             if args.json:

@@ -3,6 +3,8 @@ consumers to subscribe, and a scheduler that keeps the recorded inter-message ti
 
 Replay follows the recorder's receive stamps (MCAP ``log_time``), divided by the speed; the
 frames themselves go out verbatim (same seq, epoch, sent_ns, sample times and payload).
+With a mesh key each XPUB is a CurveZMQ server admitting only holders of that key, like a
+live actor's PUB; each then has its own context, since a context has one ZAP handler.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from kairos.errors import RecordingError
 from kairos.tools._recording.reader import Recorded
+
+if TYPE_CHECKING:
+    from kairos.security.mesh import MeshKey
 
 SNDHWM = 1_000_000
 LINGER_MS = 5_000
@@ -33,8 +39,12 @@ class Outcome:
 class Publishers:
     """One XPUB per endpoint, counting the subscriptions each stream has received."""
 
-    def __init__(self, streams: Mapping[str, str], exact: bool) -> None:
+    def __init__(
+        self, streams: Mapping[str, str], exact: bool, mesh_key: MeshKey | None = None
+    ) -> None:
         self._context = zmq.Context()
+        #: (context, ZAP authenticator) of each encrypted XPUB, stopped after it closes
+        self._secured: list[tuple[zmq.Context, Any]] = []
         self._by_endpoint: dict[str, zmq.Socket] = {}
         self._socket_of: dict[str, zmq.Socket] = {}
         self._streams_of: dict[zmq.Socket, list[str]] = {}
@@ -44,11 +54,7 @@ class Publishers:
             for stream, endpoint in streams.items():
                 sock = self._by_endpoint.get(endpoint)
                 if sock is None:
-                    sock = self._context.socket(zmq.XPUB)
-                    sock.setsockopt(zmq.LINGER, LINGER_MS)
-                    sock.setsockopt(zmq.SNDHWM, SNDHWM)
-                    sock.setsockopt(zmq.XPUB_VERBOSE, 1)
-                    sock.setsockopt(zmq.XPUB_NODROP, 1)
+                    sock = self._socket(mesh_key)
                     self._by_endpoint[endpoint] = sock
                     try:
                         sock.bind(endpoint)
@@ -62,6 +68,22 @@ class Publishers:
         except RecordingError:
             self.close(linger=0)
             raise
+
+    def _socket(self, mesh_key: MeshKey | None) -> zmq.Socket:
+        """An XPUB with the replay options; encrypted (on its own context) with a key."""
+        context = self._context
+        if mesh_key is not None:
+            context = zmq.Context()
+        sock = context.socket(zmq.XPUB)
+        sock.setsockopt(zmq.LINGER, LINGER_MS)
+        sock.setsockopt(zmq.SNDHWM, SNDHWM)
+        sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if mesh_key is not None:
+            from kairos.security.mesh import serve_encrypted
+
+            self._secured.append((context, serve_encrypted(context, sock, mesh_key)))
+        return sock
 
     def wait_for(self, expected: Mapping[str, int], timeout_s: float) -> dict[str, int]:
         """Collect subscriptions until every stream has its expected count or time runs out.
@@ -111,6 +133,10 @@ class Publishers:
         for sock in self._by_endpoint.values():
             sock.close(linger)
         self._by_endpoint.clear()
+        for context, auth in self._secured:
+            auth.stop()
+            context.term()
+        self._secured.clear()
         self._context.term()
 
 

@@ -1,7 +1,9 @@
 """Where live streams come from: a topology's endpoints or explicit ``--connect`` endpoints.
 
 One SUB socket per endpoint, so that every received message is known to come from a given
-endpoint (the recorder stores it, and replay can rebind it without a topology).
+endpoint (the recorder stores it, and replay can rebind it without a topology).  With the
+launch's mesh key (``mesh.encrypt``, ``--mesh-key FILE``) every socket is a CurveZMQ client;
+without it an encrypted publisher sends nothing.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from kairos.errors import KairosError
+
+if TYPE_CHECKING:
+    from kairos.security.mesh import MeshKey
 
 #: How many messages a subscriber queues before ZeroMQ drops (recorders must not drop).
 RCVHWM = 200_000
@@ -66,6 +71,15 @@ def resolve(file: str | None, connect: Sequence[str]) -> Sources:
     )
 
 
+def read_mesh_key(path: str | Path | None) -> MeshKey | None:
+    """The data-plane key pair from ``--mesh-key FILE`` (the launcher prints its path)."""
+    if path is None:
+        return None
+    from kairos.security.mesh import MeshKey
+
+    return MeshKey.read(Path(path))
+
+
 def load_topology(path: Path) -> Any:
     """The validated topology (the loader reports every problem with file and line)."""
     from kairos.topologies.loader import load
@@ -76,7 +90,12 @@ def load_topology(path: Path) -> Any:
 class Subscriber:
     """SUB sockets on every endpoint; ``drain()`` yields (endpoint, frames) without blocking."""
 
-    def __init__(self, endpoints: dict[str, str], topics: Sequence[str] = ("",)) -> None:
+    def __init__(
+        self,
+        endpoints: dict[str, str],
+        topics: Sequence[str] = ("",),
+        mesh_key: MeshKey | None = None,
+    ) -> None:
         self._context = zmq.Context()
         self._poller = zmq.Poller()
         self._sockets: dict[zmq.Socket, str] = {}
@@ -85,6 +104,10 @@ class Subscriber:
             sock.setsockopt(zmq.LINGER, LINGER_MS)
             sock.setsockopt(zmq.RCVHWM, RCVHWM)
             sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)  # join early: miss no first message
+            if mesh_key is not None:
+                from kairos.security.mesh import connect_encrypted
+
+                connect_encrypted(sock, mesh_key)
             for topic in topics:
                 sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
             try:
