@@ -4,6 +4,10 @@
 them, so ``--dry-run`` shows exactly what a real install would write and ``--root`` stages
 the same tree under a folder (what tests and packagers use).  Only a real install (no root,
 no dry run) talks to the service manager.
+
+The agent binds beyond loopback, so it needs a CurveZMQ key pair (DESIGN §10): install makes
+one (``CONFIG/keys/agent``) unless it exists, and writes its path as ``curve_key``.  Its public
+key is what launchers put in the topology as the device's ``agent_key``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kairos import keys
 from kairos.errors import AgentError
 
 UNIT_NAME = "kairos-agent.service"
@@ -36,7 +41,11 @@ RESTART_STEPS_SINCE = 254
 RESTART_STEPS = 5
 RESTART_MAX_DELAY_S = 60
 #: keys of agent.yaml, in the order they are written
-CONFIG_KEYS = ("bind", "device_class", "state_dir", "trusted_keys_dir", "log_level")
+CONFIG_KEYS = ("bind", "device_class", "state_dir", "curve_key", "trusted_keys_dir", "log_level")
+#: keys an older install's agent.yaml may lack
+OPTIONAL_CONFIG_KEYS = ("curve_key",)
+#: the name of the agent's key pair in CONFIG/keys
+AGENT_KEY_NAME = "agent"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 Platform = Literal["linux", "darwin"]
@@ -52,18 +61,20 @@ class AgentServiceConfig:
     state_dir: Path
     trusted_keys_dir: Path
     log_level: str = "info"
+    #: the agent's CurveZMQ secret key file (None: an agent.yaml from before keys)
+    curve_key: Path | None = None
 
     def to_yaml(self) -> str:
-        body = yaml.safe_dump(
-            {
-                "bind": self.bind,
-                "device_class": self.device_class,
-                "state_dir": str(self.state_dir),
-                "trusted_keys_dir": str(self.trusted_keys_dir),
-                "log_level": self.log_level,
-            },
-            sort_keys=False,
-        )
+        values: dict[str, str] = {
+            "bind": self.bind,
+            "device_class": self.device_class,
+            "state_dir": str(self.state_dir),
+        }
+        if self.curve_key is not None:
+            values["curve_key"] = str(self.curve_key)
+        values["trusted_keys_dir"] = str(self.trusted_keys_dir)
+        values["log_level"] = self.log_level
+        body = yaml.safe_dump(values, sort_keys=False)
         return (
             "# Kairos agent configuration, written by `kairos agent install`.\n"
             "# Read by `kairos agent run --config <this file>`; edit and restart the service.\n"
@@ -80,7 +91,7 @@ def load_agent_config(path: Path) -> AgentServiceConfig:
     if not isinstance(raw, dict):
         raise AgentError(f"agent config {path}: expected a mapping of {', '.join(CONFIG_KEYS)}")
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    missing = [k for k in CONFIG_KEYS if k not in raw]
+    missing = [k for k in CONFIG_KEYS if k not in raw and k not in OPTIONAL_CONFIG_KEYS]
     if unknown or missing:
         raise AgentError(
             f"agent config {path}: unknown keys {unknown}, missing keys {missing}; "
@@ -97,6 +108,7 @@ def load_agent_config(path: Path) -> AgentServiceConfig:
         state_dir=Path(raw["state_dir"]),
         trusted_keys_dir=Path(raw["trusted_keys_dir"]),
         log_level=str(raw["log_level"]),
+        curve_key=Path(raw["curve_key"]) if raw.get("curve_key") is not None else None,
     )
 
 
@@ -118,6 +130,18 @@ class Layout:
     @property
     def trusted_dir(self) -> Path:
         return self.config_dir / "trusted"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.config_dir / "keys"
+
+    @property
+    def agent_secret_key(self) -> Path:
+        return self.keys_dir / f"{AGENT_KEY_NAME}{keys.SECRET_SUFFIX}"
+
+    @property
+    def agent_public_key(self) -> Path:
+        return self.keys_dir / f"{AGENT_KEY_NAME}{keys.PUBLIC_SUFFIX}"
 
     @classmethod
     def for_target(cls, platform: Platform, user: bool, home: Path | None = None) -> Layout:
@@ -174,6 +198,9 @@ class InstallPlan:
     commands: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: filled in while executing
+    #: the agent's public key (Z85) and whether install made the pair (False: it existed)
+    agent_key: bytes | None = None
+    key_generated: bool = False
     written: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
@@ -196,6 +223,11 @@ class InstallPlan:
         if self.action == "install":
             for d in self.dirs:
                 lines.append(f"mkdir -m {d.mode:04o} {self.staged(d.path)}")
+            secret = self.staged(self.layout.agent_secret_key)
+            lines.append(
+                f"\n# CurveZMQ key pair {AGENT_KEY_NAME!r}: {secret} (mode 0600) and "
+                f"{self.staged(self.layout.agent_public_key)}, made unless {secret.name} exists"
+            )
             for f in self.files:
                 lines.append(f"\n==> {self.staged(f.path)} (mode {f.mode:04o}) <==")
                 lines.append(f.content.rstrip("\n"))
@@ -394,9 +426,11 @@ def plan_install(
         state_dir=layout.state_dir,
         trusted_keys_dir=layout.trusted_dir,
         log_level=log_level,
+        curve_key=layout.agent_secret_key,
     )
     plan.dirs = [
         PlannedDir(layout.config_dir, 0o755),
+        PlannedDir(layout.keys_dir, 0o700),
         PlannedDir(layout.trusted_dir, 0o700),
         PlannedDir(layout.state_dir, 0o700),
         PlannedDir(layout.service_file.parent, 0o755),
@@ -483,6 +517,7 @@ def install(
                 continue
             _write_file(staged, f.content, f.mode)
             plan.written.append(staged)
+        _agent_key_pair(plan)
     except OSError as exc:
         raise AgentError(f"cannot install the agent service: {exc}") from exc
     if plan.touches_system:
@@ -490,6 +525,31 @@ def install(
             _run(command)
             plan.ran.append(command)
     return plan
+
+
+def _agent_key_pair(plan: InstallPlan) -> None:
+    """Make the agent's key pair unless it exists (launchers may already trust it), and note
+    a kept agent.yaml that does not use it."""
+    secret = plan.staged(plan.layout.agent_secret_key)
+    if secret.exists():
+        plan.agent_key, _ = keys.read_key_file(secret)
+    else:
+        # a public file left without its secret is useless: replace it along with the pair
+        pair = keys.generate(secret.parent, AGENT_KEY_NAME, force=True)
+        plan.agent_key = pair.public
+        plan.key_generated = True
+        plan.written += [secret, pair.public_file]
+    config = plan.staged(plan.layout.config_file)
+    if config in plan.kept:
+        try:
+            raw = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError:
+            raw = {}
+        if isinstance(raw, dict) and raw.get("curve_key") is None:
+            plan.notes.append(
+                f"the kept {config.name} has no curve_key: the agent cannot bind beyond "
+                f"loopback; add 'curve_key: {plan.layout.agent_secret_key}' or rerun with --force"
+            )
 
 
 def uninstall(
@@ -501,7 +561,8 @@ def uninstall(
     purge: bool = False,
     home: Path | None = None,
 ) -> InstallPlan:
-    """Stop and remove the service and its config; keep keys and state unless ``purge``.
+    """Stop and remove the service and its config; keep the agent's key pair, trusted keys
+    and state unless ``purge`` (topologies name the agent's public key).
 
     Directories install created are removed when empty (always, with ``purge``).
     """
@@ -510,6 +571,7 @@ def uninstall(
     plan = InstallPlan("uninstall", layout, root, dry_run)
     plan.files = [PlannedFile(layout.service_file, ""), PlannedFile(layout.config_file, "")]
     plan.dirs = [
+        PlannedDir(layout.keys_dir, 0o700),
         PlannedDir(layout.trusted_dir, 0o700),
         PlannedDir(layout.config_dir, 0o755),
         PlannedDir(layout.state_dir, 0o700),
@@ -520,7 +582,7 @@ def uninstall(
     if target == "linux":
         plan.commands.append(["systemctl", *(["--user"] if user else []), "daemon-reload"])
     if purge:
-        plan.notes.append("purge: trusted keys, state and logs are deleted too")
+        plan.notes.append("purge: the agent's key pair, trusted keys, state and logs too")
     if dry_run:
         return plan
     service_staged = plan.staged(layout.service_file)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +96,26 @@ def run_install(args: argparse.Namespace) -> int:
         print(f"ran {' '.join(command)}")
     if plan.root is not None:
         print(f"staged under {plan.root}; no service manager was called")
+    _print_key_steps(plan)
     return 0
+
+
+def _print_key_steps(plan: Any) -> None:
+    """The agent's public key, and what a launcher needs before this agent obeys it."""
+    if plan.agent_key is None:
+        return
+    layout = plan.layout
+    made = "made now" if plan.key_generated else "kept: it existed"
+    public = plan.agent_key.decode()
+    sudo = "sudo " if layout.scope == "system" else ""
+    print(f"agent public key {public} ({made}; {layout.agent_public_key})")
+    print("before a launcher can command this agent:")
+    print(f'  1. in the topology, give this device  agent_key: "{public}"')
+    print("  2. on the launcher machine, once:  kairos keys generate   (writes launcher.key)")
+    print(
+        "  3. copy that launcher.key here and trust it:  "
+        f"{sudo}kairos keys trust launcher.key --trusted-dir {layout.trusted_dir}"
+    )
 
 
 def run_uninstall(args: argparse.Namespace) -> int:

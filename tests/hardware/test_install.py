@@ -9,11 +9,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kairos import keys
+from kairos.agent.config import AgentConfig
 from kairos.errors import AgentError, DeviceClassError
 from kairos.hardware.install import (
     CONFIG_KEYS,
@@ -31,6 +34,7 @@ from kairos.tools import agent_install
 
 SYSTEM_UNIT = Path("etc/systemd/system") / UNIT_NAME
 SYSTEM_CONFIG = Path("etc/kairos/agent.yaml")
+SYSTEM_KEYS = Path("etc/kairos/keys")
 
 
 def files_under(root: Path) -> list[Path]:
@@ -251,11 +255,18 @@ def test_uninstall_removes_what_install_wrote(tmp_path: Path) -> None:
     written = install(root=tmp_path, platform="linux", device_class="pi-4")
     assert files_under(tmp_path)
     removed = uninstall(root=tmp_path, platform="linux")
-    assert files_under(tmp_path) == []
+    # the agent's key pair stays: topologies name its public key as the device's agent_key
+    key_pair = [tmp_path / SYSTEM_KEYS / "agent.key", tmp_path / SYSTEM_KEYS / "agent.key_secret"]
+    assert files_under(tmp_path) == key_pair
     for path in written.written:
-        assert path in removed.removed
-    for d in ("etc/kairos/trusted", "etc/kairos", "var/lib/kairos"):
+        assert path in removed.removed or path in key_pair
+    assert tmp_path / SYSTEM_KEYS in removed.kept
+    for d in ("etc/kairos/trusted", "var/lib/kairos"):
         assert not (tmp_path / d).exists()
+    purged = uninstall(root=tmp_path, platform="linux", purge=True)
+    assert tmp_path / SYSTEM_KEYS in purged.removed
+    assert files_under(tmp_path) == []
+    assert not (tmp_path / "etc/kairos").exists()
     assert uninstall(root=tmp_path, platform="linux").removed == []
 
 
@@ -315,6 +326,10 @@ def test_cli_install_and_uninstall(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / SYSTEM_UNIT}" in out
     assert "no service manager was called" in out
+    public = keys.read_key_file(tmp_path / SYSTEM_KEYS / "agent.key")[0].decode()
+    assert f"agent public key {public} (made now; /etc/kairos/keys/agent.key)" in out
+    assert f'agent_key: "{public}"' in out
+    assert "sudo kairos keys trust launcher.key --trusted-dir /etc/kairos/trusted" in out
 
     assert (
         cli(
@@ -329,7 +344,7 @@ def test_cli_install_and_uninstall(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     out = capsys.readouterr().out
     assert f"removed {tmp_path / SYSTEM_UNIT}" in out
-    assert files_under(tmp_path) == []
+    assert [p.name for p in files_under(tmp_path)] == ["agent.key", "agent.key_secret"]
 
 
 def test_cli_refuses_foreign_platform_on_the_real_system(
@@ -339,3 +354,87 @@ def test_cli_refuses_foreign_platform_on_the_real_system(
         cli(agent_install.configure_install, agent_install.run_install, "--platform", "darwin") == 2
     )
     assert "--root or --dry-run" in capsys.readouterr().err
+
+
+def test_install_makes_the_agent_key_pair_once_and_config_uses_it(tmp_path: Path) -> None:
+    plan = install(root=tmp_path, platform="linux", device_class="pi-4")
+    secret = tmp_path / SYSTEM_KEYS / "agent.key_secret"
+    public = tmp_path / SYSTEM_KEYS / "agent.key"
+    assert plan.key_generated and secret in plan.written and public in plan.written
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / SYSTEM_KEYS).stat().st_mode) == 0o700
+    pair = keys.resolve_pair(str(secret))
+    assert pair.public == plan.agent_key == keys.read_key_file(public)[0]
+    config = load_agent_config(tmp_path / SYSTEM_CONFIG)
+    assert config.curve_key == Path("/etc/kairos/keys/agent.key_secret")
+    # the agent's own reader takes the same file, curve_key included
+    assert AgentConfig.from_file(tmp_path / SYSTEM_CONFIG).curve_key == str(config.curve_key)
+    # an existing pair is the agent's identity: kept, even when the config is forced
+    again = install(root=tmp_path, platform="linux", device_class="pi-4", force=True)
+    assert not again.key_generated and again.agent_key == plan.agent_key
+    assert secret not in again.written
+    assert keys.resolve_pair(str(secret)).secret == pair.secret
+
+
+def test_kept_config_without_curve_key_is_noted(tmp_path: Path) -> None:
+    install(root=tmp_path, platform="linux", device_class="pi-4")
+    config = tmp_path / SYSTEM_CONFIG
+    config.write_text(
+        "\n".join(line for line in config.read_text().splitlines() if "curve_key" not in line)
+    )
+    assert load_agent_config(config).curve_key is None  # an older install's file still loads
+    again = install(root=tmp_path, platform="linux", device_class="pi-4")
+    assert config in again.kept
+    assert any("no curve_key" in note and "--force" in note for note in again.notes)
+
+
+def test_dry_run_says_it_would_make_a_key_pair(tmp_path: Path) -> None:
+    plan = install(root=tmp_path, platform="linux", device_class="pi-4", dry_run=True)
+    assert plan.agent_key is None and not plan.key_generated
+    assert f"CurveZMQ key pair 'agent': {tmp_path / SYSTEM_KEYS / 'agent.key_secret'}" in (
+        plan.render()
+    )
+    assert "curve_key: /etc/kairos/keys/agent.key_secret" in plan.render()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_installed_key_serves_curve_after_the_printed_trust_step(tmp_path: Path, processes) -> None:
+    """The staged install's key pair runs a real agent, which obeys a launcher once the
+    printed ``kairos keys trust`` step was done (on the staged trusted directory)."""
+    from support import run_kairos
+
+    from kairos.control.client import ControlClient
+    from kairos.control.sockets import CurveKeys
+
+    root = tmp_path / "stage"
+    done = run_kairos(
+        "agent", "install", "--root", str(root), "--platform", "linux", "--class", "mac-mini"
+    )
+    assert done.returncode == 0, done.stderr
+    agent_public = next(
+        line.split()[3] for line in done.stdout.splitlines() if line.startswith("agent public key")
+    )
+    launcher = keys.generate(tmp_path / "launcher", "launcher")
+    trusted = root / "etc/kairos/trusted"
+    trust = run_kairos("keys", "trust", str(launcher.public_file), "--trusted-dir", str(trusted))
+    assert trust.returncode == 0, trust.stderr
+    ready = tmp_path / "ready"
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as sink:
+        agent = processes.kairos(
+            "agent", "run", "--config", str(root / SYSTEM_CONFIG),
+            "--bind", "tcp://127.0.0.1:0", "--ready-file", str(ready),
+            "--state-dir", str(tmp_path / "state"), "--device", "staged",
+            "--curve-key", str(root / SYSTEM_KEYS / "agent.key_secret"),
+            "--trusted-dir", str(trusted),
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert agent.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    assert launcher.secret is not None
+    curve = CurveKeys(launcher.public, launcher.secret, agent_public.encode())
+    with ControlClient(ready.read_text().strip(), curve=curve) as client:
+        assert client.hello()["device"] == "staged"
