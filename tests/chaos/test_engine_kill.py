@@ -310,7 +310,7 @@ def _replay(
 @pytest.mark.xfail(
     strict=True,
     reason="product gap: a restarted engine treats its first input message as 'joined late' "
-    "and reports inputs.src.gaps == 0 although it missed 21-37 sensor messages (measured); "
+    "and reports inputs.src.gaps == 0 although it missed 18-37 sensor messages (measured); "
     "checkpoints do not carry input positions",
 )
 def test_restarted_engine_reports_what_it_missed(engine_kill: EngineKill) -> None:
