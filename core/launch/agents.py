@@ -58,9 +58,10 @@ def check_agent_keys(topology: Topology) -> None:
     if missing:
         names = ", ".join(f"{d.name} ({d.agent})" for d in missing)
         raise SecurityError(
-            f"{topology.path}: no agent_key for agents beyond loopback: {names}; on each "
-            "device run `kairos keys generate --name agent` and set agent_key: to its "
-            "agent.key (file or 40-character key)"
+            f"{topology.path}: no agent_key for agents beyond loopback: {names}; set each "
+            "device's agent_key: to its agent's public key (40 characters, or its agent.key "
+            "file), which `kairos agent install` prints on the device (docs/security.md); "
+            "or try the topology on one machine with --emulate"
         )
 
 
