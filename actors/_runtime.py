@@ -251,12 +251,16 @@ class ActorRuntime:
             except WireError as exc:
                 self.counters.decode_errors += 1
                 self.log.debug("dropped undecodable frame", error=str(exc))
-                continue
-            if message.stream not in self._wanted:
-                continue  # a longer topic sharing our subscription prefix
-            self.tracks.setdefault(message.stream, StreamTrack()).observe(message)
-            self.latency.add((self.clock.now_ns() - message.sent_ns) / 1e6)
-            messages.append(message)
+                message = None
+            if message is not None and message.stream in self._wanted:
+                message.received_ns = self.clock.now_ns()
+                self.tracks.setdefault(message.stream, StreamTrack()).observe(message)
+                self.latency.add((message.received_ns - message.sent_ns) / 1e6)
+                messages.append(message)
+            # ask whether more is waiting rather than provoke zmq.Again: after an idle
+            # wake-up that exception alone costs ~30 µs of a message's latency
+            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                break
         return messages
 
     def _publish(self, outgoing: Iterable[Outgoing]) -> None:

@@ -37,6 +37,8 @@ ALLOWED_DTYPES = frozenset(
 )
 _HEADER_KEYS = ("version", "stream", "seq", "epoch", "sent_ns", "dtype", "shape")
 _HEADER_KEY_SET = frozenset(_HEADER_KEYS)
+#: parsed once: building a dtype from its string on every message is measurable
+_DTYPES = {text: np.dtype(text) for text in ALLOWED_DTYPES}
 _INT64 = np.dtype("<i8")
 
 
@@ -57,6 +59,8 @@ class Message:
     data: Any
     fields: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: mesh time at which a receiver decoded it (set by the actor runtime; 0 otherwise)
+    received_ns: int = 0
 
     @property
     def is_record(self) -> bool:
@@ -235,9 +239,9 @@ def _decode_record(payload: bytes | memoryview, stream: str) -> dict[str, Any]:
 def _decode_array(
     payload: bytes | memoryview, dtype_text: str, shape: list[int], stream: str
 ) -> np.ndarray:
-    if dtype_text not in ALLOWED_DTYPES:
+    dtype = _DTYPES.get(dtype_text)
+    if dtype is None:
         raise WireError(f"stream {stream!r}: dtype {dtype_text!r} is not allowed")
-    dtype = np.dtype(dtype_text)
     expected = dtype.itemsize
     for size in shape:
         expected *= size
@@ -246,4 +250,5 @@ def _decode_array(
             f"stream {stream!r}: payload has {len(payload)} bytes, "
             f"{dtype_text} of shape {tuple(shape)} needs {expected}"
         )
-    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+    array = np.frombuffer(payload, dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)

@@ -32,14 +32,14 @@ class Probe(Actor):
         self.received: list[int] = []
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
-        # now_ns is read by the runtime right after it received and decoded this batch
+        # received_ns: stamped by the runtime as soon as the message was decoded
         for message in inputs:
             if message.is_record:
                 continue
             self.seq.append(message.seq)
             self.epoch.append(message.epoch)
             self.sent.append(message.sent_ns)
-            self.received.append(now_ns)
+            self.received.append(message.received_ns)
         return ()
 
     def teardown(self) -> None:
