@@ -15,7 +15,7 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import psutil
 import zmq
 
 from kairos import _log, wire
-from kairos.actors._metrics import Counters, LatencyWindow, StreamTrack
+from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
 from kairos.meshtime import MeshClock
@@ -35,8 +35,20 @@ RCVHWM = 10_000
 READY_TIMEOUT_S = 5.0
 WITNESS_INTERVAL_S = 1.0
 MAX_BATCH = 512
+POSITIONS_FILE = "inputs.pos"
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
+CONNECT_TIMEOUT_MS = 1000
 #: what an XPUB reads is subscriptions (a byte and a stream name): nothing needs more
 MAX_SUBSCRIPTION_BYTES = 64 * 1024
+
+
+def _set_heartbeats(sock: zmq.Socket) -> None:
+    """ZMTP heartbeats: a peer behind a dead link is dropped in seconds and reconnected when
+    the link returns, instead of the connection hanging until TCP gives up."""
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,6 @@ class ActorContext:
     clock: MeshClock
     log: Any
     work_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Actor(ABC):
@@ -112,6 +123,10 @@ class ActorRuntime:
         self._wanted = {link.stream for link in spec.inputs}
         if spec.pulse is not None:
             self._wanted.add(spec.pulse.stream)
+        work_dir = Path(spec.work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self._positions = InputPositions(work_dir / POSITIONS_FILE, sorted(self._wanted))
+        self.tracks.update(self._positions.load())
         self._process = psutil.Process()
         self._process.cpu_percent(None)
         self._last_witness_at = time.monotonic()
@@ -126,6 +141,7 @@ class ActorRuntime:
         pub.setsockopt(zmq.RCVHWM, RCVHWM)
         pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
         pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
+        _set_heartbeats(pub)
         if self._mesh_key is not None:
             from kairos.security.mesh import serve_encrypted
 
@@ -147,6 +163,8 @@ class ActorRuntime:
             sub.setsockopt(zmq.RCVHWM, RCVHWM)
             sub.setsockopt(zmq.SNDHWM, SNDHWM)
             sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD_BYTES + 65536)
+            sub.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
+            _set_heartbeats(sub)
             if self._mesh_key is not None:
                 from kairos.security.mesh import connect_encrypted
 
@@ -168,7 +186,6 @@ class ActorRuntime:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         work_dir = Path(self.spec.work_dir)
-        work_dir.mkdir(parents=True, exist_ok=True)
         context = ActorContext(self.spec, self.clock, self.log, work_dir)
         try:
             self.actor.setup(context)
@@ -254,7 +271,9 @@ class ActorRuntime:
                 message = None
             if message is not None and message.stream in self._wanted:
                 message.received_ns = self.clock.now_ns()
-                self.tracks.setdefault(message.stream, StreamTrack()).observe(message)
+                track = self.tracks.setdefault(message.stream, StreamTrack())
+                track.observe(message)
+                self._positions.record(message.stream, track)
                 self.latency.add((message.received_ns - message.sent_ns) / 1e6)
                 messages.append(message)
             # ask whether more is waiting rather than provoke zmq.Again: after an idle
@@ -324,6 +343,7 @@ class ActorRuntime:
             for sub in self._subs:
                 sub.close(linger=0)
             self._pub.close(linger=LINGER_MS)
+            self._positions.close()
             if self._auth is not None:
                 self._auth.stop()  # its ZAP socket must close before the context ends
             self._ctx.term()

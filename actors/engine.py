@@ -45,6 +45,9 @@ WINDOWS = ("fast", "slow")
 #: an input silent this long (and at least 3 of its message periods) no longer holds others back
 MIN_STALE_S = 1.0
 CHECKPOINT_FILE = "checkpoint.bin"
+#: messages an input may queue while it waits for the others; beyond, the oldest are dropped
+#: (and counted): a stalled input can never eat the device's memory
+MAX_QUEUED = 4096
 
 
 @dataclass
@@ -90,17 +93,23 @@ class _InputState:
     last_heard_ns: int | None = None
     period_ns: float = 0.0
 
-    def note_arrival(self, message: Message, now_ns: int) -> None:
+    def note_arrival(self, message: Message, now_ns: int) -> int:
+        """Queue one message; returns how many old ones had to be dropped for it (0 or 1)."""
         if self.last_heard_ns is not None:
             interval = now_ns - self.last_heard_ns
             self.period_ns = (
                 interval if self.period_ns == 0 else 0.9 * self.period_ns + 0.1 * interval
             )
         self.last_heard_ns = now_ns
+        dropped = 0
+        if len(self.queue) >= MAX_QUEUED:
+            self.queue.popleft()
+            dropped = 1
         self.queue.append(message)
         if len(message.times):
             last = int(message.times[-1])
             self.last_time = last if self.last_time is None else max(self.last_time, last)
+        return dropped
 
     def stale(self, now_ns: int, started_ns: int) -> bool:
         limit = max(MIN_STALE_S * 1e9, 3 * self.period_ns)
@@ -157,6 +166,7 @@ class Engine(Actor):
         self.checkpoint_path: Path | None = None
         self.next_checkpoint_ns: int | None = None
         self.restored_from_ns: int | None = None
+        self.drops = 0
         self.log: Any = None
 
     def setup(self, context: ActorContext) -> None:
@@ -228,7 +238,7 @@ class Engine(Actor):
         for message in inputs:
             state = self.inputs.get(message.stream)
             if state is not None and not message.is_record:
-                state.note_arrival(message, now_ns)
+                self.drops += state.note_arrival(message, now_ns)
         outgoing: list[Outgoing] = []
         while (ready := self._next_ready(now_ns)) is not None:
             outgoing.extend(self._process(ready, ready.queue.popleft()))
@@ -332,6 +342,7 @@ class Engine(Actor):
     def witness(self) -> dict[str, Any]:
         return {
             "rows_out": self.rows_out,
+            "drops": self.drops,
             "queued": {name: len(s.queue) for name, s in self.inputs.items()},
             "collapsed": dict(self.collapsed),
         }

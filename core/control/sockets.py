@@ -24,6 +24,7 @@ HWM: Final = 1000
 HEARTBEAT_IVL_MS: Final = 1000
 HEARTBEAT_TIMEOUT_MS: Final = 3000
 HEARTBEAT_TTL_MS: Final = 3000
+CONNECT_TIMEOUT_MS: Final = 1000
 #: largest control frame a socket accepts at all: the protocol refuses (and answers) frames
 #: above 1 MiB; beyond this hard limit libzmq drops the connection without reading them
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
@@ -59,6 +60,9 @@ def control_socket(
     else:
         # never queue a command for an agent that is not connected: it would fire late
         sock.setsockopt(zmq.IMMEDIATE, 1)
+        # a reconnect begun while a link was down must not wait out the kernel's SYN
+        # back-off (seconds) once the link is back
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
     if curve is not None:
         sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.public)
         sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)

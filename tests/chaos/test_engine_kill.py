@@ -8,7 +8,7 @@ One launch, one kill; each test checks one claim about what happened:
 * nothing is lost outside that gap;
 * the restarted engine resumes from a checkpoint no older than the checkpoint interval,
   and really continues that state;
-* the engine itself reports what it missed (a product gap: see the xfail).
+* the engine itself reports what it missed (input positions survive the kill).
 """
 
 from __future__ import annotations
@@ -307,12 +307,6 @@ def _replay(
     return np.concatenate(rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: a restarted engine treats its first input message as 'joined late' "
-    "and reports inputs.src.gaps == 0 although it missed 18-37 sensor messages (measured); "
-    "checkpoints do not carry input positions",
-)
 def test_restarted_engine_reports_what_it_missed(engine_kill: EngineKill) -> None:
     record_result(
         "engine_kill_engine_inputs",

@@ -153,3 +153,60 @@ def test_actor_stops_when_its_parent_dies(tmp_path):
         parent.stdout.close()
         if actor_pid is not None:
             kill_tree(actor_pid)
+
+
+def test_a_restarted_actor_counts_what_it_missed_while_dead(tmp_path, processes, context):
+    """Input positions survive kill -9: the new life counts the messages sent meanwhile."""
+    feed_port, engine_port = free_port(), free_port()
+    pub = context.socket(zmq.XPUB)
+    pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    pub.bind(f"tcp://127.0.0.1:{feed_port}")
+    spec = ActorProcessSpec(
+        name="eng",
+        role="engine",
+        device="local",
+        device_class="mac-mini",
+        bind=f"tcp://127.0.0.1:{engine_port}",
+        inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
+        encoding={"type": "phase"},
+        windows=(0.5, 10.0),
+        work_dir=str(tmp_path / "eng"),
+    )
+    t0 = time.time_ns()
+    seq = 0
+
+    def send(count: int) -> None:
+        nonlocal seq
+        for _ in range(count):
+            times = [t0 + seq * 4_000_000 + i * 1_000_000 for i in range(4)]
+            pub.send_multipart(wire.encode("mic", seq, 7, times[-1], times, [0.5] * 4))
+            seq += 1
+
+    def wait_subscribed() -> None:
+        while True:  # skip the unsubscription a killed subscriber leaves behind
+            assert pub.poll(10_000)
+            if pub.recv() == b"\x01mic":
+                return
+
+    first = start(tmp_path, spec, processes)
+    wait_subscribed()
+    send(20)
+    time.sleep(1.0)  # processed
+    first.kill()
+    first.wait(timeout=5)
+    send(13)  # nobody hears these
+    start(tmp_path, spec, processes)
+    wait_subscribed()
+    send(5)
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"eng/witness")
+    sub.connect(f"tcp://127.0.0.1:{engine_port}")
+    deadline = time.monotonic() + 10
+    inputs = {}
+    while time.monotonic() < deadline:
+        message = receive(sub, 1.5)
+        if message is not None and message.data["inputs"].get("mic", {}).get("msgs") == 5:
+            inputs = message.data["inputs"]["mic"]
+            break
+    assert inputs["gaps"] == 13
+    assert inputs["restarts"] == 0
