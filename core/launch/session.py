@@ -50,6 +50,8 @@ from kairos.launch.witness import WitnessMonitor
 from kairos.security.mesh import MeshKey
 from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 
+#: a running actor silent (no witness record) this long is reported hung
+HUNG_AFTER_S: Final = 2.5
 HEARTBEAT_EVERY_S: Final = 0.5
 #: status requests (which list the agent's actors) go out this often
 STATUS_EVERY_S: Final = 1.0
@@ -135,6 +137,7 @@ class Launch:
         #: the data-plane key file written for ``mesh.encrypt`` (tap/record/replay --mesh-key)
         self.mesh_key_file: Path | None = None
         self._log = _log.get("launch")
+        self._hung: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -324,6 +327,20 @@ class Launch:
         """The emulated cluster this launch built (``EmulatedCluster``), or None."""
         return self._cluster
 
+    def _state_of(self, actor: str, info: dict[str, Any]) -> str:
+        """The agent's word for an actor, except that a running actor whose witness record
+        has been missing for HUNG_AFTER_S is hung (stopped, deadlocked, starved): the agent
+        sees a live process, only its silence tells."""
+        state = info.get("state", "unknown")
+        silent = self._witness.silent_for(actor) if self._witness else None
+        if state == "running" and silent is not None and silent > HUNG_AFTER_S:
+            if actor not in self._hung:
+                self._hung.add(actor)
+                self._log.warning("actor hung: no witness record", actor=actor, silent_s=silent)
+            return "hung"
+        self._hung.discard(actor)
+        return state
+
     def status(self) -> dict[str, Any]:
         """What the launcher knows now: per actor state, pid, restarts, rate; per device."""
         plan = self.plan
@@ -337,7 +354,7 @@ class Launch:
                     "device": actor.device,
                     "role": actor.role,
                     "endpoint": actor.endpoint,
-                    "state": "excluded" if actor.excluded else info.get("state", "unknown"),
+                    "state": "excluded" if actor.excluded else self._state_of(actor.name, info),
                     "pid": info.get("pid"),
                     "restarts": info.get("restarts", 0),
                     "rate_hz": self._witness.rate(actor.name) if self._witness else None,

@@ -8,6 +8,13 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 PLAIN_EVERY_S = 3.0
+STATE_STYLES = {
+    "running": "green",
+    "backoff": "yellow",
+    "LOST": "red",
+    "failed": "red",
+    "hung": "red",
+}
 
 
 class StatusView:
@@ -77,9 +84,13 @@ def _table(status: dict[str, Any]) -> Any:
     for row in rows:
         lost = devices.get(row["device"], {}).get("lost", False)
         state = "LOST" if lost else row["state"]
-        style = {"running": "green", "backoff": "yellow", "LOST": "red", "failed": "red"}.get(
-            state, ""
-        )
+        style = {
+            "running": "green",
+            "backoff": "yellow",
+            "LOST": "red",
+            "failed": "red",
+            "hung": "red",
+        }.get(state, "")
         table.add_row(
             row["device"],
             row["name"],

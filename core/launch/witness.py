@@ -86,6 +86,11 @@ class WitnessMonitor:
         rate = record.get("rate_hz")
         return float(rate) if isinstance(rate, (int, float)) else None
 
+    def silent_for(self, actor: str) -> float | None:
+        """Seconds since the actor's last witness record, or None if it never sent one."""
+        heard = self.received_at.get(actor)
+        return None if heard is None else time.monotonic() - heard
+
     def coherence(self, node: str) -> float | None:
         """The node's slow-window coherence as the sync last combined it, if any sync did."""
         for state in self.mesh.values():
