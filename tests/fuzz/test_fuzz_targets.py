@@ -52,13 +52,13 @@ def _param(name: str) -> object:
     return pytest.param(name, id=name, marks=marks)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240, method="thread")  # the fuzz engine owns SIGALRM
 @pytest.mark.parametrize("name", [_param(n) for n in ("wire", "control", "recording")])
 def test_target_survives_100k_inputs(name: str, tmp_path: Path) -> None:
     _fuzz(load_target(name), tmp_path)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240, method="thread")  # the fuzz engine owns SIGALRM
 @pytest.mark.parametrize("name", [_param("topology")])
 def test_topology_loader_survives_100k_inputs(name: str, tmp_path: Path) -> None:
     # small seeds: the examples cost ~3 ms per input, too slow for 100 000 in CI; the
