@@ -161,8 +161,11 @@ def _record(args: argparse.Namespace) -> int:
             clock.refresh()
     finally:
         stop.restore()
+        problems = subscriber.problems()
         subscriber.close()
         writer.close()
+    for endpoint, why in problems.items():
+        print(f"kairos record: nothing from {endpoint}: {why}", file=sys.stderr)
     print(
         f"kairos record: {writer.messages} messages written to {out}"
         + (f" ({dropped} undecodable frames dropped)" if dropped else ""),

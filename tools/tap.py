@@ -105,6 +105,14 @@ def _encryption_hint(sources: Any, mesh_key: Any) -> str:
     return ""
 
 
+def _why(subscriber: Any, hint: str) -> str:
+    """Why nothing came: publishers that refused our handshakes, else the topology's hint."""
+    problems = subscriber.problems()
+    if problems:
+        return "; handshake failed: " + "; ".join(f"{ep}: {why}" for ep, why in problems.items())
+    return f" ({hint})" if hint else ""
+
+
 def _echo(subscriber: Any, args: argparse.Namespace, stop: Any, hint: str = "") -> int:
     from kairos import wire
     from kairos.tools._recording.format import matches
@@ -115,7 +123,7 @@ def _echo(subscriber: Any, args: argparse.Namespace, stop: Any, hint: str = "") 
         if args.once and time.monotonic() >= deadline:
             raise KairosError(
                 f"no message on {', '.join(args.stream)} within {args.timeout:g} s"
-                + (f" ({hint})" if hint else "")
+                + _why(subscriber, hint)
             )
         if not subscriber.wait(0.1):
             continue
@@ -192,7 +200,7 @@ def _view(
                     lacking = "; ".join(view.missing())
                     raise KairosError(
                         f"no complete snapshot within {args.timeout:g} s; still missing: {lacking}"
-                        + (f" ({hint})" if hint else "")
+                        + _why(subscriber, hint)
                     )
                 continue
             if args.json:

@@ -112,6 +112,18 @@ def test_encrypted_mesh_tap_record_replay(processes, tmp_path, wait_until, menti
     assert blind.returncode == 1
     assert blind.stdout == ""
     assert "no complete snapshot" in blind.stderr and "--mesh-key" in blind.stderr
+    assert ": encrypted (mesh.encrypt)" in blind.stderr  # seen by the handshake monitor
+
+    from kairos.topologies.loader import load
+
+    eng = load(topology).endpoint("eng")
+    wrong = MeshKey.new().write(tmp_path / "other-launch")
+    foreign = run_kairos(
+        "tap", "--connect", eng, "--mesh-key", str(wrong), "--stream", "eng", "--once",
+        "--timeout", "4",
+    )  # fmt: skip
+    assert foreign.returncode == 1 and foreign.stdout == ""
+    assert f"{eng}: refused the mesh key" in foreign.stderr
 
     recording = tmp_path / "run.mcap"
     recorded = run_kairos(

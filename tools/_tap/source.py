@@ -3,11 +3,13 @@
 One SUB socket per endpoint, so that every received message is known to come from a given
 endpoint (the recorder stores it, and replay can rebind it without a topology).  With the
 launch's mesh key (``mesh.encrypt``, ``--mesh-key FILE``) every socket is a CurveZMQ client;
-without it an encrypted publisher sends nothing.
+without it an encrypted publisher sends nothing.  libzmq retries a failed handshake quietly
+for ever, so a monitor on each socket keeps the outcome for :meth:`Subscriber.problems`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,12 @@ if TYPE_CHECKING:
 RCVHWM = 200_000
 LINGER_MS = 200
 RECONNECT_MS = 20
+_HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,10 @@ class Subscriber:
         self._context = zmq.Context()
         self._poller = zmq.Poller()
         self._sockets: dict[zmq.Socket, str] = {}
+        self._keyed = mesh_key is not None
+        #: monitor socket -> endpoint, and each endpoint's last handshake outcome
+        self._monitors: dict[zmq.Socket, str] = {}
+        self._handshakes: dict[str, int] = {}
         for label, endpoint in endpoints.items():
             sock = self._context.socket(zmq.SUB)
             sock.setsockopt(zmq.LINGER, LINGER_MS)
@@ -108,6 +120,7 @@ class Subscriber:
                 from kairos.security.mesh import connect_encrypted
 
                 connect_encrypted(sock, mesh_key)
+            self._monitors[sock.get_monitor_socket(_HANDSHAKE_EVENTS)] = endpoint
             for topic in topics:
                 sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
             try:
@@ -133,7 +146,32 @@ class Subscriber:
                     break
                 yield endpoint, frames
 
+    def problems(self) -> dict[str, str]:
+        """Endpoints whose publisher refused every handshake so far, and what that means."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        for monitor, endpoint in self._monitors.items():
+            while monitor.poll(0):
+                self._handshakes[endpoint] = recv_monitor_message(monitor)["event"]
+        found = {}
+        for endpoint, event in self._handshakes.items():
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                continue
+            if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and self._keyed:
+                found[endpoint] = "not encrypted (no mesh.encrypt): drop --mesh-key"
+            elif self._keyed:
+                found[endpoint] = "refused the mesh key: pass this launch's STATE/mesh.key_secret"
+            else:
+                found[endpoint] = "encrypted (mesh.encrypt): pass --mesh-key STATE/mesh.key_secret"
+        return found
+
     def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disable_monitor()
+        for monitor in self._monitors:
+            monitor.close(0)
+        self._monitors.clear()
         for sock in self._sockets:
             sock.close(LINGER_MS)
         self._sockets.clear()
