@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import mmap
+import struct
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +87,11 @@ class InputPositions:
     """Where each input stream stood (epoch, last seq, last sample time), in a memory-mapped
     file beside the actor's work.
 
-    Written on every message at the cost of a store to memory: the page cache keeps it when
-    the process is killed (-9 included), so a restarted actor resumes each stream's
-    bookkeeping and counts exactly the messages it never saw as gaps, instead of greeting
-    its first message as "joined late".
+    Written on every message at the cost of three stores to memory (~0.1 µs): the page cache
+    keeps them when the process is killed (-9 included), so a restarted actor resumes each
+    stream's bookkeeping and counts exactly the messages it never saw as gaps, instead of
+    greeting its first message as "joined late".  The stream names sit in a JSON file beside
+    it; another actor's layout is never reused.
     """
 
     _SLOT = 3  # int64 epoch, last_seq, last_t_ns
@@ -96,16 +99,15 @@ class InputPositions:
     def __init__(self, path: Path, streams: list[str]) -> None:
         self.slots = {stream: index for index, stream in enumerate(streams)}
         self._names = path.with_suffix(".json")
-        rows = max(1, len(streams))
-        size = rows * self._SLOT * 8
+        size = max(1, len(streams)) * self._SLOT * 8
         fresh = self._read_names() != streams or not path.exists() or path.stat().st_size != size
         if fresh:  # another actor's layout, or none yet: start from a blank file
             with open(path, "wb") as handle:
-                handle.truncate(size)
-        self._array = np.memmap(path, dtype="<i8", mode="r+", shape=(rows, self._SLOT))
-        if fresh:
-            self._array[:] = -1
+                handle.write(struct.pack(f"<{size // 8}q", *([-1] * (size // 8))))
             self._names.write_text(json.dumps(streams))
+        self._file = open(path, "r+b")  # noqa: SIM115 - kept open for the mapping's lifetime
+        self._map = mmap.mmap(self._file.fileno(), size)
+        self._values = memoryview(self._map).cast("q")
 
     def _read_names(self) -> list[str] | None:
         try:
@@ -118,7 +120,7 @@ class InputPositions:
         """The streams a previous life of this actor had heard, ready to continue."""
         tracks = {}
         for stream, index in self.slots.items():
-            epoch, last_seq, last_t_ns = (int(v) for v in self._array[index])
+            epoch, last_seq, last_t_ns = self._values[index * 3 : index * 3 + 3]
             if epoch != -1 and last_seq >= 0:
                 tracks[stream] = StreamTrack(epoch=epoch, last_seq=last_seq, last_t_ns=last_t_ns)
         return tracks
@@ -126,8 +128,13 @@ class InputPositions:
     def record(self, stream: str, track: StreamTrack) -> None:
         index = self.slots.get(stream)
         if index is not None:
-            self._array[index] = (track.epoch, track.last_seq, track.last_t_ns)
+            base = index * 3
+            values = self._values
+            values[base] = track.epoch
+            values[base + 1] = track.last_seq
+            values[base + 2] = track.last_t_ns
 
     def close(self) -> None:
-        self._array.flush()
-        del self._array
+        self._values.release()
+        self._map.close()
+        self._file.close()
