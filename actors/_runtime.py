@@ -9,6 +9,7 @@ bounded shutdown.  A role only implements :meth:`Actor.update`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -77,15 +78,17 @@ class ActorContext:
 class Actor(ABC):
     """The actor contract: turn the messages that arrived into messages to publish."""
 
-    #: when set, update() is also called this often (in seconds) without inputs
-    period_s: float | None = None
-
     def setup(self, context: ActorContext) -> None:  # noqa: B027 - optional hook
         """Open adapters and files; called once before the first update."""
 
     @abstractmethod
     def update(self, now_ns: int, inputs: Sequence[wire.Message]) -> Iterable[Outgoing]:
         """Handle the messages received since the last call (maybe none) at mesh time now."""
+
+    def next_call_ns(self) -> int | None:
+        """Mesh time at which update() should next be called even without input (a sensor's
+        next whole chunk, a sync's next tick), or None to be called only on input."""
+        return None
 
     def witness(self) -> dict[str, Any]:
         """Role-specific fields added to the witness record."""
@@ -227,25 +230,23 @@ class ActorRuntime:
             poller.register(sub, zmq.POLLIN)
         poller.register(self._pub, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
-        period = self.actor.period_s
-        next_update = time.monotonic() + (period or 0.0)
         next_witness = time.monotonic() + WITNESS_INTERVAL_S
         self._publish(self.actor.update(self.clock.now_ns(), ()))
         while not self._stopping:
+            wake_ns = self.actor.next_call_ns()
             now = time.monotonic()
-            deadline = min(next_witness, next_update if period else next_witness)
-            ready = dict(poller.poll(max(0, int((deadline - now) * 1000) + 1)))
+            deadline = next_witness
+            if wake_ns is not None:
+                deadline = min(deadline, now + max(0, wake_ns - self.clock.now_ns()) / 1e9)
+            # poll counts whole milliseconds: round up, never wake before the deadline
+            ready = dict(poller.poll(max(0, math.ceil((deadline - now) * 1000))))
             if self._pub in ready:
                 self._drain_subscriptions()
             batch = [m for sub in self._subs if sub in ready for m in self._receive(sub)]
+            mesh_now = self.clock.now_ns()
+            if batch or (wake_ns is not None and mesh_now >= wake_ns):
+                self._publish(self.actor.update(mesh_now, batch))
             now = time.monotonic()
-            due = period is not None and now >= next_update
-            if batch or due:
-                self._publish(self.actor.update(self.clock.now_ns(), batch))
-            if due and period is not None:
-                next_update += period
-                if next_update < now - 1.0:  # stalled (SIGSTOP, starved): do not spin to catch up
-                    next_update = now + period
             if now >= next_witness:
                 self.clock.refresh()
                 self._publish_witness()

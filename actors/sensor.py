@@ -31,7 +31,6 @@ class Sensor(Actor):
         self.rate_hz = float(spec.rate_hz)
         self.step_ns = round(1e9 / self.rate_hz)
         self.chunk = int(spec.chunk or max(1, round(self.rate_hz / 50)))
-        self.period_s = self.chunk / self.rate_hz
         self.adapter: SensorAdapter | None = None
         self.next_sample_ns: int | None = None
         self.samples = 0
@@ -86,6 +85,12 @@ class Sensor(Actor):
             )
             for start in range(0, produced, self.chunk)
         ]
+
+    def next_call_ns(self) -> int | None:
+        """When the next whole chunk is due (its last sample's time)."""
+        if self.exhausted or self.next_sample_ns is None:
+            return None
+        return self.next_sample_ns + (self.chunk - 1) * self.step_ns
 
     def teardown(self) -> None:
         if self.adapter is not None:

@@ -59,7 +59,6 @@ class Sync(Actor):
         self.spec = spec
         rate = spec.rate_hz or float(spec.mesh.get("pulse_hz", 10.0))
         self.period_ns = round(1e9 / rate)
-        self.period_s = self.period_ns / 1e9
         self.threshold = float(spec.mesh.get("emergence_threshold", 0.75))
         self.hysteresis = float(spec.mesh.get("hysteresis", 0.05))
         self.nodes = {n.name: _Node(n.name, n.device, n.weight) for n in spec.nodes}
@@ -149,6 +148,10 @@ class Sync(Actor):
             }
             out.append(Outgoing("events", [tick_ns], event))
         return out
+
+    def next_call_ns(self) -> int | None:
+        """The next tick of the common mesh-time grid."""
+        return self.next_tick_ns
 
     def witness(self) -> dict[str, Any]:
         return {"ticks": self.ticks, "emerged": self.emerged, "nodes": len(self.nodes)}
