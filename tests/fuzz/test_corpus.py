@@ -28,7 +28,7 @@ def _cases() -> Iterator[object]:
             yield pytest.param(target, data, id=f"{target}: {name}", marks=marks)
 
 
-@pytest.mark.parametrize(("target_name", "data"), _cases())
+@pytest.mark.parametrize(("target_name", "data"), list(_cases()))
 def test_malformed_input_ends_in_the_typed_error(target_name: str, data: bytes) -> None:
     target = load_target(target_name)
     previous = signal.signal(signal.SIGALRM, _alarm)
