@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import psutil
@@ -279,7 +279,7 @@ class ActorRuntime:
                 messages.append(message)
             # ask whether more is waiting rather than provoke zmq.Again: after an idle
             # wake-up that exception alone costs ~30 µs of a message's latency
-            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not cast(int, sub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 break
         return messages
 

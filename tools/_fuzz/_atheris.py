@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from kairos.tools._fuzz._stats import Crash, Stats
 
@@ -132,7 +133,7 @@ def _child(name: str, stats_path: str, argv: list[str]) -> None:
             (corpus / f"seed-{index:03d}").write_bytes(data)
 
     runs = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("-runs=")), -1)
-    state = {"inputs": 0, "errors": {}, "max_input_s": 0.0, "slowest_size": 0}
+    state: dict[str, Any] = {"inputs": 0, "errors": {}, "max_input_s": 0.0, "slowest_size": 0}
     last_write = [0.0]
 
     def write_stats(now: float) -> None:
