@@ -11,10 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -80,3 +84,15 @@ def run_kairos(*args: str, timeout: float = 60, **kwargs) -> subprocess.Complete
         timeout=timeout,
         **kwargs,
     )
+
+
+def wait_for(predicate: Callable[[], T], timeout_s: float, step_s: float = 0.05) -> T:
+    """Poll ``predicate`` until it returns something truthy; that value, or TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s} s")
+        time.sleep(step_s)

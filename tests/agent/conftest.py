@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import zmq
-from support import Processes, free_port
+from support import Processes, free_port, wait_for
 
 from kairos.control.client import ControlClient
 
@@ -134,18 +134,6 @@ def wait() -> Callable[..., Any]:
 @pytest.fixture
 def status_of() -> Callable[[ControlClient, str], dict[str, Any] | None]:
     return actor_status
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, step_s: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; that value, or TimeoutError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout_s} s")
-        time.sleep(step_s)
 
 
 def actor_status(client: ControlClient, name: str) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import psutil
 import zmq
+from support import wait_for
 
 from kairos.launch import Launch
 from kairos.wire import Message, decode
@@ -41,18 +42,6 @@ def record_result(key: str, **figures: Any) -> None:
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, RESULTS)
-
-
-def wait_for(predicate: Callable[[], T], timeout_s: float, step_s: float = 0.02) -> T:
-    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout_s} s")
-        time.sleep(step_s)
 
 
 def drive(launch: Launch, predicate: Callable[[], T], timeout_s: float) -> T:

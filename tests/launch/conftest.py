@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from support import free_port
+from support import free_port, wait_for
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
 
@@ -65,14 +64,4 @@ def mentioning() -> Callable[[str], list[psutil.Process]]:
 
 @pytest.fixture
 def wait_until() -> Callable[..., Any]:
-    def wait(predicate: Callable[[], Any], timeout_s: float, step_s: float = 0.05) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met within {timeout_s} s")
-            time.sleep(step_s)
-
-    return wait
+    return wait_for

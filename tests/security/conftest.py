@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Processes
+from support import Processes, wait_for
 
 from kairos import keys
 from kairos.control.client import ControlClient
@@ -108,18 +108,6 @@ def start_secure_agent(
 @pytest.fixture
 def secure_agent(processes: Processes, tmp_path: Path, ring: KeyRing) -> SecureAgent:
     return start_secure_agent(processes, tmp_path, ring)
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, step_s: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; that value, or TimeoutError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout_s} s")
-        time.sleep(step_s)
 
 
 @pytest.fixture
