@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +202,9 @@ def remove_tree(directory: Path, timeout: float = 5.0) -> bool:
     """rmdir a cgroup and its children, deepest first; False when it did not exist.
 
     A group can only go once its tasks are gone; exiting processes linger for a moment as
-    zombies, so each rmdir is retried until ``timeout``.
+    zombies, so each rmdir is retried until ``timeout``.  A process found inside while
+    retrying is killed: one that joined after its cluster's processes were listed (a wrapper
+    slowed down by the group's own CPU quota) would otherwise keep the group forever.
     """
     if not directory.is_dir():
         return False
@@ -224,6 +227,9 @@ def remove_tree(directory: Path, timeout: float = 5.0) -> bool:
                         f"cannot remove cgroup {child}: {exc.strerror} "
                         f"(pids still inside: {pids_in(child) or 'none'})"
                     ) from exc
+                for pid in pids_in(child):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
                 time.sleep(0.05)
     return True
 

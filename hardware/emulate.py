@@ -40,6 +40,7 @@ from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 PREFIX = "kz"
 STATE_DIR = Path("/run/kairos/emulate")
 #: SIGTERM grace period before spawned processes are killed.
+JOIN_TIMEOUT_S = 5.0
 TERM_GRACE_S = 3.0
 _CLUSTER_ID = re.compile(r"^[a-z0-9]{1,8}$")
 _NAME = re.compile(rf"^{PREFIX}([a-z0-9]{{1,8}})-")
@@ -450,7 +451,22 @@ class EmulatedCluster:
         except OSError as exc:
             raise EmulationError(f"cannot spawn {argv[0]!r} on device {device!r}: {exc}") from exc
         self._processes.append(proc)
+        self._wait_joined(device, proc)
         return proc
+
+    def _wait_joined(self, device: str, proc: subprocess.Popen[Any]) -> None:
+        """Return only once the process sits in its device's cgroups, so that whoever kills
+        this builder right after a spawn leaves nothing a clean-up could miss."""
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while proc.pid not in self.cgroup_pids(device):
+            if proc.poll() is not None:
+                return  # already over: nothing left behind to account for
+            if time.monotonic() > deadline:
+                raise EmulationError(
+                    f"spawn on device {device!r}: the process did not join its cgroups "
+                    f"within {JOIN_TIMEOUT_S} s"
+                )
+            time.sleep(0.005)
 
     def cgroup_limits(self, device: str) -> dict[str, int | None]:
         """The device's limits as the kernel holds them (quota/period µs, memory bytes)."""
