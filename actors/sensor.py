@@ -1,8 +1,7 @@
 """The sensor role: samples an adapter on a regular mesh-time grid and publishes chunks.
 
-Sample times sit on a grid of ``1/rate_hz`` aligned to mesh time, and chunks start on
-multiples of a whole chunk, so sensors of the same rate on different devices sample (and
-send) at the same instants.  Only whole chunks are sent; after a
+Sample times sit on a grid of ``1/rate_hz`` aligned to mesh time, so sensors of the same
+rate on different devices sample at the same instants.  Only whole chunks are sent; after a
 stall of more than a second the sensor skips ahead and counts the skipped samples as drops.
 """
 
@@ -56,10 +55,7 @@ class Sensor(Actor):
                     )
                 )
         if self.next_sample_ns is None:
-            # start on the grid of whole chunks: sensors of one rate and chunk size, on any
-            # device, then send their chunks at the same instants (engines wait less to merge)
-            span = self.step_ns * self.chunk
-            self.next_sample_ns = (now_ns // span + 1) * span
+            self.next_sample_ns = (now_ns // self.step_ns + 1) * self.step_ns
         if now_ns - self.next_sample_ns > MAX_BACKLOG_NS:
             fresh = (now_ns // self.step_ns) * self.step_ns
             self.skipped += (fresh - self.next_sample_ns) // self.step_ns

@@ -29,15 +29,13 @@ def spec(tmp_path=None, **changes) -> ActorProcessSpec:
 
 def test_samples_sit_on_the_rate_grid_in_whole_chunks(harness_of):
     harness = harness_of(Sensor(spec()))
-    # chunks of 10 at 1 kHz start on multiples of 10 ms of mesh time (T0 is one)
-    assert harness.tick(T0 + 3 * MS + 500) == []
-    assert harness.actor.next_call_ns() == T0 + 19 * MS  # the first chunk's last sample
-    out = harness.tick(T0 + 36 * MS)  # samples 10..36 are due: two whole chunks
+    assert harness.tick(T0 + 3 * MS + 500) == []  # the grid starts at the next whole ms
+    out = harness.tick(T0 + 26 * MS)  # samples 4..26 are due: two whole chunks
     assert [len(o.times) for o in out] == [10, 10]
     stamps = np.concatenate([o.times for o in out])
-    assert stamps.tolist() == [T0 + k * MS for k in range(10, 30)]
-    nxt = harness.tick(T0 + 43 * MS)
-    assert nxt[0].times[0] == T0 + 30 * MS  # carries on without a hole
+    assert stamps.tolist() == [T0 + k * MS for k in range(4, 24)]
+    nxt = harness.tick(T0 + 33 * MS)
+    assert nxt[0].times[0] == T0 + 24 * MS  # carries on without a hole
 
 
 def test_a_stall_skips_ahead_and_counts_the_skipped_samples(harness_of):
