@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             with StatusView() as view:
                 launch.run(args.duration, view)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how a launch is meant to end: the finally below tears it down
     except KairosError as exc:
         print(f"kairos launch: {exc}", file=sys.stderr)
         return 1
