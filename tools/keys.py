@@ -49,20 +49,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"revoked {args.name} ({removed})")
         return 0
     pairs_dir = args.dir or keys.default_keys_dir()
-    trusted = keys.list_trusted(args.trusted_dir or keys.default_trusted_dir())
+    allowed = keys.list_trusted(args.trusted_dir or keys.default_trusted_dir())
     pairs = sorted(p.name.removesuffix(keys.SECRET_SUFFIX) for p in pairs_dir.glob("*.key_secret"))
     if args.json:
         print(
             json.dumps(
                 {
                     "pairs": pairs,
-                    "trusted": [{"name": k.name, "public": k.public.decode()} for k in trusted],
+                    "trusted": [{"name": k.name, "public": k.public.decode()} for k in allowed],
                 }
             )
         )
         return 0
     print(f"key pairs in {pairs_dir}: {', '.join(pairs) or 'none'}")
-    print(f"trusted launcher keys: {len(trusted)}")
-    for key in trusted:
+    print(f"trusted launcher keys: {len(allowed)}")
+    for key in allowed:
         print(f"  {key.name:<20} {key.public.decode()}")
     return 0

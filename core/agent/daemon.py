@@ -313,7 +313,9 @@ class Agent:
             self._forget_expired()
             if len(self._replies) >= MAX_REMEMBERED:  # a flood of long-lived ids: refuse
                 self._count(ERROR)
-                return Reply.failure(request.id, ERROR, "agent busy: too many live requests")
+                return Reply.failure(
+                    request.id, ERROR, "agent busy: too many live requests"
+                ).encode()
         reply = self._execute(request, received_ns)
         encoded = reply.encode()
         self._replies[request.id] = (digest, encoded, request.expires_ns)

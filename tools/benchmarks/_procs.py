@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -250,7 +250,7 @@ class StreamWatch:
         self,
         seconds: float,
         on_message: Callable[[wire.Message, int], None] | None = None,
-        fds: dict[int, Callable[[int], None]] | None = None,
+        fds: Mapping[int, Callable[[int], None]] | None = None,
     ) -> None:
         """Receive for ``seconds``; ``on_message(message, receive_time_ns)`` sees each one.
 

@@ -15,12 +15,14 @@ import cmath
 import math
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from kairos.kernels import _reference
 
+_compiled: ModuleType | None
 try:
     from kairos.kernels import _compiled
 except ImportError:  # measured rows then simply lack the compiled backend
