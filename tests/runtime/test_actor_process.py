@@ -33,6 +33,21 @@ def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcess
     )
 
 
+def engine_spec(tmp_path: Path, feed_port: int, engine_port: int) -> ActorProcessSpec:
+    """An engine fed by stream ``mic`` from a test's own publisher on ``feed_port``."""
+    return ActorProcessSpec(
+        name="eng",
+        role="engine",
+        device="local",
+        device_class="mac-mini",
+        bind=f"tcp://127.0.0.1:{engine_port}",
+        inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
+        encoding={"type": "phase"},
+        windows=(0.5, 10.0),
+        work_dir=str(tmp_path / "eng"),
+    )
+
+
 def start(tmp_path: Path, spec: ActorProcessSpec, processes) -> subprocess.Popen:
     path = tmp_path / f"{spec.name}.json"
     path.write_text(spec.to_json())
@@ -94,17 +109,7 @@ def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, conte
     feed_port, engine_port = free_port(), free_port()
     pub = context.socket(zmq.XPUB)
     pub.bind(f"tcp://127.0.0.1:{feed_port}")
-    spec = ActorProcessSpec(
-        name="eng",
-        role="engine",
-        device="local",
-        device_class="mac-mini",
-        bind=f"tcp://127.0.0.1:{engine_port}",
-        inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
-        encoding={"type": "phase"},
-        windows=(0.5, 10.0),
-        work_dir=str(tmp_path / "eng"),
-    )
+    spec = engine_spec(tmp_path, feed_port, engine_port)
     start(tmp_path, spec, processes)
     assert pub.poll(10_000)  # the engine subscribed
     pub.recv()
@@ -161,17 +166,7 @@ def test_a_restarted_actor_counts_what_it_missed_while_dead(tmp_path, processes,
     pub = context.socket(zmq.XPUB)
     pub.setsockopt(zmq.XPUB_VERBOSE, 1)
     pub.bind(f"tcp://127.0.0.1:{feed_port}")
-    spec = ActorProcessSpec(
-        name="eng",
-        role="engine",
-        device="local",
-        device_class="mac-mini",
-        bind=f"tcp://127.0.0.1:{engine_port}",
-        inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
-        encoding={"type": "phase"},
-        windows=(0.5, 10.0),
-        work_dir=str(tmp_path / "eng"),
-    )
+    spec = engine_spec(tmp_path, feed_port, engine_port)
     t0 = time.time_ns()
     seq = 0
 
