@@ -248,7 +248,7 @@ class _FakeSensor(adapters.SensorAdapter):
     max_rate_hz = 50.0
 
     def read(self, times_ns: Any) -> Any:
-        raise NotImplementedError
+        raise AssertionError("validating a topology must never sample an adapter")
 
 
 @pytest.fixture

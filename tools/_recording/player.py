@@ -180,4 +180,4 @@ def _wait_until(due: float) -> None:
     if remaining > SPIN_S:
         time.sleep(remaining - SPIN_S)
     while time.perf_counter() < due:
-        pass
+        pass  # spin the last SPIN_S: sleep() alone overshoots by up to a millisecond
