@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,18 @@ from typing import TypeVar
 
 import psutil
 
+from kairos.ports import free_port_range
+
 T = TypeVar("T")
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 with the 32 after it free too: room for a topology's base_port.
+
+    Taken from below the ephemeral range (see kairos.ports), so no outgoing connection of
+    the test can occupy an actor's port before the actor binds it.
+    """
+    return free_port_range(32)
 
 
 def kill_tree(pid: int, timeout: float = 5.0) -> None:

@@ -3,7 +3,9 @@
 Every ~2 s each reachable agent gets a burst of 8 ``clock`` probes; each device's
 :class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates, evaluated at
 one launcher instant, become corrections (:func:`~kairos.clocksync.mesh_offsets`) sent with
-``clock_set``.
+``clock_set``.  Corrections are sent without waiting for their replies (the launcher's loop
+hands them back through :meth:`MeshTimeKeeper.settle`): an agent that dies between its
+probes and its correction must not stall the heartbeats that will report it lost.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kairos.clocksync import (
     mesh_offsets,
 )
 from kairos.control.client import ControlClient
+from kairos.control.protocol import Reply
 from kairos.errors import AgentError, KairosError
 
 PROBE_TIMEOUT_S = 0.25
@@ -34,15 +37,18 @@ class MeshTimeKeeper:
         self.reference = reference
         self.estimators: dict[str, OffsetEstimator] = {}
         self.last: MeshOffsets | None = None
+        #: clock_set requests sent and not yet answered: request id -> device
+        self.pending: dict[str, str] = {}
         self._log = _log.get("launch.meshtime")
 
     def round(self, clients: Mapping[str, ControlClient]) -> MeshOffsets | None:
         """Probe each agent once (a burst), then send every device that answered its correction.
 
         A device none of whose probes came back (an agent that just died) still counts
-        in the estimates through its history, but gets no ``clock_set``: waiting for that
-        reply would stall the launcher's loop.
+        in the estimates through its history, but gets no ``clock_set``.  Replies to the
+        corrections come back through the launcher's loop (:meth:`settle`).
         """
+        self.pending.clear()  # a correction unanswered for a whole round is moot: forget it
         answered: set[str] = set()
         for device, client in clients.items():
             burst = probe_burst(client)
@@ -74,17 +80,14 @@ class MeshTimeKeeper:
             if device not in answered:
                 continue
             correction = offsets.correction(device)
+            args = {
+                "offset_ns": correction.offset_ns,
+                "skew_ppm": correction.skew_ppm,
+                "uncertainty_ns": correction.uncertainty_ns,
+                "anchor_ns": correction.anchor_ns,
+            }
             try:
-                clients[device].call(
-                    "clock_set",
-                    {
-                        "offset_ns": correction.offset_ns,
-                        "skew_ppm": correction.skew_ppm,
-                        "uncertainty_ns": correction.uncertainty_ns,
-                        "anchor_ns": correction.anchor_ns,
-                    },
-                    timeout_s=1.0,
-                )
+                self.pending[clients[device].send("clock_set", args)] = device
             except AgentError as exc:
                 self._log.warning("clock_set failed", device=device, error=str(exc))
         if offsets.falsetickers and (
@@ -95,6 +98,18 @@ class MeshTimeKeeper:
             )
         self.last = offsets
         return offsets
+
+
+    def settle(self, reply: Reply) -> bool:
+        """Take the reply to a ``clock_set`` this keeper sent (False: not one of ours)."""
+        device = self.pending.pop(reply.id, None)
+        if device is None:
+            return False
+        if not reply.ok:
+            self._log.warning(
+                "clock_set refused", device=device, code=reply.code, error=reply.error
+            )
+        return True
 
 
 def probe_burst(client: ControlClient, size: int = BURST_SIZE) -> list[ProbeSample]:

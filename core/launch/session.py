@@ -455,6 +455,8 @@ class Launch:
             active = {n for n, a in link.actors.items() if a["state"] in ("running", "backoff")}
             if planned - set(link.actors) or active - planned:
                 link.needs_reconcile = True
+        elif self._clock is not None:
+            self._clock.settle(reply)
 
     def _reconcile(self, link: DeviceLink) -> None:
         """Make the agent match the plan: spawn what is missing, stop what is not planned."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from support import free_port, wait_for
+from support import wait_for
+
+from kairos.ports import free_port_range
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
 
@@ -25,22 +26,6 @@ def demo_topology(tmp_path: Path) -> Path:
     path = tmp_path / "demo.yaml"
     path.write_text(moved)
     return path
-
-
-def free_port_range(count: int) -> int:
-    """A base port such that ``count`` consecutive ports were all free a moment ago."""
-    for _ in range(100):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 def processes_mentioning(marker: str) -> list[psutil.Process]:

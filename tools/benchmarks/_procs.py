@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,48 +37,6 @@ Progress = Callable[[str], None]
 
 class BenchmarkError(KairosError):
     """Raised when a benchmark cannot run: a process died, a stream never started."""
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now and was not handed out before in this process.
-
-    Ports come from below the kernel's ephemeral range when there is room: a benchmark with
-    hundreds of connections uses up ephemeral ports for its own sockets, and a port freed
-    by bind-to-0 could be taken by one of those before the actor binds it.
-    """
-    low = _ephemeral_low()
-    if low > 11_000:
-        start = random.randrange(10_000, low - 1000)
-        for port in range(start, low):
-            if port not in _handed_out and _bindable(port):
-                _handed_out.add(port)
-                return port
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 49152  # the IANA dynamic range, as on macOS
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def endpoint(port: int) -> str:

@@ -22,13 +22,12 @@ import psutil
 
 import kairos.topologies
 from kairos.meshtime import MeshClock
+from kairos.ports import free_port_range
 from kairos.tools.benchmarks._procs import (
     BenchmarkError,
     ProcessGroup,
     Progress,
     StreamWatch,
-    _bindable,
-    free_port,
 )
 from kairos.tools.benchmarks._report import Row, metric
 
@@ -117,20 +116,11 @@ class _Launch:
 def _demo_copy(work: Path) -> Path:
     """The demo topology with its ports moved to a free range, so it cannot collide."""
     text = DEMO.read_text()
-    base = _free_range(20)
+    base = free_port_range(20)
     copy = work / "demo.yaml"
     work.mkdir(parents=True, exist_ok=True)
     copy.write_text(re.sub(r"base_port:\s*\d+", f"base_port: {base}", text))
     return copy
-
-
-def _free_range(count: int) -> int:
-    """A base port whose next ``count`` ports are all free and were never handed out."""
-    for _ in range(50):
-        base = free_port()
-        if base + count < 65535 and all(_bindable(base + i) for i in range(1, count)):
-            return base
-    raise BenchmarkError(f"found no {count} consecutive free ports on 127.0.0.1")
 
 
 def _demo_launch(work: Path, settle_s: float) -> _Launch:

@@ -27,6 +27,7 @@ import numpy as np
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.meshtime import MeshClock
+from kairos.ports import free_port
 from kairos.tools.benchmarks._procs import (
     DEVICE,
     DEVICE_CLASS,
@@ -34,7 +35,6 @@ from kairos.tools.benchmarks._procs import (
     ProcessGroup,
     Progress,
     endpoint,
-    free_port,
     sensor_spec,
     wait_first,
 )

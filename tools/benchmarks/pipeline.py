@@ -26,6 +26,7 @@ import numpy as np
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
+from kairos.ports import free_port
 from kairos.tools.benchmarks._procs import (
     DEVICE,
     DEVICE_CLASS,
@@ -36,7 +37,6 @@ from kairos.tools.benchmarks._procs import (
     StreamWatch,
     endpoint,
     engine_spec,
-    free_port,
     sensor_spec,
     wait_first,
 )

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
+from kairos.ports import free_port
 from kairos.tools.benchmarks._fanin import node_name
 from kairos.tools.benchmarks._procs import (
     DEVICE,
@@ -34,7 +35,6 @@ from kairos.tools.benchmarks._procs import (
     StreamWatch,
     endpoint,
     engine_spec,
-    free_port,
     sensor_spec,
     wait_first,
 )
