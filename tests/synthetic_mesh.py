@@ -49,6 +49,7 @@ def mesh_config(duration: float = 60.0) -> dict:
                 "chunk": 8,
                 "device": "kitchen",
                 "class": "pi-zero",
+                "clock_offset_ns": 123456,  # one device, one clock: the same as eng's
             },
             {
                 "name": "eng",
