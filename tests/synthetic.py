@@ -136,7 +136,7 @@ def main(config_path: str) -> int:
         time.sleep(max(0.0, min(0.05, wake - time.monotonic())))
     for slot in state.values():
         slot["sock"].close()
-    ctx.term()
+    ctx.destroy(linger=0)
     return 0
 
 

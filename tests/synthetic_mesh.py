@@ -96,7 +96,7 @@ def wait_for_traffic(endpoint: str, timeout: float = 10.0) -> None:
             raise TimeoutError(f"nothing published on {endpoint} within {timeout} s")
     finally:
         sub.close()
-        ctx.term()
+        ctx.destroy(linger=0)
 
 
 def start_mesh(processes: Processes, tmp_path: Path, config: dict) -> SyntheticMesh:

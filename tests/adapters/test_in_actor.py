@@ -43,7 +43,7 @@ def ctx():
     yield Owned()
     for sock in sockets:
         sock.close()
-    context.term()
+    context.destroy(linger=0)
 
 
 def test_file_sensor_actor_publishes_the_csv_in_order(processes, tmp_path, ctx):

@@ -134,7 +134,7 @@ def _unknown_keys(
             due += step
             time.sleep(max(0.0, due - time.monotonic()))
     finally:
-        context.term()
+        context.destroy(linger=0)
 
 
 def main(argv: list[str]) -> int:

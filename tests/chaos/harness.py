@@ -125,7 +125,7 @@ class Observer:
                         self.seen.append(Seen(at, message))
         finally:
             sock.close(0)
-            context.term()
+            context.destroy(linger=0)
 
     def messages(self, stream: str) -> list[Seen]:
         with self._lock:

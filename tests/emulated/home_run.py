@@ -106,7 +106,7 @@ class Tap:
         self._stop.set()
         self._thread.join(timeout=5)
         self._sock.close(linger=0)
-        self._context.term()
+        self._context.destroy(linger=0)
 
 
 @dataclass

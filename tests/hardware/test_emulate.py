@@ -54,7 +54,7 @@ REP_SERVER = textwrap.dedent(
     for _ in range(int(sys.argv[2])):
         sock.send(b"pong:" + sock.recv())
     sock.close()
-    ctx.term()
+    ctx.destroy(linger=0)
     """
 )
 
@@ -69,7 +69,7 @@ REQ_CLIENT = textwrap.dedent(
     sock.send(sys.argv[2].encode())
     print(sock.recv().decode(), flush=True)
     sock.close()
-    ctx.term()
+    ctx.destroy(linger=0)
     """
 )
 
@@ -164,7 +164,7 @@ def test_zeromq_between_namespaces_and_from_root(cluster: EmulatedCluster) -> No
         assert sock.recv() == b"pong:from-root"
         sock.close()
     finally:
-        ctx.term()
+        ctx.destroy(linger=0)
     assert server.wait(timeout=30) == 0
     server.stdout.close()
     assert client.stdout is not None and client.stderr is not None

@@ -59,7 +59,7 @@ def test_demo_reaches_its_figures_and_every_output_writes(demo_topology: Path, t
             launcher.kill()
             launcher.communicate()
         sub.close()
-        ctx.term()
+        ctx.destroy(linger=0)
     assert launcher.returncode == 0, stderr[-2000:]
 
     # engines: slow-window coherence of the clean pair high, of the noise low (DESIGN §5.2)

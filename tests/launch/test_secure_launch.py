@@ -203,7 +203,7 @@ def replay_into_listeners(
     finally:
         for sock in listeners.values():
             sock.close(0)
-        context.term()
+        context.destroy(linger=0)
     return counts
 
 
@@ -303,4 +303,4 @@ def keys_client(endpoint: str, launcher: keys.KeyPair, agent: keys.KeyPair) -> I
         yield client
     finally:
         client.close()
-        context.term()
+        context.destroy(linger=0)

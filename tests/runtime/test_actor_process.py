@@ -76,7 +76,7 @@ class _Sockets:
     def close(self) -> None:
         for sock in self._made:
             sock.close(linger=0)
-        self.context.term()
+        self.context.destroy(linger=0)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def listen(endpoint: str, topic: str, seconds: float, key: MeshKey | None) -> li
                 got.append(wire.decode(sub.recv_multipart()))
     finally:
         sub.close(linger=0)
-        context.term()
+        context.destroy(linger=0)
     return got
 
 

@@ -26,7 +26,7 @@ class OpenDoor(ControlGuard):
 def context() -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     yield ctx
-    ctx.term()
+    ctx.destroy(linger=0)
 
 
 def serve(context: zmq.Context, guard: ControlGuard, start: bool) -> tuple[zmq.Socket, str, bytes]:
