@@ -181,11 +181,12 @@ class ActorRuntime:
 
     def _make_subscribers(self) -> list[zmq.Socket]:
         by_endpoint: dict[str, set[str]] = {}
-        links = list(self.spec.inputs)
-        if self.spec.pulse is not None:
-            links.append(self.spec.pulse)
-        for link in links:
+        for link in self.spec.inputs:
             by_endpoint.setdefault(link.endpoint, set()).add(link.stream)
+        # an input's publisher waits for this actor: announce it (the pulse is not waited for)
+        consuming = set(by_endpoint)
+        if self.spec.pulse is not None:
+            by_endpoint.setdefault(self.spec.pulse.endpoint, set()).add(self.spec.pulse.stream)
         sockets = []
         for endpoint, streams in by_endpoint.items():
             sub = self._ctx.socket(zmq.SUB)
@@ -201,6 +202,8 @@ class ActorRuntime:
                 connect_encrypted(sub, self._mesh_key)
             for stream in sorted(streams):
                 sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
+            if endpoint in consuming:
+                sub.setsockopt(zmq.SUBSCRIBE, wire.consumer_subscription(self.spec.name))
             sub.connect(endpoint)
             sockets.append(sub)
         return sockets
@@ -242,13 +245,13 @@ class ActorRuntime:
                 self._drain_subscriptions()
 
     def _drain_subscriptions(self) -> None:
-        main = self.spec.name.encode()
+        """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
         while True:
             try:
                 event = self._pub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if event[1:] == main:
+            if event[1:].startswith(wire.CONSUMER_MARK):
                 self._subscribers += 1 if event[:1] == b"\x01" else -1
 
     def _loop(self) -> None:

@@ -31,6 +31,10 @@ RECORD_DTYPE = "msgpack"
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 MAX_HEADER_BYTES = 4096
 MAX_STREAM_NAME = 200
+#: SUB prefix a topology consumer subscribes to besides its streams, so that a publisher
+#: waiting for its consumers tells them from taps, recorders and the launcher, which
+#: subscribe to the same streams.  No stream name starts with NUL, so it never matches data.
+CONSUMER_MARK = b"\x00consumer:"
 #: Element types allowed on the wire (little-endian or byte-sized only).
 ALLOWED_DTYPES = frozenset(
     {"<f8", "<f4", "<c16", "<c8", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
@@ -73,6 +77,11 @@ class Message:
         except ValueError:
             raise KeyError(f"stream {self.stream!r} has no field {name!r}") from None
         return self.data[:, index]
+
+
+def consumer_subscription(consumer: str) -> bytes:
+    """The subscription by which actor ``consumer`` announces itself to a publisher."""
+    return CONSUMER_MARK + consumer.encode()
 
 
 def encode(

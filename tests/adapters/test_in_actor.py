@@ -68,6 +68,7 @@ def test_file_sensor_actor_publishes_the_csv_in_order(processes, tmp_path, ctx):
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"player")
+    sub.setsockopt(zmq.SUBSCRIBE, wire.consumer_subscription("test"))  # the one it waits for
     sub.connect(f"tcp://127.0.0.1:{port}")
     proc = start_actor(processes, tmp_path, spec)
     got: list[float] = []

@@ -73,9 +73,8 @@ class Observer:
     """A SUB socket in its own thread that keeps every message of streams under ``topics``.
 
     It reads as fast as messages come (a thread owning its socket), so it is the suite's
-    ground truth of what a publisher really sent.  It subscribes to everything and filters
-    itself: a subscription to an actor's exact stream name would count as one of the
-    actor's topology consumers, which it waits for before publishing.
+    ground truth of what a publisher really sent.  Like a tap, it is never one of the
+    consumers an actor waits for before publishing (kairos.wire.CONSUMER_MARK).
     """
 
     endpoints: Iterable[str]

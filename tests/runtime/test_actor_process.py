@@ -86,12 +86,18 @@ def context():
     owned.close()
 
 
-def test_sensor_waits_for_its_subscriber_then_sends_from_seq_zero(tmp_path, processes, context):
+def test_sensor_waits_for_its_consumer_not_a_watcher_then_sends_from_seq_zero(
+    tmp_path, processes, context
+):
     port = free_port()
     proc = start(tmp_path, sensor_spec(tmp_path, port), processes)
-    time.sleep(1.0)  # the sensor is up, but nobody has subscribed yet
+    watcher = context.socket(zmq.SUB)  # a tap or recorder: subscribes, but is not waited for
+    watcher.setsockopt(zmq.SUBSCRIBE, b"mic")
+    watcher.connect(f"tcp://127.0.0.1:{port}")
+    assert receive(watcher, 1.5) is None  # the sensor is up, but its consumer is not
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"mic")
+    sub.setsockopt(zmq.SUBSCRIBE, wire.consumer_subscription("eng"))
     sub.connect(f"tcp://127.0.0.1:{port}")
     first = None
     while (message := receive(sub, 5.0)) is not None:

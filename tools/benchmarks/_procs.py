@@ -177,9 +177,8 @@ class ProcessGroup:
 class StreamWatch:
     """A SUB socket on some actors' endpoints that keeps what the benchmarks need to see.
 
-    Subscriptions are on exact non-main topics (``<actor>/witness``) or on a prefix that is
-    shorter than every main stream name, so that watching never counts as one of the
-    subscribers an actor waits for before publishing.
+    Watching never counts as one of the consumers an actor waits for before publishing:
+    only actors announce themselves (``kairos.wire.CONSUMER_MARK``).
     """
 
     def __init__(self) -> None:
@@ -260,15 +259,11 @@ class StreamWatch:
 def wait_first(
     address: str, stream: str, timeout: float, group: ProcessGroup | None = None
 ) -> None:
-    """Block until ``address`` publishes on ``stream``, without counting as its subscriber.
-
-    The subscription is a strict prefix of the stream's name (an actor counts only exact
-    subscriptions to its main stream) and the socket is closed as soon as one message came.
-    """
+    """Block until ``address`` publishes on ``stream`` (watching: not one of its consumers)."""
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, stream[:-1].encode())
+    sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
     sub.connect(address)
     deadline = time.monotonic() + timeout
     try:

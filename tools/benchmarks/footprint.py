@@ -132,7 +132,7 @@ def _demo_launch(work: Path, settle_s: float) -> _Launch:
     clock = MeshClock()
     with ProcessGroup(work) as group, StreamWatch() as watch:
         for name in topology.actors:
-            watch.watch(topology.endpoint(name), [""])  # every topic; never a main subscriber
+            watch.watch(topology.endpoint(name), [""])  # every topic
         main = [n for n, a in topology.actors.items() if a.role != "output"]
         started = clock.now_ns()
         group.start(

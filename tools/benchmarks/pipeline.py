@@ -92,10 +92,8 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
                 collected = _Collected()
                 for spec in specs.values():
                     topics = [f"{spec.name}/witness"]
-                    if spec.role == "engine":
-                        topics.append("pipe-e")  # a prefix: not counted as a subscriber
-                    if spec.role == "sync":
-                        topics.append("pipe-syn")
+                    if spec.role in ("engine", "sync"):
+                        topics.append(spec.name)
                     watch.watch(spec.bind, topics)
                 fds = {fifo.fd: fifo.on_readable}
                 watch.poll(warmup_s, None, fds)

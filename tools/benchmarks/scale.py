@@ -243,7 +243,7 @@ def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
         )  # fmt: skip
         wait_first(spec.bind, "scale-sync", START_TIMEOUT_S, group)
         states: list[dict[str, Any]] = []
-        watch.watch(spec.bind, ["scale-sync/witness", "scale-syn"])
+        watch.watch(spec.bind, ["scale-sync"])
 
         def keep(message: Any, received_ns: int) -> None:
             if message.stream == "scale-sync" and message.is_record:
