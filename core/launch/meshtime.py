@@ -99,7 +99,6 @@ class MeshTimeKeeper:
         self.last = offsets
         return offsets
 
-
     def settle(self, reply: Reply) -> bool:
         """Take the reply to a ``clock_set`` this keeper sent (False: not one of ours)."""
         device = self.pending.pop(reply.id, None)
