@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 from support import free_port
 
 from kairos import wire
 from kairos.tools._recording.reader import read
+from kairos.topologies.loader import load
 
 SENSORS = ("osc-a", "osc-b", "noise")
 ENGINES = ("coherent", "noisy")
@@ -56,6 +58,31 @@ def _engine_messages(path: Path) -> dict[str, list[wire.Message]]:
     return out
 
 
+def _wait_until_serving(topology: Path, actors: tuple[str, ...], timeout_s: float = 30) -> None:
+    """Return once every actor's witness record arrives from its endpoint.
+
+    The first witness comes a second after an actor starts, so by then it has been bound for
+    about a second and a recorder started earlier (ZeroMQ redials every 100 ms) has connected.
+    Without this wait, an engine's first output can beat the recorder's connection (the
+    slow-joiner trap; CI missed seq 0 once).
+    """
+    plan = load(topology)
+    context = zmq.Context()
+    try:
+        probe = context.socket(zmq.SUB)
+        for actor in actors:
+            probe.connect(plan.endpoint(actor))
+            probe.setsockopt(zmq.SUBSCRIBE, f"{actor}/witness".encode())
+        waiting = set(actors)
+        deadline = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < deadline:
+            if probe.poll(200):
+                waiting.discard(probe.recv_multipart()[0].decode().split("/")[0])
+        assert not waiting, f"no witness record from {sorted(waiting)} in {timeout_s} s"
+    finally:
+        context.destroy(linger=0)
+
+
 def _run(processes, kairos, kairos_cmd, tmp_path: Path, seconds: int) -> None:
     topology = _topology(tmp_path)
     live = tmp_path / "live.mcap"
@@ -93,6 +120,7 @@ def _run(processes, kairos, kairos_cmd, tmp_path: Path, seconds: int) -> None:
             str(tmp_path / "replay-state"),
         )
     )
+    _wait_until_serving(topology, ENGINES)
     replay = kairos(
         "replay",
         str(live),
