@@ -35,12 +35,14 @@ class StreamTrack:
         if self.epoch == -1:
             pass  # first message heard: joined late, never a gap
         elif message.epoch != self.epoch:
-            # the publisher restarted: count it, and the silence between its two lives
+            # the publisher restarted: count it, the silence between its two lives, and the
+            # new life's first messages if this one is not its first (seq counts from 0)
             self.restarts += 1
             self.outage_ns += max(0, first_time - self.last_t_ns)
+            missed = message.seq
         elif message.seq > self.last_seq + 1:
             missed = message.seq - self.last_seq - 1
-            self.gaps += missed
+        self.gaps += missed
         self.epoch = message.epoch
         self.last_seq = message.seq
         self.last_t_ns = last_time

@@ -34,6 +34,9 @@ LINGER_MS = 500
 SNDHWM = 10_000
 RCVHWM = 10_000
 READY_TIMEOUT_S = 5.0
+#: after the consumers, how long the first message waits for watchers (a recorder or tap that
+#: was already dialling): three of ZeroMQ's 100 ms redial intervals, also after a restart
+WATCHER_GRACE_S = 0.3
 WITNESS_INTERVAL_S = 1.0
 MAX_BATCH = 512
 #: below this, the wait for a timed call is slept rather than polled (see _loop)
@@ -230,7 +233,8 @@ class ActorRuntime:
         return 0
 
     def _wait_for_subscribers(self) -> None:
-        """Hold the first message until every consumer named by the topology subscribed."""
+        """Hold the first message until every consumer named by the topology subscribed,
+        then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while self._subscribers < self.spec.subscribers and not self._stopping:
             remaining = deadline - time.monotonic()
@@ -240,7 +244,11 @@ class ActorRuntime:
                     expected=self.spec.subscribers,
                     subscribed=self._subscribers,
                 )
-                return
+                break
+            if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                self._drain_subscriptions()
+        grace_end = time.monotonic() + WATCHER_GRACE_S
+        while not self._stopping and (remaining := grace_end - time.monotonic()) > 0:
             if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
                 self._drain_subscriptions()
 

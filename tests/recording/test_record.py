@@ -146,13 +146,14 @@ def test_info_counts_gaps_and_restarts(tmp_path: Path, kairos) -> None:
 
     out = tmp_path / "gaps.mcap"
     writer = RecordingWriter(out, recording_info(None, {}, 0, "test"))
-    for log_time, (epoch, seq) in enumerate([(1, 0), (1, 1), (1, 4), (2, 0), (2, 1), (2, 3)]):
+    # 2 lost in epoch 1; epoch 2 recorded from seq 2 (2 lost), then 1 lost
+    for log_time, (epoch, seq) in enumerate([(1, 0), (1, 1), (1, 4), (2, 2), (2, 3), (2, 5)]):
         frames = wire.encode("s", seq, epoch, log_time, [log_time], np.zeros(1))
         writer.add("s", [bytes(f) for f in frames[1:]], log_time * 10**9, log_time, seq)
     writer.close()
     result = kairos("record", "info", str(out), "--json")
     assert result.returncode == 0, result.stderr
     stream = __import__("json").loads(result.stdout)["streams"]["s"]
-    assert (stream["messages"], stream["gaps"], stream["restarts"]) == (6, 3, 1)
+    assert (stream["messages"], stream["gaps"], stream["restarts"]) == (6, 5, 1)
     header = msgpack.unpackb(bytes(frames[1]))
-    assert header["seq"] == 3
+    assert header["seq"] == 5

@@ -111,7 +111,8 @@ def test_sensor_waits_for_its_consumer_not_a_watcher_then_sends_from_seq_zero(
 
 
 def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, context):
-    """An engine fed by a hand-made publisher: a skipped seq is a gap, a new epoch a restart."""
+    """An engine fed by a hand-made publisher: a skipped seq is a gap, a new epoch a restart,
+    and a new epoch first heard at seq k > 0 both (its first k messages were lost)."""
     feed_port, engine_port = free_port(), free_port()
     pub = context.socket(zmq.XPUB)
     pub.bind(f"tcp://127.0.0.1:{feed_port}")
@@ -123,7 +124,8 @@ def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, conte
     sub.setsockopt(zmq.SUBSCRIBE, b"eng/witness")
     sub.connect(f"tcp://127.0.0.1:{engine_port}")
     t0 = time.time_ns()
-    sends = [(1, 0), (1, 1), (1, 4), (1, 5), (2, 0)]  # seq 2, 3 missing; then a restart
+    # seq 2, 3 missing; a restart; a restart whose seq 0, 1 are missing
+    sends = [(1, 0), (1, 1), (1, 4), (1, 5), (2, 0), (3, 2)]
     for k, (epoch, seq) in enumerate(sends):
         times = [t0 + k * 10_000_000 + i * 1_000_000 for i in range(4)]
         pub.send_multipart(wire.encode("mic", seq, epoch, times[-1], times, [0.1] * 4))
@@ -131,11 +133,11 @@ def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, conte
     inputs = {}
     while time.monotonic() < deadline:
         message = receive(sub, 1.5)
-        if message is not None and message.data["inputs"].get("mic", {}).get("msgs") == 5:
+        if message is not None and message.data["inputs"].get("mic", {}).get("msgs") == 6:
             inputs = message.data["inputs"]["mic"]
             break
-    assert inputs["gaps"] == 2
-    assert inputs["restarts"] == 1
+    assert inputs["gaps"] == 4
+    assert inputs["restarts"] == 2
     assert inputs["outage_ns"] > 0
 
 

@@ -119,6 +119,7 @@ def summarise(path: Path, allow_truncated: bool = False) -> Summary:
             pass  # first message: joined late, never a gap
         elif epoch != stats._epoch:
             stats.restarts += 1
+            stats.gaps += seq  # the new epoch's first messages, if not recorded
         elif seq > stats._seq + 1:
             stats.gaps += seq - stats._seq - 1
         stats._epoch, stats._seq = epoch, seq
