@@ -12,6 +12,7 @@ installed.  The pure-Python loop is measured on a smaller stream.
 from __future__ import annotations
 
 import cmath
+import importlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -22,11 +23,16 @@ import numpy as np
 
 from kairos.kernels import _reference
 
-_compiled: ModuleType | None
-try:
-    from kairos.kernels import _compiled
-except ImportError:  # measured rows then simply lack the compiled backend
-    _compiled = None
+
+def _import_compiled() -> ModuleType | None:
+    """The compiled kernels, or None: the measured rows then lack that backend."""
+    try:
+        return importlib.import_module("kairos.kernels._compiled")
+    except ImportError:
+        return None
+
+
+_compiled = _import_compiled()
 
 T0 = 1_735_689_600_000_000_000
 PERIOD_NS = 1_000_000  # 1 kHz
