@@ -237,20 +237,23 @@ class ActorRuntime:
         then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while self._subscribers < self.spec.subscribers and not self._stopping:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 self.log.warning(
                     "not every subscriber arrived; publishing anyway",
                     expected=self.spec.subscribers,
                     subscribed=self._subscribers,
                 )
                 break
-            if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
-                self._drain_subscriptions()
+            self._take_subscriptions(deadline)
         grace_end = time.monotonic() + WATCHER_GRACE_S
-        while not self._stopping and (remaining := grace_end - time.monotonic()) > 0:
-            if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
-                self._drain_subscriptions()
+        while not self._stopping and time.monotonic() < grace_end:
+            self._take_subscriptions(grace_end)
+
+    def _take_subscriptions(self, until: float) -> None:
+        """Wait (at most until ``until``) for subscription events and count those that came."""
+        remaining = max(0.0, until - time.monotonic())
+        if self._pub.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+            self._drain_subscriptions()
 
     def _drain_subscriptions(self) -> None:
         """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
