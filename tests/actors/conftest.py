@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def harness_of(tmp_path):
     """Wraps an actor in the test double; every harness made is closed after the test."""
-    from kairos.actors.testing import ActorHarness
+    from kairos.testing import ActorHarness
 
     made = []
 

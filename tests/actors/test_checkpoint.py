@@ -8,7 +8,7 @@ import pytest
 from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from kairos.actors.engine import CHECKPOINT_FILE, ENGINE_FIELDS, Engine
 from kairos.actors.spec import ActorProcessSpec, InputLink
-from kairos.actors.testing import ActorHarness, message
+from kairos.testing import ActorHarness, message
 
 T0 = 1_763_770_000_000_000_000
 STEP = 5_000_000

@@ -7,7 +7,7 @@ import pytest
 
 from kairos.actors.engine import ENGINE_FIELDS, Engine
 from kairos.actors.spec import ActorProcessSpec, InputLink
-from kairos.actors.testing import message
+from kairos.testing import message
 
 T0 = 1_763_770_000_000_000_000
 STEP = 5_000_000  # 200 Hz
@@ -75,7 +75,7 @@ def test_lockin_tone_is_coherent_and_noise_is_not(harness_of):
     rng = np.random.default_rng(3)
     times = T0 + STEP * np.arange(200 * 40)
     # at 40 Hz the lock-in's low-pass (2 cycles) decorrelates noise in 50 ms, so a 10 s
-    # window averages ~200 independent values: noise reads ≈ 0.1 (DESIGN §5.2)
+    # window averages ~200 independent values: noise reads ≈ 0.1 (docs/design.md §5.2)
     tone = np.cos(2 * np.pi * kernels.carrier_cycles(times, 40.0) + 0.4)
     lockin = {"type": "lockin", "freq_hz": 40.0, "lp_cycles": 2.0}
     clean = harness_of(Engine(engine_spec(encoding=lockin)))

@@ -8,7 +8,7 @@ import pytest
 from kairos.actors.engine import ENGINE_FIELDS
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
 from kairos.actors.sync import Sync
-from kairos.actors.testing import message
+from kairos.testing import message
 
 T0 = 1_763_770_000_000_000_000
 MS = 1_000_000

@@ -25,7 +25,7 @@ def grid(n: int, rate_hz: float = 100.0, start: int = T0) -> np.ndarray:
 
 
 def reference_steps(t, omega_hz, k, r, psi, theta0):
-    """The DESIGN §5.6 Euler step written out plainly, one stamp at a time."""
+    """The docs/design.md §5.6 Euler step written out plainly, one stamp at a time."""
     theta = [theta0]
     for a, b in itertools.pairwise(t):
         dt = (int(b) - int(a)) * 1e-9

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kairos.agent.config import AgentConfig
+from kairos.agent.install import AgentServiceConfig
 from kairos.agent.supervisor import tail
 from kairos.errors import AgentError
-from kairos.hardware.install import AgentServiceConfig
 
 
 def test_reads_the_installed_service_config(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ import pytest
 from emulated.home_run import KITCHEN_SHIFT_NS, HomeRun, Received, needs_root_reason
 
 from kairos.clocksync import accuracy
-from kairos.hardware import _cgroups
-from kairos.hardware.emulate import STATE_DIR, find_leftovers
+from kairos.emulate import cgroups as _cgroups
+from kairos.emulate.cluster import STATE_DIR, find_leftovers
 
 pytestmark = [
     pytest.mark.emulated,

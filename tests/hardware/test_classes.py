@@ -1,4 +1,4 @@
-"""Device classes are packaged data files that match DESIGN §4."""
+"""Device classes are packaged data files that match docs/design.md §4."""
 
 from __future__ import annotations
 

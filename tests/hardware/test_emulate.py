@@ -21,15 +21,16 @@ import pytest
 import zmq
 from support import kill_tree, run_kairos
 
-from kairos.errors import EmulationError
-from kairos.hardware import _cgroups, _netns
-from kairos.hardware.emulate import (
+from kairos.emulate import cgroups as _cgroups
+from kairos.emulate import netns as _netns
+from kairos.emulate.cluster import (
     STATE_DIR,
     Budget,
     EmulatedCluster,
     clean_leftovers,
     find_leftovers,
 )
+from kairos.errors import EmulationError
 from kairos.tools import emulate as emulate_tool
 from kairos.topologies.model import Device, MeshSpec, Topology
 
@@ -333,7 +334,7 @@ BUILDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from kairos.hardware.emulate import EmulatedCluster
+    from kairos.emulate.cluster import EmulatedCluster
     from kairos.topologies.model import Device, MeshSpec, Topology
     devices = {
         n: Device(name=n, device_class=c, agent="localhost", host="127.0.0.1", weight=1.0)

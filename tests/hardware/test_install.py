@@ -17,8 +17,7 @@ import yaml
 
 from kairos import keys
 from kairos.agent.config import AgentConfig
-from kairos.errors import AgentError, DeviceClassError
-from kairos.hardware.install import (
+from kairos.agent.install import (
     CONFIG_KEYS,
     DEFAULT_BIND,
     PLIST_NAME,
@@ -30,6 +29,7 @@ from kairos.hardware.install import (
     systemd_version,
     uninstall,
 )
+from kairos.errors import AgentError, DeviceClassError
 from kairos.tools import agent_install
 
 SYSTEM_UNIT = Path("etc/systemd/system") / UNIT_NAME

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kairos.agent.notify import READY, STOPPING, WATCHDOG, notify, watchdog_interval_s
 from kairos.errors import AgentError
-from kairos.hardware.notify import READY, STOPPING, WATCHDOG, notify, watchdog_interval_s
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs AF_UNIX")
 

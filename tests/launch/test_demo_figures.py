@@ -62,7 +62,7 @@ def test_demo_reaches_its_figures_and_every_output_writes(demo_topology: Path, t
         ctx.destroy(linger=0)
     assert launcher.returncode == 0, stderr[-2000:]
 
-    # engines: slow-window coherence of the clean pair high, of the noise low (DESIGN §5.2)
+    # engines: slow-window coherence of the clean pair high, of the noise low (docs/design.md §5.2)
     assert last["coherent"].column("coherence_slow")[-1] >= 0.95
     assert last["noisy"].column("coherence_slow")[-1] <= 0.3
 

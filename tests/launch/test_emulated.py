@@ -19,7 +19,7 @@ pytestmark = [
 
 
 def test_two_emulated_devices_run_and_are_torn_down(tmp_path: Path, mentioning) -> None:
-    from kairos.hardware.emulate import find_leftovers
+    from kairos.emulate.cluster import find_leftovers
 
     before = set(find_leftovers())
     topology = tmp_path / "two.yaml"

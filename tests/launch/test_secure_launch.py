@@ -20,7 +20,7 @@ import zmq
 from support import free_port, run_kairos
 
 from kairos import keys, wire
-from kairos.security.mesh import MeshKey, connect_encrypted
+from kairos.meshkey import MeshKey, connect_encrypted
 
 SEALED = """\
 name: sealed

@@ -13,25 +13,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# folder in the repository -> import name it is installed as (mirrors setup.py)
-ROOTS = {
-    "core": "kairos",
-    "actors": "kairos.actors",
-    "kernels": "kairos.kernels",
-    "hardware": "kairos.hardware",
-    "topologies": "kairos.topologies",
-    "tools": "kairos.tools",
-}
-BARE = ("actors", "kernels", "hardware", "topologies", "tools", "core")
+SRC = REPO / "src"
+DISTRIBUTION = "kairos-mesh"
+# names a project must never install at the top level (the repository's own folders)
+BARE = ("actors", "kernels", "hardware", "topologies", "tools", "core", "src")
 
 
 def source_packages() -> list[str]:
-    names = []
-    for folder, name in ROOTS.items():
-        for init in sorted((REPO / folder).rglob("__init__.py")):
-            relative = init.parent.relative_to(REPO / folder)
-            names.append(".".join([name, *relative.parts]))
-    return names
+    """Every folder under src/ with an ``__init__.py``: its path is its import name."""
+    return [
+        ".".join(init.parent.relative_to(SRC).parts)
+        for init in sorted((SRC / "kairos").rglob("__init__.py"))
+    ]
 
 
 def test_the_source_tree_is_found() -> None:
@@ -46,11 +39,11 @@ def test_every_source_package_is_installed(name: str) -> None:
 
 def installed_files() -> list[str]:
     """The RECORD of the installed kairos (a source checkout's egg-info has none)."""
-    for dist in distributions(name="kairos"):
+    for dist in distributions(name=DISTRIBUTION):
         record = dist.read_text("RECORD")
         if record:
             return [line.split(",")[0] for line in record.splitlines() if line]
-    pytest.fail("kairos is not installed (no dist-info with a RECORD)")
+    pytest.fail(f"{DISTRIBUTION} is not installed (no dist-info with a RECORD)")
 
 
 def test_no_bare_top_level_module_is_installed() -> None:
@@ -72,7 +65,7 @@ def _build_wheel(tmp_path: Path, env: dict[str, str]) -> tuple[Path, str]:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (wheel,) = out.glob("kairos-*.whl")
+    (wheel,) = out.glob("kairos_mesh-*.whl")
     return wheel, result.stdout + result.stderr
 
 
@@ -87,9 +80,10 @@ def test_wheel_holds_one_package_root_and_the_compiled_kernels(tmp_path: Path) -
         wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
     }
     assert any(n.startswith("kairos/kernels/_compiled") and n.endswith(".so") for n in names)
-    for data in ("kairos/topologies/schema.json", "kairos/topologies/demo.yaml", "kairos/py.typed"):
+    for data in ("kairos/topologies/schema.json", "kairos/topologies/examples/demo.yaml", "kairos/py.typed"):
         assert data in names
     assert any(n.startswith("kairos/hardware/classes/") for n in names)
+    assert any(n.startswith("kairos/agent/templates/") for n in names)
 
 
 @pytest.mark.slow

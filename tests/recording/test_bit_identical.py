@@ -1,5 +1,5 @@
 """Record a live run, replay its sensors into a fresh launch of the same engines, and get
-bit-identical engine outputs, message for message (DESIGN §8, issue 5)."""
+bit-identical engine outputs, message for message (docs/design.md §8, issue 5)."""
 
 from __future__ import annotations
 

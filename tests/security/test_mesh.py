@@ -13,7 +13,7 @@ from support import free_port
 from kairos import wire
 from kairos.errors import SecurityError
 from kairos.launch.agents import check_agent_keys, mesh_curve
-from kairos.security.mesh import MeshKey, connect_encrypted
+from kairos.meshkey import MeshKey, connect_encrypted
 from kairos.topologies.loader import load_text
 
 

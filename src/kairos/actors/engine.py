@@ -1,0 +1,359 @@
+"""The engine role: streaming phase, coherence, resonance and collapse (docs/design.md §5.1–5.4).
+
+Each input stream is encoded to phasors and integrated over the fast (Emissary) and slow
+(Master) windows with its own state, so every stream keeps exact time handling under
+irregular sampling.  An engine with several inputs is one node: its state is the pooled
+phasor of its inputs, C = |Σ s_i| / Σ m_i and R = |Σ T_i|² / (Σ E_i · Σ E′_i).
+
+Input messages are processed in sample-time order, not arrival order (a message waits until
+every other live input has caught up with it), so the same input messages always give the
+same outputs, bit for bit: what makes a replay reproduce a live run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kairos import kernels
+from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors.spec import ActorProcessSpec
+from kairos.wire import Message
+
+ENGINE_FIELDS = (
+    "phase_fast",
+    "coherence_fast",
+    "resonance_fast",
+    "collapsed_fast",
+    "phase_slow",
+    "coherence_slow",
+    "resonance_slow",
+    "collapsed_slow",
+    "tsync_re",
+    "tsync_im",
+    "delta",
+    "resonance_pair",
+    "collapsed_pair",
+)
+WINDOWS = ("fast", "slow")
+#: an input silent this long (and at least 3 of its message periods) no longer holds others back
+MIN_STALE_S = 1.0
+CHECKPOINT_FILE = "checkpoint.bin"
+#: messages an input may queue while it waits for the others; beyond, the oldest are dropped
+#: (and counted): a stalled input can never eat the device's memory
+MAX_QUEUED = 4096
+
+
+@dataclass
+class _WindowState:
+    """One stream's running state in one window, and its latest pooled contributions."""
+
+    integrate: Any = None
+    resonance: Any = None
+    s: complex = 0j
+    m: float = 0.0
+    t: complex = 0j
+    e: float = 0.0
+    e_lag: float = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "integrate": list(self.integrate) if self.integrate else None,
+            "resonance": list(self.resonance) if self.resonance else None,
+            "pooled": [self.s, self.m, self.t, self.e, self.e_lag],
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        if saved["integrate"]:
+            self.integrate = kernels.IntegrateState(*saved["integrate"])
+        if saved["resonance"]:
+            started, t_prev, z_prev, ring, t, e, e_lag = saved["resonance"]
+            self.resonance = kernels.ResonanceState(
+                started, t_prev, z_prev, tuple(ring), t, e, e_lag
+            )
+        self.s, self.m, self.t, self.e, self.e_lag = saved["pooled"]
+
+
+@dataclass
+class _InputState:
+    stream: str
+    index: int
+    encoder: Any = None
+    windows: dict[str, _WindowState] = field(
+        default_factory=lambda: {w: _WindowState() for w in WINDOWS}
+    )
+    queue: deque[Message] = field(default_factory=deque)
+    last_time: int | None = None
+    last_heard_ns: int | None = None
+    period_ns: float = 0.0
+
+    def note_arrival(self, message: Message, now_ns: int) -> int:
+        """Queue one message; returns how many old ones had to be dropped for it (0 or 1)."""
+        if self.last_heard_ns is not None:
+            interval = now_ns - self.last_heard_ns
+            self.period_ns = (
+                interval if self.period_ns == 0 else 0.9 * self.period_ns + 0.1 * interval
+            )
+        self.last_heard_ns = now_ns
+        dropped = 0
+        if len(self.queue) >= MAX_QUEUED:
+            self.queue.popleft()
+            dropped = 1
+        self.queue.append(message)
+        if len(message.times):
+            last = int(message.times[-1])
+            self.last_time = last if self.last_time is None else max(self.last_time, last)
+        return dropped
+
+    def stale(self, now_ns: int, started_ns: int) -> bool:
+        limit = max(MIN_STALE_S * 1e9, 3 * self.period_ns)
+        reference = self.last_heard_ns if self.last_heard_ns is not None else started_ns
+        return now_ns - reference > limit
+
+
+class Encoder:
+    """Turns one input's samples into phasors z_k (docs/design.md §5.1)."""
+
+    def __init__(self, encoding: dict[str, Any]) -> None:
+        self.type = encoding.get("type", "phase")
+        self.freq_hz = float(encoding.get("freq_hz") or 0.0)
+        self.lp_cycles = float(encoding.get("lp_cycles") or 2.0)
+        self.demod_hz = encoding.get("demod_hz")
+        self.state: Any = None
+
+    def encode(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if values.ndim == 2:
+            values = values[:, 0]  # multi-column sensors: the engine follows the first column
+        if self.type == "lockin":
+            x = np.ascontiguousarray(values, dtype=np.float64)
+            z, self.state = kernels.lockin(times, x, self.freq_hz, self.lp_cycles, self.state)
+            return z
+        if self.type == "phase":
+            theta = np.asarray(values, dtype=np.float64)
+            if self.demod_hz:
+                theta = theta - 2 * np.pi * kernels.carrier_cycles(times, float(self.demod_hz))
+            return np.exp(1j * theta)
+        if self.type == "direct":
+            return np.asarray(values, dtype=np.float64).astype(np.complex128)
+        return np.ascontiguousarray(values, dtype=np.complex128)
+
+
+class Engine(Actor):
+    """Integrates its inputs into one node's phase, coherence, resonance and collapse."""
+
+    def __init__(self, spec: ActorProcessSpec) -> None:
+        if spec.windows is None:
+            raise ValueError(f"engine {spec.name!r} has no windows")
+        self.spec = spec
+        self.taus = dict(zip(WINDOWS, spec.windows, strict=True))
+        self.threshold = float(spec.mesh.get("collapse_threshold", 0.95))
+        self.hysteresis = float(spec.mesh.get("hysteresis", 0.05))
+        self.inputs = {
+            link.stream: _InputState(link.stream, i) for i, link in enumerate(spec.inputs)
+        }
+        for state in self.inputs.values():
+            state.encoder = Encoder(spec.encoding or {})
+        self.collapsed = {"fast": False, "slow": False, "pair": False}
+        self.started_ns: int | None = None
+        self.last_now_ns: int | None = None
+        self.rows_out = 0
+        self.checkpoint_path: Path | None = None
+        self.next_checkpoint_ns: int | None = None
+        self.restored_from_ns: int | None = None
+        self.drops = 0
+        self.log: Any = None
+
+    def setup(self, context: ActorContext) -> None:
+        self.log = context.log
+        if self.spec.checkpoint_s <= 0:
+            return
+        self.checkpoint_path = context.work_dir / CHECKPOINT_FILE
+        if self.checkpoint_path.exists():
+            try:
+                self.restore(read_checkpoint(self.checkpoint_path))
+            except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+                self.log.warning("ignoring unusable checkpoint", error=str(exc))
+            else:
+                self.log.info("resumed from checkpoint", t_ns=self.restored_from_ns)
+
+    def _identity(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be continued: windows, encoding, inputs."""
+        return {
+            "windows": list(self.spec.windows or ()),
+            "encoding": self.spec.encoding or {},
+            "inputs": sorted(self.inputs),
+            "lag": self.spec.lag,
+            "omega_hz": self.spec.omega_hz,
+        }
+
+    def snapshot(self, now_ns: int) -> dict[str, Any]:
+        """The integration state of every input and window, as a checkpoint document."""
+        return {
+            "engine": self.spec.name,
+            "t_ns": now_ns,
+            "identity": self._identity(),
+            "collapsed": dict(self.collapsed),
+            "inputs": {
+                name: {
+                    "encoder": list(state.encoder.state) if state.encoder.state else None,
+                    "last_time": state.last_time,
+                    "windows": {w: state.windows[w].snapshot() for w in WINDOWS},
+                }
+                for name, state in self.inputs.items()
+            },
+        }
+
+    def restore(self, document: dict[str, Any]) -> None:
+        if document.get("identity") != self._identity():
+            raise CheckpointError("checkpoint belongs to an engine with other windows or inputs")
+        for name, saved in document["inputs"].items():
+            state = self.inputs[name]
+            if saved["encoder"]:
+                state.encoder.state = kernels.LockinState(*saved["encoder"])
+            state.last_time = saved["last_time"]
+            for window in WINDOWS:
+                state.windows[window].restore(saved["windows"][window])
+        self.collapsed.update(document["collapsed"])
+        self.restored_from_ns = int(document["t_ns"])
+
+    def _maybe_checkpoint(self, now_ns: int, force: bool = False) -> None:
+        if self.checkpoint_path is None:
+            return
+        if self.next_checkpoint_ns is None:
+            self.next_checkpoint_ns = now_ns + int(self.spec.checkpoint_s * 1e9)
+        if force or now_ns >= self.next_checkpoint_ns:
+            write_checkpoint(self.checkpoint_path, self.snapshot(now_ns))
+            self.next_checkpoint_ns = now_ns + int(self.spec.checkpoint_s * 1e9)
+
+    def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        if self.started_ns is None:
+            self.started_ns = now_ns  # inputs never heard of count as silent from here
+        self.last_now_ns = now_ns
+        for message in inputs:
+            state = self.inputs.get(message.stream)
+            if state is not None and not message.is_record:
+                self.drops += state.note_arrival(message, now_ns)
+        outgoing: list[Outgoing] = []
+        while (ready := self._next_ready(now_ns)) is not None:
+            outgoing.extend(self._process(ready, ready.queue.popleft()))
+        self._maybe_checkpoint(now_ns)
+        return outgoing
+
+    def teardown(self) -> None:
+        if self.last_now_ns is not None:
+            self._maybe_checkpoint(self.last_now_ns, force=True)
+
+    def _next_ready(self, now_ns: int) -> _InputState | None:
+        """The input whose head message is next in sample-time order, if it may go now."""
+        heads = [s for s in self.inputs.values() if s.queue]
+        if not heads:
+            return None
+        candidate = min(heads, key=lambda s: (_first_time(s.queue[0]), s.index))
+        first = _first_time(candidate.queue[0])
+        for other in self.inputs.values():
+            if other is candidate or other.queue:
+                continue
+            caught_up = other.last_time is not None and other.last_time >= first
+            if not caught_up and not other.stale(now_ns, self.started_ns or now_ns):
+                return None
+        return candidate
+
+    def _process(self, source: _InputState, message: Message) -> list[Outgoing]:
+        times = np.ascontiguousarray(message.times, dtype=np.int64)
+        if len(times) == 0:
+            return []
+        z = source.encoder.encode(times, np.asarray(message.data))
+        others = [s for s in self.inputs.values() if s is not source]
+        columns: dict[str, np.ndarray] = {}
+        pooled_t: dict[str, np.ndarray] = {}
+        pooled_e: dict[str, np.ndarray] = {}
+        pooled_e_lag: dict[str, np.ndarray] = {}
+        events: list[Outgoing] = []
+        for window in WINDOWS:
+            own = source.windows[window]
+            tau = self.taus[window]
+            s, m, _c, own.integrate = kernels.integrate(times, z, tau, own.integrate)
+            t, e, e_lag, _r, own.resonance = kernels.resonance(
+                times, z, tau, self.spec.omega_hz, self.spec.lag, own.resonance
+            )
+            own.s, own.m, own.t, own.e, own.e_lag = s[-1], m[-1], t[-1], e[-1], e_lag[-1]
+            s = s + sum(o.windows[window].s for o in others)
+            m = m + sum(o.windows[window].m for o in others)
+            t = t + sum(o.windows[window].t for o in others)
+            e = e + sum(o.windows[window].e for o in others)
+            e_lag = e_lag + sum(o.windows[window].e_lag for o in others)
+            resonance = _ratio(np.abs(t) ** 2, e * e_lag)
+            collapsed, changes, self.collapsed[window] = kernels.collapse(
+                resonance, self.threshold, self.hysteresis, self.collapsed[window]
+            )
+            columns[f"phase_{window}"] = np.angle(s)
+            columns[f"coherence_{window}"] = np.minimum(_ratio(np.abs(s), m), 1.0)
+            columns[f"resonance_{window}"] = resonance
+            columns[f"collapsed_{window}"] = collapsed.astype(np.float64)
+            pooled_t[window], pooled_e[window], pooled_e_lag[window] = t, e, e_lag
+            events.extend(self._events(window, changes, collapsed, resonance, times))
+        t_sum = pooled_t["fast"] + pooled_t["slow"]
+        pair = _ratio(
+            np.abs(t_sum) ** 2,
+            (pooled_e["fast"] + pooled_e["slow"]) * (pooled_e_lag["fast"] + pooled_e_lag["slow"]),
+        )
+        collapsed, changes, self.collapsed["pair"] = kernels.collapse(
+            pair, self.threshold, self.hysteresis, self.collapsed["pair"]
+        )
+        columns["tsync_re"] = t_sum.real / 2
+        columns["tsync_im"] = t_sum.imag / 2
+        columns["delta"] = np.abs(np.abs(pooled_t["slow"]) - np.abs(pooled_t["fast"]))
+        columns["resonance_pair"] = pair
+        columns["collapsed_pair"] = collapsed.astype(np.float64)
+        events.extend(self._events("pair", changes, collapsed, pair, times))
+        rows = np.column_stack([columns[name] for name in ENGINE_FIELDS])
+        self.rows_out += len(rows)
+        return [Outgoing("", times, rows, ENGINE_FIELDS), *events]
+
+    def _events(
+        self,
+        window: str,
+        changes: np.ndarray,
+        collapsed: np.ndarray,
+        resonance: np.ndarray,
+        times: np.ndarray,
+    ) -> list[Outgoing]:
+        return [
+            Outgoing(
+                "events",
+                [int(times[i])],
+                {
+                    "kind": "collapse",
+                    "window": window,
+                    "state": bool(collapsed[i]),
+                    "t_ns": int(times[i]),
+                    "value": float(resonance[i]),
+                },
+            )
+            for i in changes
+        ]
+
+    def witness(self) -> dict[str, Any]:
+        return {
+            "rows_out": self.rows_out,
+            "drops": self.drops,
+            "queued": {name: len(s.queue) for name, s in self.inputs.items()},
+            "collapsed": dict(self.collapsed),
+        }
+
+
+def _first_time(message: Message) -> int:
+    return int(message.times[0]) if len(message.times) else message.sent_ns
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0, clamped to [0, 1]."""
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return np.clip(out, 0.0, 1.0)

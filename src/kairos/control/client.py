@@ -1,0 +1,198 @@
+"""The client side of the control plane: one DEALER talking to one agent.
+
+Every request carries a fresh id and an expiry on the agent's clock; every wait is bounded by
+a poll.  A client learns the agent's clock from its replies (``now_ns``), so an agent whose
+clock is far from ours does not refuse our commands as expired.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import zmq
+
+from kairos import PROTOCOL_VERSION
+from kairos.control.protocol import (
+    EXPIRED,
+    Reply,
+    Request,
+    VersionMismatch,
+    new_id,
+)
+from kairos.control.sockets import CurveKeys, control_socket
+from kairos.errors import AgentError, ProtocolError
+from kairos.meshtime import sample_base_ns
+from kairos.timeouts import poll_ms
+
+DEFAULT_TIMEOUT_S = 5.0
+#: how long a request stays valid on the agent
+DEFAULT_TTL_S = 10.0
+
+
+class ControlClient:
+    """Requests to one agent; ``call`` waits for its own reply, ``send``/``collect`` pipeline."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        context: zmq.Context | None = None,
+        curve: CurveKeys | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        ttl_s: float = DEFAULT_TTL_S,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.ttl_s = ttl_s
+        self._context = context or zmq.Context.instance()
+        self._sock = control_socket(self._context, zmq.DEALER, curve=curve)
+        self._sock.connect(endpoint)
+        self._base_ns = sample_base_ns()
+        #: agent clock − our clock, learnt from replies (0 until one arrives)
+        self.agent_offset_ns = 0
+        self._mailbox: dict[str, Reply] = {}
+        #: replies that did not decode (counted, never raised from collect)
+        self.bad_replies = 0
+
+    def now_ns(self) -> int:
+        """This client's local clock (same definition as an agent's, see kairos.meshtime)."""
+        return time.monotonic_ns() + self._base_ns
+
+    # -- pipelined use -------------------------------------------------------------------
+
+    def send(
+        self, cmd: str, args: dict[str, Any] | None = None, request_id: str | None = None
+    ) -> str:
+        """Queue one request without waiting; returns its id, or raises AgentError if the
+        agent is not connected (the socket never queues for an absent agent)."""
+        request = self._request(cmd, args, request_id)
+        self._send(request)
+        return request.id
+
+    def collect(self, timeout_s: float = 0.0) -> list[Reply]:
+        """Every reply that arrives within ``timeout_s`` (plus any already waiting)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if not self._sock.poll(poll_ms(remaining), zmq.POLLIN):
+                break
+            self._receive_one()
+        replies = list(self._mailbox.values())
+        self._mailbox.clear()
+        return replies
+
+    # -- request/reply -------------------------------------------------------------------
+
+    def call(
+        self,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and wait for its reply; the result, or AgentError with the code."""
+        reply = self.call_reply(cmd, args, timeout_s=timeout_s, request_id=request_id)
+        if reply.code == EXPIRED and request_id is None:
+            # our idea of the agent's clock was wrong; the reply taught us, try once more
+            reply = self.call_reply(cmd, args, timeout_s=timeout_s)
+        if not reply.ok:
+            raise AgentError(
+                f"{cmd} refused: {reply.code}: {reply.error}",
+                address=self.endpoint,
+                code=reply.code,
+            )
+        return reply.result
+
+    def call_reply(
+        self,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+        request_id: str | None = None,
+    ) -> Reply:
+        """Like :meth:`call` but returns the Reply, whatever its code."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        request = self._request(cmd, args, request_id)
+        while True:
+            try:
+                self._send(request)
+                break
+            except AgentError:
+                if time.monotonic() >= deadline:
+                    raise AgentError(
+                        f"{cmd}: agent not reachable within {timeout:.1f} s",
+                        address=self.endpoint,
+                    ) from None
+                time.sleep(0.02)
+        return self.wait(request.id, max(0.0, deadline - time.monotonic()), cmd)
+
+    def wait(self, request_id: str, timeout_s: float, cmd: str = "request") -> Reply:
+        """Wait for the reply to ``request_id``; other replies are kept for ``collect``."""
+        deadline = time.monotonic() + timeout_s
+        while request_id not in self._mailbox:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._sock.poll(poll_ms(remaining), zmq.POLLIN):
+                if request_id in self._mailbox:
+                    break
+                raise AgentError(
+                    f"{cmd}: no reply within {timeout_s:.1f} s",
+                    address=self.endpoint,
+                    code="timeout",
+                )
+            self._receive_one()
+        return self._mailbox.pop(request_id)
+
+    def hello(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """The version handshake: the agent's identity, or one clear error on a mismatch."""
+        result = self.call("hello", {"version": PROTOCOL_VERSION}, timeout_s=timeout_s)
+        if result.get("version") != PROTOCOL_VERSION:
+            raise VersionMismatch(
+                f"agent {self.endpoint} speaks control protocol {result.get('version')!r}, "
+                f"this client speaks {PROTOCOL_VERSION}"
+            )
+        return result
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _request(self, cmd: str, args: dict[str, Any] | None, request_id: str | None) -> Request:
+        expires = self.now_ns() + self.agent_offset_ns + int(self.ttl_s * 1e9)
+        return Request(cmd=cmd, args=args or {}, expires_ns=expires, id=request_id or new_id())
+
+    def _send(self, request: Request) -> None:
+        try:
+            self._sock.send(request.encode(), zmq.NOBLOCK)
+        except zmq.Again:
+            raise AgentError(
+                f"{request.cmd}: agent not connected", address=self.endpoint, code="unreachable"
+            ) from None
+
+    def _receive_one(self) -> Reply | None:
+        frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=True)
+        if len(frames) != 1:
+            self.bad_replies += 1
+            return None
+        try:
+            reply = Reply.decode(frames[0])
+        except VersionMismatch:
+            raise  # one clear error, never counted away
+        except ProtocolError:
+            self.bad_replies += 1
+            return None
+        now = reply.result.get("now_ns") if isinstance(reply.result, dict) else None
+        if type(now) is int:
+            self.agent_offset_ns = now - self.now_ns()
+        self._mailbox[reply.id] = reply
+        return reply
