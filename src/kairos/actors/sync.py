@@ -1,4 +1,4 @@
-"""The sync role: combines every node into one mesh phase and global coherence (docs/design.md §5.5).
+"""The sync role: one mesh phase and global coherence from every node (docs/design.md §5.5).
 
 Nodes are engines (their slow, Master window) or other syncs (cells of cells: their global
 coherence and mesh phase).  On every tick of a common mesh-time grid the sync combines the

@@ -1,4 +1,4 @@
-"""The emulated cluster (docs/design.md §9): one network namespace and one set of cgroups per device.
+"""The emulated cluster (docs/design.md §9): a network namespace and cgroups per device.
 
 A topology's devices become namespaces on one Linux bridge, each with its own address in a
 /24 of 10.77.0.0/16 and its device class's CPU and memory budget enforced by cgroups.
