@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from kairos import registry
 from kairos.actors import adapters
 from kairos.actors.adapters import (
     AdapterContext,
@@ -77,8 +78,8 @@ def test_unknown_names_list_the_valid_ones():
 
 
 def test_adapter_modules_import_lean():
-    modules = [adapters._BUILTIN_SENSORS[n].split(":")[0] for n in SENSORS]
-    modules += [adapters._BUILTIN_OUTPUTS[n].split(":")[0] for n in OUTPUTS]
+    modules = [registry.SENSOR_ADAPTERS.builtins[n].target.split(":")[0] for n in SENSORS]
+    modules += [registry.OUTPUT_ADAPTERS.builtins[n].target.split(":")[0] for n in OUTPUTS]
     code = textwrap.dedent(
         f"""
         import importlib, sys
@@ -177,7 +178,7 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     reset_plugin_cache()
     try:
-        assert "oscillator" in adapters._plugins()  # the shadowing plugin is installed
+        assert "oscillator" in registry.plugins(adapters.ENTRY_POINT_GROUP)  # the shadowing plugin is installed
         assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
         module = sys.modules["kairos.actors.sensors.oscillator"]
         assert Path(module.__file__).name == "oscillator.py"
@@ -187,8 +188,8 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
 
 def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
     reset_plugin_cache()
-    before = adapters._plugins()
-    assert adapters._plugins() is before  # one scan per process, not one per lookup
+    before = registry.plugins(adapters.ENTRY_POINT_GROUP)
+    assert registry.plugins(adapters.ENTRY_POINT_GROUP) is before  # one scan per process, not one per lookup
     dist = tmp_path / "late-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late\nVersion: 1.0\n")

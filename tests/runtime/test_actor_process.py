@@ -15,6 +15,7 @@ from support import free_port, kill_tree
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink
+from kairos.topologies.model import Encoding
 
 
 def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcessSpec:
@@ -42,7 +43,7 @@ def engine_spec(tmp_path: Path, feed_port: int, engine_port: int) -> ActorProces
         device_class="mac-mini",
         bind=f"tcp://127.0.0.1:{engine_port}",
         inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
-        encoding={"type": "phase"},
+        encoding=Encoding(type="phase"),
         windows=(0.5, 10.0),
         work_dir=str(tmp_path / "eng"),
     )

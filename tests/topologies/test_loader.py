@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import plugins
 import pytest
 from jsonschema import Draft202012Validator
 
-import plugins
 from kairos import registry
 from kairos.errors import TopologyError
 from kairos.hardware.detect import Detection

@@ -35,7 +35,14 @@ _EXPORTS = {
     "SensorAdapter": "kairos.actors.adapters",
     "Encoder": "kairos.actors.encodings",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AdapterContext",
+    "Encoder",
+    "MeshPulse",
+    "OutputAdapter",
+    "OutputState",
+    "SensorAdapter",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,13 +10,14 @@ names exist is :mod:`kairos.registry`'s; the entry points are scanned once per p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from kairos import registry
 from kairos.actors._params import check_params
+from kairos.errors import AdapterError
 from kairos.registry import reset_plugin_cache
 
 if TYPE_CHECKING:  # a plugin scan imports this module and must not pay for NumPy
@@ -30,6 +31,7 @@ __all__ = [
     "OutputAdapter",
     "OutputState",
     "SensorAdapter",
+    "construct",
     "output_adapter",
     "output_names",
     "reset_plugin_cache",
@@ -128,6 +130,19 @@ class OutputAdapter(ABC):
         """Flush and release files, devices and worker threads."""
 
 
+_Adapter = TypeVar("_Adapter", SensorAdapter, OutputAdapter)
+
+
+def construct(what: str, make: Callable[[], _Adapter]) -> _Adapter:
+    """``make()``, with a constructor's ValueError, TypeError or KeyError (a plugin, or a
+    value the shape check let through) turned into AdapterError naming ``what``: a start-up
+    failure an actor reports in one line (and exits 2 on), never as a traceback."""
+    try:
+        return make()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise AdapterError(f"{what} refuses its params: {type(exc).__name__}: {exc}") from exc
+
+
 def sensor_names() -> list[str]:
     """Every sensor adapter name: built-in and from installed plugins."""
     return registry.names(registry.SENSOR_ADAPTERS)
@@ -140,9 +155,11 @@ def output_names() -> list[str]:
 
 def sensor_adapter(name: str) -> type[SensorAdapter]:
     """The sensor adapter class called ``name``, or AdapterError listing the valid names."""
-    return registry.load(registry.SENSOR_ADAPTERS, name)
+    cls: type[SensorAdapter] = registry.load(registry.SENSOR_ADAPTERS, name)
+    return cls
 
 
 def output_adapter(name: str) -> type[OutputAdapter]:
     """The output adapter class called ``name``, or AdapterError listing the valid names."""
-    return registry.load(registry.OUTPUT_ADAPTERS, name)
+    cls: type[OutputAdapter] = registry.load(registry.OUTPUT_ADAPTERS, name)
+    return cls

@@ -3,18 +3,22 @@
 The launcher builds one spec per actor from the topology and the planned endpoints; the
 agent writes it to ``<state-dir>/actors/<name>/spec.json`` and starts
 ``python -m kairos.actors <that file>``.  Nothing here is pickled: a spec must survive a
-trip through JSON and over the network.
+trip through JSON and over the network.  Its parts are the topology's own typed values
+(:class:`~kairos.topologies.model.Encoding`, :class:`~kairos.topologies.model.MeshSpec`,
+:class:`~kairos.topologies.model.RestartPolicy`), each with its defaults defined once
+there: a role reads ``spec.mesh.collapse_threshold``, never a key with a default of its own.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kairos.errors import KairosError
-from kairos.topologies.model import RestartPolicy, Topology
+from kairos.topologies.model import Encoding, MeshSpec, RestartPolicy, Topology
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,11 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class ActorProcessSpec:
+    """One actor process: what it is, where it binds, what it reads, and its numbers."""
+
     name: str
+    #: one of kairos.registry.ROLES for an actor (the agent refuses others; a benchmark's
+    #: probe process reads a spec of its own role)
     role: str
     device: str
     device_class: str
@@ -48,13 +56,14 @@ class ActorProcessSpec:
     params: dict[str, Any] = field(default_factory=dict)
     rate_hz: float | None = None
     chunk: int | None = None
-    encoding: dict[str, Any] | None = None
+    #: engines: the encoding (None: the default, :class:`Encoding`'s)
+    encoding: Encoding | None = None
     windows: tuple[float, float] | None = None
     lag: int = 1
     omega_hz: float = 0.0
     pulse: InputLink | None = None
     nodes: tuple[NodeInfo, ...] = ()
-    mesh: dict[str, Any] = field(default_factory=dict)
+    mesh: MeshSpec = field(default_factory=MeshSpec)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     #: engines: seconds between state checkpoints (0 disables them)
     checkpoint_s: float = 10.0
@@ -68,22 +77,40 @@ class ActorProcessSpec:
     #: ``{"public", "secret"}`` Z85 strings (kairos.meshkey); None: plain sockets
     curve: dict[str, str] | None = None
 
+    @property
+    def endpoint(self) -> str:
+        """The data-plane endpoint this actor binds and consumers connect to."""
+        return self.bind
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON values; :meth:`from_dict` reads it back."""
+        raw = asdict(self)
+        raw["encoding"] = self.encoding.to_dict() if self.encoding is not None else None
+        return raw
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ActorProcessSpec:
+    def from_dict(cls, raw: Mapping[str, Any]) -> ActorProcessSpec:
+        """The spec in ``raw`` (its JSON form); KairosError saying what is malformed."""
         try:
             values = dict(raw)
+            unknown = sorted(set(values) - {f.name for f in fields(cls)})
+            if unknown:
+                raise KairosError(f"unknown keys {', '.join(map(str, unknown))}")
             values["inputs"] = tuple(InputLink(**link) for link in values.get("inputs", ()))
             if values.get("pulse") is not None:
                 values["pulse"] = InputLink(**values["pulse"])
             values["nodes"] = tuple(NodeInfo(**node) for node in values.get("nodes", ()))
             if values.get("windows") is not None:
                 values["windows"] = tuple(values["windows"])
-            values["restart"] = RestartPolicy(**values.get("restart", {}))
+            if values.get("encoding") is not None:
+                values["encoding"] = Encoding.from_dict(values["encoding"])
+            values["mesh"] = MeshSpec.from_dict(values.get("mesh", {}))
+            values["restart"] = RestartPolicy.from_dict(values.get("restart", {}))
             return cls(**values)
-        except (TypeError, ValueError) as exc:
+        except (KairosError, TypeError, ValueError) as exc:
             raise KairosError(f"malformed actor spec: {exc}") from None
 
     @classmethod
@@ -106,12 +133,6 @@ def build_specs(
     work_root: Path,
 ) -> dict[str, ActorProcessSpec]:
     """One spec per actor of ``topology``; the agent fills in its clock file when it spawns."""
-    mesh = {
-        "emergence_threshold": topology.mesh.emergence_threshold,
-        "collapse_threshold": topology.mesh.collapse_threshold,
-        "hysteresis": topology.mesh.hysteresis,
-        "pulse_hz": topology.mesh.pulse_hz,
-    }
     consumers: dict[str, int] = {}
     for actor in topology.actors.values():
         for name in actor.inputs:
@@ -159,13 +180,13 @@ def build_specs(
             params=params,
             rate_hz=actor.rate_hz,
             chunk=actor.chunk,
-            encoding=asdict(actor.encoding) if actor.encoding else None,
+            encoding=actor.encoding,
             windows=actor.windows,
             lag=actor.lag,
             omega_hz=actor.omega_hz,
             pulse=pulse,
             nodes=nodes,
-            mesh=mesh,
+            mesh=topology.mesh,
             restart=actor.restart,
             subscribers=consumers.get(actor.name, 0),
             work_dir=str(work_root / actor.name),
