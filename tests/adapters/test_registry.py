@@ -27,6 +27,7 @@ from kairos.errors import AdapterError
 
 SENSORS = ["file", "kuramoto", "oscillator", "system"]
 OUTPUTS = ["csv", "display", "http", "jsonl", "log", "motor", "speaker"]
+GROUP = adapters.ENTRY_POINT_GROUP
 ALL = [(n, sensor_adapter) for n in SENSORS] + [(n, output_adapter) for n in OUTPUTS]
 
 
@@ -178,7 +179,7 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     reset_plugin_cache()
     try:
-        assert "oscillator" in registry.plugins(adapters.ENTRY_POINT_GROUP)  # the shadowing plugin is installed
+        assert "oscillator" in registry.plugins(GROUP)  # the shadowing plugin is installed
         assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
         module = sys.modules["kairos.actors.sensors.oscillator"]
         assert Path(module.__file__).name == "oscillator.py"
@@ -188,8 +189,8 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
 
 def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
     reset_plugin_cache()
-    before = registry.plugins(adapters.ENTRY_POINT_GROUP)
-    assert registry.plugins(adapters.ENTRY_POINT_GROUP) is before  # one scan per process, not one per lookup
+    before = registry.plugins(GROUP)
+    assert registry.plugins(GROUP) is before  # one scan per process, not one per lookup
     dist = tmp_path / "late-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late\nVersion: 1.0\n")

@@ -128,11 +128,9 @@ class ActorProcessSpec:
         return cls.from_json(Path(path).read_text())
 
 
-def build_specs(
-    topology: Topology,
-    work_root: Path,
-) -> dict[str, ActorProcessSpec]:
-    """One spec per actor of ``topology``; the agent fills in its clock file when it spawns."""
+def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, ActorProcessSpec]:
+    """One spec per actor of ``topology``, each writing under ``work_root / name`` (None:
+    the default work dir); an agent sets its own clock file and work dir when it spawns."""
     consumers: dict[str, int] = {}
     for actor in topology.actors.values():
         for name in actor.inputs:
@@ -189,7 +187,7 @@ def build_specs(
             mesh=topology.mesh,
             restart=actor.restart,
             subscribers=consumers.get(actor.name, 0),
-            work_dir=str(work_root / actor.name),
+            work_dir=str(work_root / actor.name) if work_root is not None else ".",
         )
     return specs
 

@@ -67,7 +67,9 @@ def _check_name(spec: ActorProcessSpec, kind: registry.Kind, name: str | None) -
     try:
         names = registry.names(kind)
     except Exception as exc:  # a broken plugin's entry point can raise anything
-        raise RequestError(REFUSED, f"spawn {spec.name!r}: cannot list {kind.label}s: {exc}")
+        raise RequestError(
+            REFUSED, f"spawn {spec.name!r}: cannot list {kind.label}s: {exc}"
+        ) from None
     if name not in names:
         raise RequestError(
             REFUSED,
