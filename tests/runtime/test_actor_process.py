@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import subprocess
 import sys
@@ -214,3 +216,68 @@ def test_a_restarted_actor_counts_what_it_missed_while_dead(tmp_path, processes,
             break
     assert inputs["gaps"] == 13
     assert inputs["restarts"] == 0
+
+
+# -- start-up failures: one line on stderr, exit 2, never a traceback
+
+
+def failed_start(tmp_path: Path, spec: ActorProcessSpec, processes, **kwargs) -> str:
+    """Run an actor that must refuse to start; its stderr (after asserting exit 2)."""
+    path = tmp_path / f"{spec.name}.json"
+    path.write_text(spec.to_json())
+    proc = processes.start(
+        [sys.executable, "-m", "kairos.actors", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # role constructors that raised ValueError before
+        ({"windows": None}, "engine 'eng' needs windows (fast, slow)"),
+        ({"role": "sensor", "rate_hz": None}, "sensor 'eng' needs rate_hz above 0 and an adapter"),
+        ({"role": "output"}, "output 'eng' needs an adapter"),
+        ({"role": "sync", "rate_hz": -1.0}, "sync 'eng' needs a tick rate above 0 Hz"),
+        ({"role": "filter"}, "unknown role 'filter'; valid: sensor, engine, sync, output"),
+        # what the agent leaves to the actor: its encoding's and adapter's params
+        (
+            {"encoding": Encoding("lockin", {"lp_cycles": 2})},
+            "missing required key freq_hz",
+        ),
+        ({"encoding": Encoding("hilbert")}, "unknown encoding 'hilbert'; valid: complex, direct"),
+        (
+            {"role": "output", "adapter": "log", "params": {"level": 3, "colour": "red"}},
+            "output adapter 'log' refuses its params: unknown key colour",
+        ),
+    ],
+)
+def test_an_actor_that_cannot_start_says_why_and_exits_2(
+    tmp_path, processes, change, reason
+) -> None:
+    spec = dataclasses.replace(engine_spec(tmp_path, free_port(), free_port()), **change)
+    records = [json.loads(line) for line in failed_start(tmp_path, spec, processes).splitlines()]
+    (refusal,) = [r for r in records if r["level"] == "error"]
+    assert (refusal["event"], refusal["actor"]) == ("actor cannot start", "eng")
+    assert reason in refusal["error"], refusal
+
+
+def test_an_unreadable_spec_exits_2(tmp_path, processes) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text('{"name": "x", "role": "engine", "mesh": {"hysteresis": "wide"}}')
+    proc = processes.start(
+        [sys.executable, "-m", "kairos.actors", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "malformed actor spec" in err and "hysteresis" in err and "Traceback" not in err

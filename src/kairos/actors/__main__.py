@@ -2,7 +2,7 @@
 
 Exit status: 0 after a clean stop; 2 when the actor cannot start as specified (a spec that
 does not parse, an unknown role, adapter or encoding, params its class refuses: a
-ConfigError), said in one line on stderr; 1 when the actor failed otherwise (its sockets,
+ConfigError), said in one log line on stderr; 1 when the actor failed otherwise (its sockets,
 or a failure while running).  The agent's restart policy decides what happens next.
 """
 
@@ -42,8 +42,7 @@ def main(argv: list[str]) -> int:
     try:
         return _runtime(spec, make_actor(spec)).run()
     except ConfigError as exc:
-        log.error("actor cannot start", error=str(exc))
-        print(f"kairos actor {spec.name}: cannot start: {exc}", file=sys.stderr)
+        log.error("actor cannot start", error=str(exc))  # one JSON line on stderr
         return EXIT_UNUSABLE
     except KairosError as exc:
         log.error("actor failed", error=str(exc))
