@@ -3,7 +3,7 @@
 :func:`install` writes a ``.dist-info`` directory next to the module, which
 ``importlib.metadata`` finds exactly as it finds a pip-installed package, so the tests
 exercise the real plugin path (kairos.registry), in this process and in the actor
-processes they start (pass :func:`pythonpath` on to them).
+processes they start (put the returned root on their PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -13,6 +13,42 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kairos.registry import reset_plugin_cache
+
+#: an encoding plugin: e^{i·gain·θ}, with a state (for checkpoints); and a class that is none
+SCALED_PHASE = """
+import numpy as np
+from kairos.actors import Encoder
+
+
+class ScaledPhase(Encoder):
+    '''e^{i·gain·θ}, counting the samples it encoded (state, for checkpoints).'''
+
+    params_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["gain"],
+        "properties": {"gain": {"type": "number", "description": "phase multiplier"}},
+    }
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.gain = float(params["gain"])
+        self.count = 0
+
+    def encode(self, times, values):
+        self.count += len(times)
+        return np.exp(1j * self.gain * np.asarray(values, dtype=np.float64))
+
+    def state(self):
+        return [self.count]
+
+    def restore(self, state):
+        (self.count,) = state
+
+
+class NotAnEncoder:
+    pass
+"""
 
 
 def install(

@@ -205,3 +205,51 @@ def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
             sensor_adapter("late")
     finally:
         reset_plugin_cache()
+
+
+# -- kairos.registry: the one list of roles, and the lean-import fact of each built-in
+
+
+def test_roles_are_listed_once_and_typed_from_the_same_list():
+    from typing import get_args
+
+    from kairos.topologies import model
+
+    assert registry.ROLES == ("sensor", "engine", "sync", "output")
+    assert model.Role is registry.Role and get_args(registry.Role) == registry.ROLES
+    assert set(registry.ADAPTER_KINDS) == {"sensor", "output"}
+    assert set(registry.SENSOR_ADAPTERS.builtins) == set(SENSORS)
+    assert set(registry.OUTPUT_ADAPTERS.builtins) == set(OUTPUTS)
+
+
+def test_only_http_of_the_builtins_keeps_tls():
+    assert not registry.needs_tls("engine", None) and not registry.needs_tls("sync", None)
+    assert registry.needs_tls("output", "http")
+    assert not any(registry.needs_tls("sensor", n) for n in SENSORS)
+    assert not any(registry.needs_tls("output", n) for n in OUTPUTS if n != "http")
+    assert registry.needs_tls("sensor", "my-plugin")  # a plugin may do anything
+    assert registry.needs_tls("output", "oscillator")  # a plugin output of a sensor's name
+
+
+@pytest.mark.parametrize(("name", "lookup"), ALL)
+def test_a_builtin_said_to_need_no_tls_runs_without_it(name, lookup):
+    role = "sensor" if lookup is sensor_adapter else "output"
+    kind = registry.ADAPTER_KINDS[role]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from kairos._lean import keep_actor_lean
+        keep_actor_lean({role!r}, {name!r})
+        blocked = "ssl" in sys.modules and sys.modules["ssl"] is None
+        from kairos.registry import load, ADAPTER_KINDS
+        load(ADAPTER_KINDS[{role!r}], {name!r})  # its module imports with ssl blocked
+        import kairos._log
+        kairos._log.configure(json=True)
+        print(blocked)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(not kind.builtins[name].tls)

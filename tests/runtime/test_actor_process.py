@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import plugins
 import psutil
 import pytest
 import zmq
@@ -281,3 +283,56 @@ def test_an_unreadable_spec_exits_2(tmp_path, processes) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "malformed actor spec" in err and "hysteresis" in err and "Traceback" not in err
+
+
+# -- a plugin encoding, found through its entry point by a real actor process
+
+
+def test_an_engine_process_runs_a_plugin_encoding(tmp_path, processes, context) -> None:
+    site = plugins.install(
+        tmp_path / "site",
+        "kairos_proc_plugin",
+        plugins.SCALED_PHASE,
+        {"kairos.encodings": {"scaled-phase": "ScaledPhase"}},
+    )
+    try:
+        env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+        feed_port, engine_port = free_port(), free_port()
+        spec = dataclasses.replace(
+            engine_spec(tmp_path, feed_port, engine_port),
+            encoding=Encoding("scaled-phase", {"gain": "x"}),
+        )
+        (refusal,) = [
+            json.loads(line)
+            for line in failed_start(tmp_path, spec, processes, env=env).splitlines()
+            if '"error"' in line
+        ]
+        assert "gain: must be a number" in refusal["error"]  # the plugin's own schema
+        pub = context.socket(zmq.XPUB)
+        pub.bind(f"tcp://127.0.0.1:{feed_port}")
+        spec = dataclasses.replace(spec, encoding=Encoding("scaled-phase", {"gain": 2.5}))
+        path = tmp_path / "eng.json"
+        path.write_text(spec.to_json())
+        processes.start([sys.executable, "-m", "kairos.actors", str(path)], env=env)
+        assert pub.poll(20_000)  # the engine subscribed
+        pub.recv()
+        sub = context.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"eng")
+        sub.connect(f"tcp://127.0.0.1:{engine_port}")
+        time.sleep(0.5)  # the engine's grace for watchers, and our subscription
+        t0 = time.time_ns()
+        rows = None
+        deadline = time.monotonic() + 20
+        k = 0
+        while rows is None and time.monotonic() < deadline:
+            times = [t0 + k * 10_000_000 + i * 1_000_000 for i in range(4)]
+            pub.send_multipart(wire.encode("mic", k, 1, times[-1], times, [0.4] * 4))
+            k += 1
+            message = receive(sub, 0.1)
+            if message is not None and message.stream == "eng":
+                rows = message
+        assert rows is not None, "the engine published nothing"
+        # θ = 0.4 encoded as e^{i·2.5·θ}: the node's phase is 1.0 rad
+        assert rows.column("phase_fast")[-1] == pytest.approx(1.0)
+    finally:
+        plugins.uninstall(site, "kairos_proc_plugin")

@@ -112,10 +112,15 @@ class LockinEncoder(Encoder):
         return z
 
     def state(self) -> list[Any] | None:
-        return list(self._state) if self._state else None
+        """``[started, t_prev_ns, lp.real, lp.imag]``: JSON has no complex numbers."""
+        if self._state is None:
+            return None
+        started, t_prev_ns, lp = self._state
+        return [bool(started), int(t_prev_ns), float(lp.real), float(lp.imag)]
 
     def restore(self, state: list[Any]) -> None:
-        self._state = kernels.LockinState(*state)
+        started, t_prev_ns, re, im = state
+        self._state = kernels.LockinState(bool(started), int(t_prev_ns), complex(re, im))
 
 
 class PhaseEncoder(Encoder):

@@ -196,8 +196,7 @@ class ActorChecker:
             what = "type" if kind is registry.ENCODINGS else kind.label
             self.report.at_value(
                 where,
-                f"unknown {what} {show(wanted)}{nearest(wanted, names)}; "
-                f"valid: {', '.join(names)}",
+                f"unknown {what} {show(wanted)}{nearest(wanted, names)}; valid: {', '.join(names)}",
             )
             return None
         try:
@@ -233,8 +232,10 @@ class ActorChecker:
             )
             return
         for error in errors:
-            if closed is not None and error.validator == "additionalProperties" and not list(
-                error.absolute_path
+            if (
+                closed is not None
+                and error.validator == "additionalProperties"
+                and not list(error.absolute_path)
             ):
                 known = set(schema.get("properties", {}))
                 for key in error.instance:

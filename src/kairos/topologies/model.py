@@ -179,18 +179,19 @@ def _from_dict(cls: type[_Typed], raw: Any, what: str) -> _Typed:
     values: dict[str, Any] = {}
     for name, value in raw.items():
         default = known[name].default
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if default is None:
-            ok = value is None or isinstance(value, str)
+            ok, wanted = value is None or isinstance(value, str), "a string or null"
         elif isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if ok and isinstance(default, float):
-                value = float(value)
-            ok = ok and (isinstance(default, float) or isinstance(value, int))
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(default, float):
+            ok, wanted = number, "a number"
+            value = float(value) if ok else value
+        elif isinstance(default, int):
+            ok, wanted = number and isinstance(value, int), "an integer"
         else:
-            ok = isinstance(value, type(default))
+            ok, wanted = isinstance(value, str), "a string"
         if not ok:
-            raise ConfigError(f"{what}: {name} must be like {default!r}, not {value!r}")
+            raise ConfigError(f"{what}: {name} must be {wanted}, not {value!r}")
         values[name] = value
     return cls(**values)
