@@ -154,16 +154,19 @@ def _load_plugin(kind: Kind, ep: EntryPoint) -> Any:
 
 
 def names(kind: Kind) -> list[str]:
-    """Every name of ``kind``, sorted: the built-ins and the plugins that load as one."""
-    found = set(kind.builtins)
+    """Every name of ``kind``: the built-ins, sorted, then the plugins that load as one,
+    sorted (a message listing them reads the same whatever plugins are installed)."""
+    found = set()
     for name, ep in plugins(kind.group).items():
+        if name in kind.builtins:
+            continue
         try:
             obj = _load_plugin(kind, ep)
         except KairosError:
             continue  # not listed; looking the name up reports why (see load)
         if is_kind(obj, kind):
             found.add(name)
-    return sorted(found)
+    return sorted(kind.builtins) + sorted(found)
 
 
 def installed(kind: Kind, name: str) -> bool:
