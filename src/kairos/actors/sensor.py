@@ -22,6 +22,7 @@ from kairos.actors.adapters import (
 )
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import ConfigError
+from kairos.topologies.model import default_chunk
 from kairos.wire import Message
 
 #: behind by more than this, a sensor skips ahead instead of bursting out old samples
@@ -37,7 +38,7 @@ class Sensor(Actor):
         self.spec = spec
         self.rate_hz = float(spec.rate_hz)
         self.step_ns = round(1e9 / self.rate_hz)
-        self.chunk = int(spec.chunk or max(1, round(self.rate_hz / 50)))
+        self.chunk = spec.chunk or default_chunk(self.rate_hz)
         self.adapter: SensorAdapter | None = None
         self.next_sample_ns: int | None = None
         self.samples = 0

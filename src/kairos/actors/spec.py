@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from kairos.errors import KairosError
-from kairos.topologies.model import Encoding, MeshSpec, RestartPolicy, Topology
+from kairos.topologies.model import (
+    ActorSettings,
+    Encoding,
+    MeshSpec,
+    RestartPolicy,
+    Topology,
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,10 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
-class ActorProcessSpec:
-    """One actor process: what it is, where it binds, what it reads, and its numbers."""
+class ActorProcessSpec(ActorSettings):
+    """One actor process: its topology settings (adapter, params, rates, encoding, windows,
+    restart policy: :class:`~kairos.topologies.model.ActorSettings`, copied as they are),
+    where it binds, what it reads, and the mesh's numbers."""
 
     name: str
     #: one of kairos.registry.ROLES for an actor (the agent refuses others; a benchmark's
@@ -52,19 +60,9 @@ class ActorProcessSpec:
     device_class: str
     bind: str
     inputs: tuple[InputLink, ...] = ()
-    adapter: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    rate_hz: float | None = None
-    chunk: int | None = None
-    #: engines: the encoding (None: the default, :class:`Encoding`'s)
-    encoding: Encoding | None = None
-    windows: tuple[float, float] | None = None
-    lag: int = 1
-    omega_hz: float = 0.0
     pulse: InputLink | None = None
     nodes: tuple[NodeInfo, ...] = ()
     mesh: MeshSpec = field(default_factory=MeshSpec)
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
     #: engines: seconds between state checkpoints (0 disables them)
     checkpoint_s: float = 10.0
     #: how many actors consume this actor's main stream (it waits for them before publishing)
@@ -164,28 +162,21 @@ def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, 
             if actor.role == "sync"
             else ()
         )
+        settings = {f.name: getattr(actor, f.name) for f in fields(ActorSettings)}
         params = dict(actor.params)
         if actor.adapter == "file":
             params.setdefault("base_dir", str(topology.path.parent.resolve()))
         specs[actor.name] = ActorProcessSpec(
+            **settings | {"params": params},
             name=actor.name,
             role=actor.role,
             device=actor.device,
             device_class=device.device_class,
             bind=f"tcp://{device.host}:{actor.port}",
             inputs=links,
-            adapter=actor.adapter,
-            params=params,
-            rate_hz=actor.rate_hz,
-            chunk=actor.chunk,
-            encoding=actor.encoding,
-            windows=actor.windows,
-            lag=actor.lag,
-            omega_hz=actor.omega_hz,
             pulse=pulse,
             nodes=nodes,
             mesh=topology.mesh,
-            restart=actor.restart,
             subscribers=consumers.get(actor.name, 0),
             work_dir=str(work_root / actor.name) if work_root is not None else ".",
         )

@@ -3,7 +3,7 @@ encodings, windows within the device class, restart policies; and sync → sync 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from kairos import registry
 from kairos.errors import KairosError
@@ -21,10 +21,12 @@ from kairos.topologies._values import (
 )
 from kairos.topologies.model import (
     RESTART_POLICIES,
+    ActorSettings,
     ActorSpec,
     Encoding,
     MeshSpec,
     RestartPolicy,
+    default_chunk,
 )
 
 ROLES = registry.ROLES
@@ -43,8 +45,8 @@ LAYER_RULE: dict[str, tuple[str, ...]] = {
     "sync": ("engine", "sync"),
     "output": ("sync",),
 }
-#: messages per second a sensor aims for when no chunk is given
-_SENSOR_MESSAGES_HZ = 50
+_DEFAULTS = ActorSettings()
+_T = TypeVar("_T")
 
 
 class ActorChecker:
@@ -106,7 +108,7 @@ class ActorChecker:
         restart = self._restart(name, spec.get("restart"))
         chunk = as_int(spec.get("chunk"))
         if role == "sensor" and rate is not None and chunk is None:
-            chunk = max(1, round(rate / _SENSOR_MESSAGES_HZ))
+            chunk = default_chunk(rate)
         if role == "sync" and rate is None:
             rate = self.mesh.pulse_hz
         return ActorSpec(
@@ -121,8 +123,8 @@ class ActorChecker:
             chunk=chunk if role == "sensor" else None,
             encoding=encoding,
             windows=windows,
-            lag=as_int(spec.get("lag")) or 1,
-            omega_hz=as_number(spec.get("omega_hz")) or 0.0,
+            lag=_given(as_int(spec.get("lag")), _DEFAULTS.lag),
+            omega_hz=_given(as_number(spec.get("omega_hz")), _DEFAULTS.omega_hz),
             weight=as_number(spec.get("weight")) if role in ("engine", "sync") else None,
             pulse=pulse,
             restart=restart,
@@ -402,6 +404,11 @@ def _importable(kind: registry.Kind, names: list[str]) -> list[str]:
             continue
         found.append(name)
     return found or ["(none importable)"]
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """The value the file gives, or the model's default (never a default of this module's)."""
+    return default if value is None else value
 
 
 def _plural(roles: tuple[str, ...]) -> str:

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_AGENT_PORT",
     "LOCALHOST",
     "RESTART_POLICIES",
+    "SENSOR_MESSAGES_HZ",
+    "ActorSettings",
     "ActorSpec",
     "Device",
     "Encoding",
@@ -27,6 +29,7 @@ __all__ = [
     "RestartPolicyName",
     "Role",
     "Topology",
+    "default_chunk",
 ]
 
 RestartPolicyName = Literal["never", "on-failure", "always"]
@@ -122,29 +125,52 @@ class Encoding:
         return cls(type=raw["type"], params={k: v for k, v in raw.items() if k != "type"})
 
 
+#: messages per second a sensor aims for when its topology gives no ``chunk``
+SENSOR_MESSAGES_HZ = 50
+
+
+def default_chunk(rate_hz: float) -> int:
+    """Samples per message of a sensor sampling at ``rate_hz`` that gives no ``chunk``."""
+    return max(1, round(rate_hz / SENSOR_MESSAGES_HZ))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorSettings:
+    """What an actor's role does, as its topology says: the part of an actor that travels
+    unchanged from the topology into its process spec (kairos.actors.spec), each default
+    defined here.  A new role key is a field here, a property in ``schema.json`` read by
+    ``_actors.py``, and the role that uses it; nothing in between copies it by name."""
+
+    adapter: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: sensors: samples per second; sync: mesh ticks per second
+    rate_hz: float | None = None
+    #: sensors: samples per message (None: :func:`default_chunk`)
+    chunk: int | None = None
+    #: engines: None for the default, ``Encoding()``
+    encoding: Encoding | None = None
+    #: engines: (fast τ, slow τ) in seconds
+    windows: tuple[float, float] | None = None
+    #: engines: resonance lag in samples
+    lag: int = 1
+    #: engines: resonance cyclic frequency
+    omega_hz: float = 0.0
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+
+
 @dataclass(frozen=True)
-class ActorSpec:
+class ActorSpec(ActorSettings):
+    """One actor of a topology: its settings, and where it sits in the topology."""
+
     name: str
     role: Role
     device: str
     port: int
     inputs: tuple[str, ...] = ()
-    adapter: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    #: sensors: samples per second; sync: mesh ticks per second
-    rate_hz: float | None = None
-    #: sensors: samples per message
-    chunk: int | None = None
-    encoding: Encoding | None = None
-    #: engines: (fast τ, slow τ) in seconds
-    windows: tuple[float, float] | None = None
-    lag: int = 1
-    omega_hz: float = 0.0
     #: engines: mesh weight override (None: the device's weight)
     weight: float | None = None
     #: sensors with a coupling adapter: the sync actor whose pulse they follow
     pulse: str | None = None
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
     line: int = 0
 
 
