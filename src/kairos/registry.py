@@ -169,12 +169,6 @@ def names(kind: Kind) -> list[str]:
     return sorted(kind.builtins) + sorted(found)
 
 
-def installed(kind: Kind, name: str) -> bool:
-    """Whether ``name`` is a built-in of ``kind`` or a plugin that loads as one; imports no
-    built-in (the agent refuses what it cannot run before it starts anything)."""
-    return name in kind.builtins or name in names(kind)
-
-
 def load(kind: Kind, name: str) -> type:
     """The class of ``kind`` called ``name``; ``kind.error`` says why not, listing the names.
 

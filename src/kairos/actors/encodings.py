@@ -22,7 +22,6 @@ from kairos import kernels, registry
 from kairos.actors._params import check_params
 from kairos.errors import ConfigError
 
-ENTRY_POINT_GROUP = registry.ENCODINGS.group
 #: a lockin's low-pass time constant, in periods of its reference frequency
 LOCKIN_LP_CYCLES = 2.0
 
@@ -167,11 +166,6 @@ class ComplexEncoder(Encoder):
 
     def encode(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(_first_column(values), dtype=np.complex128)
-
-
-def encoding_names() -> list[str]:
-    """Every encoding type: built-in and from installed plugins."""
-    return registry.names(registry.ENCODINGS)
 
 
 def encoder_class(type_name: str) -> type[Encoder]:
