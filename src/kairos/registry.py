@@ -172,12 +172,17 @@ def names(kind: Kind) -> list[str]:
 def load(kind: Kind, name: str) -> type:
     """The class of ``kind`` called ``name``; ``kind.error`` says why not, listing the names.
 
-    A built-in whose module fails to import raises that ImportError or AttributeError
-    (a broken installation, not a user's mistake).
+    A built-in whose module fails to import (a broken installation) is ``kind.error`` too.
     """
     builtin = kind.builtins.get(name)
     if builtin is not None:
-        cls: type = load_target(builtin.target)
+        try:
+            cls: type = load_target(builtin.target)
+        except (ImportError, AttributeError) as exc:
+            raise kind.error(
+                f"built-in {kind.label} {name!r} ({builtin.target}) cannot be imported: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         return cls
     plugin = plugins(kind.group).get(name)
     if plugin is not None:

@@ -260,6 +260,10 @@ def failed_start(tmp_path: Path, spec: ActorProcessSpec, processes, **kwargs) ->
             {"role": "output", "adapter": "log", "params": {"level": 3, "colour": "red"}},
             "output adapter 'log' refuses its params: unknown key colour",
         ),
+        (
+            {"role": "output", "adapter": "jsonl", "params": {"path": "/proc/none/x.jsonl"}},
+            "jsonl output: cannot open /proc/none/x.jsonl",
+        ),
     ],
 )
 def test_an_actor_that_cannot_start_says_why_and_exits_2(

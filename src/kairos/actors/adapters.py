@@ -135,12 +135,15 @@ _Adapter = TypeVar("_Adapter", SensorAdapter, OutputAdapter)
 
 def construct(what: str, make: Callable[[], _Adapter]) -> _Adapter:
     """``make()``, with a constructor's ValueError, TypeError or KeyError (a plugin, or a
-    value the shape check let through) turned into AdapterError naming ``what``: a start-up
-    failure an actor reports in one line (and exits 2 on), never as a traceback."""
+    value the shape check let through) or OSError (a file or device it cannot open) turned
+    into AdapterError naming ``what``: a start-up failure an actor reports in one line (and
+    exits 2 on), never as a traceback."""
     try:
         return make()
     except (TypeError, ValueError, KeyError) as exc:
         raise AdapterError(f"{what} refuses its params: {type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        raise AdapterError(f"{what} cannot start: {exc}") from exc
 
 
 def sensor_names() -> list[str]:
