@@ -16,34 +16,18 @@ from __future__ import annotations
 
 import sys
 
+from kairos.registry import needs_tls
+
 
 def _block(*modules: str) -> None:
     for name in modules:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
-#: built-in adapters that never speak TLS (the ``http`` output may POST over HTTPS, and a
-#: plugin adapter may do anything: those keep ssl)
-_ADAPTERS_WITHOUT_TLS = frozenset(
-    {
-        "oscillator",
-        "kuramoto",
-        "file",
-        "system",
-        "log",
-        "jsonl",
-        "csv",
-        "speaker",
-        "display",
-        "motor",
-    }
-)
-
-
-def keep_actor_lean(adapter: str | None) -> None:
-    """For an actor process; ``adapter`` is its adapter (None for engines and syncs)."""
+def keep_actor_lean(role: str, adapter: str | None) -> None:
+    """For an actor process of ``role`` with ``adapter`` (None for engines and syncs)."""
     _block("rich")
-    if adapter is None or adapter in _ADAPTERS_WITHOUT_TLS:
+    if not needs_tls(role, adapter):  # the registry knows which adapters never speak TLS
         _block("ssl", "_hashlib")
 
 

@@ -62,7 +62,12 @@ class ClockError(KairosError):
     """Raised when clock inputs are inconsistent (probe times out of order, a bad window…)."""
 
 
-class AdapterError(KairosError):
+class ConfigError(KairosError):
+    """Raised when an actor cannot start as configured: an unknown role, adapter or encoding,
+    or parameters its class refuses.  An actor process exits 2 on it (kairos.actors)."""
+
+
+class AdapterError(ConfigError):
     """Raised when an adapter is unknown or its parameters are invalid."""
 
 

@@ -9,6 +9,7 @@ from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_ch
 from kairos.actors.engine import CHECKPOINT_FILE, ENGINE_FIELDS, Engine
 from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.testing import ActorHarness, message
+from kairos.topologies.model import Encoding
 
 T0 = 1_763_770_000_000_000_000
 STEP = 5_000_000
@@ -22,7 +23,7 @@ def spec(**changes) -> ActorProcessSpec:
         device_class="pi-2",
         bind="tcp://127.0.0.1:1",
         inputs=(InputLink("mic", "mic", "tcp://127.0.0.1:2"),),
-        encoding={"type": "lockin", "freq_hz": 40.0, "lp_cycles": 2.0},
+        encoding=Encoding(type="lockin", params={"freq_hz": 40.0, "lp_cycles": 2.0}),
         windows=(0.5, 60.0),
         checkpoint_s=1.0,
     )

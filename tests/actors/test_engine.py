@@ -8,6 +8,7 @@ import pytest
 from kairos.actors.engine import ENGINE_FIELDS, Engine
 from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.testing import message
+from kairos.topologies.model import Encoding, MeshSpec
 
 T0 = 1_763_770_000_000_000_000
 STEP = 5_000_000  # 200 Hz
@@ -21,9 +22,9 @@ def engine_spec(inputs=("mic",), encoding=None, windows=(0.5, 10.0)) -> ActorPro
         device_class="mac-mini",
         bind="tcp://127.0.0.1:1",
         inputs=tuple(InputLink(s, s, "tcp://127.0.0.1:2") for s in inputs),
-        encoding=encoding or {"type": "phase"},
+        encoding=encoding or Encoding(type="phase"),
         windows=windows,
-        mesh={"collapse_threshold": 0.95, "hysteresis": 0.05},
+        mesh=MeshSpec(collapse_threshold=0.95, hysteresis=0.05),
     )
 
 
@@ -77,7 +78,7 @@ def test_lockin_tone_is_coherent_and_noise_is_not(harness_of):
     # at 40 Hz the lock-in's low-pass (2 cycles) decorrelates noise in 50 ms, so a 10 s
     # window averages ~200 independent values: noise reads ≈ 0.1 (docs/design.md §5.2)
     tone = np.cos(2 * np.pi * kernels.carrier_cycles(times, 40.0) + 0.4)
-    lockin = {"type": "lockin", "freq_hz": 40.0, "lp_cycles": 2.0}
+    lockin = Encoding(type="lockin", params={"freq_hz": 40.0, "lp_cycles": 2.0})
     clean = harness_of(Engine(engine_spec(encoding=lockin)))
     noisy = harness_of(Engine(engine_spec(encoding=lockin)))
     clean_out = [o for m in chunks("mic", times, tone, 40) for o in clean.feed(m)]

@@ -9,6 +9,7 @@ from kairos.actors.engine import ENGINE_FIELDS
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
 from kairos.actors.sync import Sync
 from kairos.testing import message
+from kairos.topologies.model import MeshSpec
 
 T0 = 1_763_770_000_000_000_000
 MS = 1_000_000
@@ -26,7 +27,7 @@ def sync_spec(nodes=("a", "b"), weights=(1.0, 1.0)) -> ActorProcessSpec:
             NodeInfo(n, "local", "mac-mini", w) for n, w in zip(nodes, weights, strict=True)
         ),
         rate_hz=10.0,
-        mesh={"emergence_threshold": 0.75, "hysteresis": 0.05},
+        mesh=MeshSpec(emergence_threshold=0.75, hysteresis=0.05),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from kairos import registry
 from kairos.actors import adapters
 from kairos.actors.adapters import (
     AdapterContext,
@@ -26,6 +27,7 @@ from kairos.errors import AdapterError
 
 SENSORS = ["file", "kuramoto", "oscillator", "system"]
 OUTPUTS = ["csv", "display", "http", "jsonl", "log", "motor", "speaker"]
+GROUP = adapters.ENTRY_POINT_GROUP
 ALL = [(n, sensor_adapter) for n in SENSORS] + [(n, output_adapter) for n in OUTPUTS]
 
 
@@ -77,8 +79,8 @@ def test_unknown_names_list_the_valid_ones():
 
 
 def test_adapter_modules_import_lean():
-    modules = [adapters._BUILTIN_SENSORS[n].split(":")[0] for n in SENSORS]
-    modules += [adapters._BUILTIN_OUTPUTS[n].split(":")[0] for n in OUTPUTS]
+    modules = [registry.SENSOR_ADAPTERS.builtins[n].target.split(":")[0] for n in SENSORS]
+    modules += [registry.OUTPUT_ADAPTERS.builtins[n].target.split(":")[0] for n in OUTPUTS]
     code = textwrap.dedent(
         f"""
         import importlib, sys
@@ -177,7 +179,7 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     reset_plugin_cache()
     try:
-        assert "oscillator" in adapters._plugins()  # the shadowing plugin is installed
+        assert "oscillator" in registry.plugins(GROUP)  # the shadowing plugin is installed
         assert sensor_adapter("oscillator").__module__ == "kairos.actors.sensors.oscillator"
         module = sys.modules["kairos.actors.sensors.oscillator"]
         assert Path(module.__file__).name == "oscillator.py"
@@ -187,8 +189,8 @@ def test_builtins_win_over_a_plugin_of_the_same_name(tmp_path, monkeypatch):
 
 def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
     reset_plugin_cache()
-    before = adapters._plugins()
-    assert adapters._plugins() is before  # one scan per process, not one per lookup
+    before = registry.plugins(GROUP)
+    assert registry.plugins(GROUP) is before  # one scan per process, not one per lookup
     dist = tmp_path / "late-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late\nVersion: 1.0\n")
@@ -203,3 +205,51 @@ def test_the_plugin_scan_is_cached_until_reset(tmp_path, monkeypatch):
             sensor_adapter("late")
     finally:
         reset_plugin_cache()
+
+
+# -- kairos.registry: the one list of roles, and the lean-import fact of each built-in
+
+
+def test_roles_are_listed_once_and_typed_from_the_same_list():
+    from typing import get_args
+
+    from kairos.topologies import model
+
+    assert registry.ROLES == ("sensor", "engine", "sync", "output")
+    assert model.Role is registry.Role and get_args(registry.Role) == registry.ROLES
+    assert set(registry.ADAPTER_KINDS) == {"sensor", "output"}
+    assert set(registry.SENSOR_ADAPTERS.builtins) == set(SENSORS)
+    assert set(registry.OUTPUT_ADAPTERS.builtins) == set(OUTPUTS)
+
+
+def test_only_http_of_the_builtins_keeps_tls():
+    assert not registry.needs_tls("engine", None) and not registry.needs_tls("sync", None)
+    assert registry.needs_tls("output", "http")
+    assert not any(registry.needs_tls("sensor", n) for n in SENSORS)
+    assert not any(registry.needs_tls("output", n) for n in OUTPUTS if n != "http")
+    assert registry.needs_tls("sensor", "my-plugin")  # a plugin may do anything
+    assert registry.needs_tls("output", "oscillator")  # a plugin output of a sensor's name
+
+
+@pytest.mark.parametrize(("name", "lookup"), ALL)
+def test_a_builtin_said_to_need_no_tls_runs_without_it(name, lookup):
+    role = "sensor" if lookup is sensor_adapter else "output"
+    kind = registry.ADAPTER_KINDS[role]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from kairos._lean import keep_actor_lean
+        keep_actor_lean({role!r}, {name!r})
+        blocked = "ssl" in sys.modules and sys.modules["ssl"] is None
+        from kairos.registry import load, ADAPTER_KINDS
+        load(ADAPTER_KINDS[{role!r}], {name!r})  # its module imports with ssl blocked
+        import kairos._log
+        kairos._log.configure(json=True)
+        print(blocked)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(not kind.builtins[name].tls)

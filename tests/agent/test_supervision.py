@@ -70,7 +70,28 @@ def test_roles_and_adapters_not_installed_are_refused(client, sensor_spec) -> No
         client.call("spawn", {"spec": sensor_spec(name="../escape")})
     with pytest.raises(AgentError, match="bad-request"):
         client.call("spawn", {"spec": sensor_spec(no_such_field=1)})
+    engine = sensor_spec(role="engine", adapter=None, params={}, windows=[0.5, 5.0])
+    with pytest.raises(AgentError, match=r"refused.*encoding 'hilbert' is not installed"):
+        client.call("spawn", {"spec": engine | {"encoding": {"type": "hilbert"}}})
+    with pytest.raises(AgentError, match="bad-request"):
+        client.call("spawn", {"spec": sensor_spec(mesh={"hysteresis": "wide"})})
     assert client.call("status")["actors"] == []
+
+
+def test_an_actor_refusing_its_params_exits_2_saying_why(client, sensor_spec, wait) -> None:
+    # the agent checks names only; the adapter checks its params when the actor starts
+    spec = sensor_spec(policy="never", params={"freq_hz": "fast", "volume": 3})
+    assert client.call("spawn", {"spec": spec})["outcome"] == "started"
+
+    def failed():
+        (actor,) = client.call("status")["actors"]
+        return actor if actor["state"] == "failed" else None
+
+    assert wait(failed, 30)["last_exit"] == 2
+    lines = client.call("logs", {"name": "osc", "lines": 50})["lines"]
+    refusal = [line for line in lines if "refuses its params" in line]
+    assert refusal, lines
+    assert "unknown key volume" in refusal[0] and "freq_hz: must be a number" in refusal[0]
 
 
 def test_kill9_actor_is_restarted_within_2s(client, sensor_spec, status_of, wait) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import plugins
 import psutil
 import pytest
 import zmq
@@ -15,6 +19,7 @@ from support import free_port, kill_tree
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink
+from kairos.topologies.model import Encoding
 
 
 def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcessSpec:
@@ -42,7 +47,7 @@ def engine_spec(tmp_path: Path, feed_port: int, engine_port: int) -> ActorProces
         device_class="mac-mini",
         bind=f"tcp://127.0.0.1:{engine_port}",
         inputs=(InputLink("mic", "mic", f"tcp://127.0.0.1:{feed_port}"),),
-        encoding={"type": "phase"},
+        encoding=Encoding(type="phase"),
         windows=(0.5, 10.0),
         work_dir=str(tmp_path / "eng"),
     )
@@ -213,3 +218,125 @@ def test_a_restarted_actor_counts_what_it_missed_while_dead(tmp_path, processes,
             break
     assert inputs["gaps"] == 13
     assert inputs["restarts"] == 0
+
+
+# -- start-up failures: one line on stderr, exit 2, never a traceback
+
+
+def failed_start(tmp_path: Path, spec: ActorProcessSpec, processes, **kwargs) -> str:
+    """Run an actor that must refuse to start; its stderr (after asserting exit 2)."""
+    path = tmp_path / f"{spec.name}.json"
+    path.write_text(spec.to_json())
+    proc = processes.start(
+        [sys.executable, "-m", "kairos.actors", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # role constructors that raised ValueError before
+        ({"windows": None}, "engine 'eng' needs windows (fast, slow)"),
+        ({"role": "sensor", "rate_hz": None}, "sensor 'eng' needs rate_hz above 0 and an adapter"),
+        ({"role": "output"}, "output 'eng' needs an adapter"),
+        ({"role": "sync", "rate_hz": -1.0}, "sync 'eng' needs a tick rate above 0 Hz"),
+        ({"role": "filter"}, "unknown role 'filter'; valid: sensor, engine, sync, output"),
+        # what the agent leaves to the actor: its encoding's and adapter's params
+        (
+            {"encoding": Encoding("lockin", {"lp_cycles": 2})},
+            "missing required key freq_hz",
+        ),
+        ({"encoding": Encoding("hilbert")}, "unknown encoding 'hilbert'; valid: complex, direct"),
+        (
+            {"role": "output", "adapter": "log", "params": {"level": 3, "colour": "red"}},
+            "output adapter 'log' refuses its params: unknown key colour",
+        ),
+        (
+            {"role": "output", "adapter": "jsonl", "params": {"path": "/proc/none/x.jsonl"}},
+            "jsonl output: cannot open /proc/none/x.jsonl",
+        ),
+    ],
+)
+def test_an_actor_that_cannot_start_says_why_and_exits_2(
+    tmp_path, processes, change, reason
+) -> None:
+    spec = dataclasses.replace(engine_spec(tmp_path, free_port(), free_port()), **change)
+    records = [json.loads(line) for line in failed_start(tmp_path, spec, processes).splitlines()]
+    (refusal,) = [r for r in records if r["level"] == "error"]
+    assert (refusal["event"], refusal["actor"]) == ("actor cannot start", "eng")
+    assert reason in refusal["error"], refusal
+
+
+def test_an_unreadable_spec_exits_2(tmp_path, processes) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text('{"name": "x", "role": "engine", "mesh": {"hysteresis": "wide"}}')
+    proc = processes.start(
+        [sys.executable, "-m", "kairos.actors", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "malformed actor spec" in err and "hysteresis" in err and "Traceback" not in err
+
+
+# -- a plugin encoding, found through its entry point by a real actor process
+
+
+def test_an_engine_process_runs_a_plugin_encoding(tmp_path, processes, context) -> None:
+    site = plugins.install(
+        tmp_path / "site",
+        "kairos_proc_plugin",
+        plugins.SCALED_PHASE,
+        {"kairos.encodings": {"scaled-phase": "ScaledPhase"}},
+    )
+    try:
+        env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+        feed_port, engine_port = free_port(), free_port()
+        spec = dataclasses.replace(
+            engine_spec(tmp_path, feed_port, engine_port),
+            encoding=Encoding("scaled-phase", {"gain": "x"}),
+        )
+        (refusal,) = [
+            json.loads(line)
+            for line in failed_start(tmp_path, spec, processes, env=env).splitlines()
+            if '"error"' in line
+        ]
+        assert "gain: must be a number" in refusal["error"]  # the plugin's own schema
+        pub = context.socket(zmq.XPUB)
+        pub.bind(f"tcp://127.0.0.1:{feed_port}")
+        spec = dataclasses.replace(spec, encoding=Encoding("scaled-phase", {"gain": 2.5}))
+        path = tmp_path / "eng.json"
+        path.write_text(spec.to_json())
+        processes.start([sys.executable, "-m", "kairos.actors", str(path)], env=env)
+        assert pub.poll(20_000)  # the engine subscribed
+        pub.recv()
+        sub = context.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"eng")
+        sub.connect(f"tcp://127.0.0.1:{engine_port}")
+        time.sleep(0.5)  # the engine's grace for watchers, and our subscription
+        t0 = time.time_ns()
+        rows = None
+        deadline = time.monotonic() + 20
+        k = 0
+        while rows is None and time.monotonic() < deadline:
+            times = [t0 + k * 10_000_000 + i * 1_000_000 for i in range(4)]
+            pub.send_multipart(wire.encode("mic", k, 1, times[-1], times, [0.4] * 4))
+            k += 1
+            message = receive(sub, 0.1)
+            if message is not None and message.stream == "eng":
+                rows = message
+        assert rows is not None, "the engine published nothing"
+        # θ = 0.4 encoded as e^{i·2.5·θ}: the node's phase is 1.0 rad
+        assert rows.column("phase_fast")[-1] == pytest.approx(1.0)
+    finally:
+        plugins.uninstall(site, "kairos_proc_plugin")

@@ -249,13 +249,10 @@ def test_oversize_control_frames(secure_agent: Any) -> None:
         assert client.call("health")["security"]["malformed"] == 1
 
 
-def test_spawn_checks_adapter_params_against_the_schema(secure_agent: Any) -> None:
+def test_spawn_refuses_what_is_not_installed_and_the_actor_refuses_bad_params(
+    secure_agent: Any, wait: Any
+) -> None:
     with secure_agent.client() as client:
-        spec = sensor_spec()
-        spec["params"] = {"freq_hz": "fast", "volume": 3}
-        reply = client.call_reply("spawn", {"spec": spec})
-        assert reply.code == "bad-request"
-        assert "freq_hz" in (reply.error or "") and "volume" in (reply.error or "")
         spec = sensor_spec()
         spec["adapter"] = "shell"
         assert client.call_reply("spawn", {"spec": spec}).code == "refused"
@@ -266,6 +263,20 @@ def test_spawn_checks_adapter_params_against_the_schema(secure_agent: Any) -> No
         spec["curve"] = {"public": "x" * 40, "secret": "y" * 40}
         assert client.call_reply("spawn", {"spec": spec}).code == "bad-request"
         assert client.call("status")["actors"] == []
+        # params are the actor's to check (the agent loads no schema library): it starts,
+        # refuses them in one line and exits 2, and status says so
+        spec = sensor_spec() | {"restart": {"policy": "never"}}
+        spec["params"] = {"freq_hz": "fast", "volume": 3}
+        assert client.call("spawn", {"spec": spec})["outcome"] == "started"
+
+        def failed() -> dict[str, Any] | None:
+            (actor,) = client.call("status")["actors"]
+            return actor if actor["state"] == "failed" else None
+
+        assert wait(failed, 30)["last_exit"] == 2
+        lines = client.call("logs", {"name": "osc", "lines": 50})["lines"]
+        refusal = [line for line in lines if "refuses its params" in line]
+        assert refusal and "volume" in refusal[0] and "freq_hz" in refusal[0], lines
 
 
 def test_curve_agent_may_bind_beyond_loopback(secure_agent_starter: Any, ring: Any) -> None:

@@ -39,7 +39,7 @@ def specs(key: MeshKey) -> tuple[dict[str, Any], dict[str, Any]]:
         "device_class": "mac-mini",
         "bind": f"tcp://127.0.0.1:{engine_port}",
         "inputs": [{"actor": "osc", "stream": "osc", "endpoint": sensor["bind"]}],
-        "encoding": {"type": "lockin", "freq_hz": 2.0, "lp_cycles": 2.0, "demod_hz": None},
+        "encoding": {"type": "lockin", "freq_hz": 2.0, "lp_cycles": 2.0},
         "windows": [0.5, 5.0],
         "curve": key.as_spec(),
     }

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
+import plugins
 import pytest
 from jsonschema import Draft202012Validator
 
-from kairos.actors import adapters
+from kairos import registry
 from kairos.errors import TopologyError
 from kairos.hardware.detect import Detection
 from kairos.topologies._yaml import parse
@@ -67,7 +69,7 @@ def test_demo_resolves_every_default() -> None:
     assert (osc.rate_hz, osc.chunk, osc.adapter) == (400.0, 8, "oscillator")
     assert osc.restart == RestartPolicy()
     coherent = topology.actors["coherent"]
-    assert coherent.encoding == Encoding(type="lockin", freq_hz=40.0, lp_cycles=2.0)
+    assert coherent.encoding == Encoding(type="lockin", params={"freq_hz": 40, "lp_cycles": 2})
     assert coherent.windows == (0.5, 10.0)
     assert (coherent.weight, topology.actors["noisy"].weight) == (None, 0.1)
     assert coherent.inputs == ("osc-a", "osc-b")
@@ -237,9 +239,14 @@ def test_non_string_keys_are_reported() -> None:
 # -- adapters: their schema and rate limit apply; an adapter that cannot be imported is unknown
 
 
-class _FakeSensor(adapters.SensorAdapter):
+FAKE_PLUGINS = """
+import numpy as np
+from kairos.actors import Encoder, SensorAdapter
+
+
+class FakeSensor(SensorAdapter):
     name = "fake"
-    params_schema: ClassVar[dict[str, Any]] = {
+    params_schema = {
         "type": "object",
         "additionalProperties": False,
         "required": ["gain"],
@@ -247,17 +254,35 @@ class _FakeSensor(adapters.SensorAdapter):
     }
     max_rate_hz = 50.0
 
-    def read(self, times_ns: Any) -> Any:
+    def read(self, times_ns):
         raise AssertionError("validating a topology must never sample an adapter")
 
 
+class Doubling(Encoder):
+    params_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["gain"],
+        "properties": {"gain": {"type": "number", "exclusiveMinimum": 0}},
+    }
+
+    def encode(self, times, values):
+        raise AssertionError("validating a topology must never encode")
+"""
+
+
 @pytest.fixture
-def fake_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_names, real_lookup = adapters.sensor_names, adapters.sensor_adapter
-    monkeypatch.setattr(adapters, "sensor_names", lambda: sorted([*real_names(), "fake"]))
-    monkeypatch.setattr(
-        adapters, "sensor_adapter", lambda n: _FakeSensor if n == "fake" else real_lookup(n)
+def fake_adapter(tmp_path: Path) -> Iterator[None]:
+    """A plugin distribution with a sensor adapter ``fake`` and an encoding ``doubling``."""
+    module = "kairos_test_loader_plugins"
+    root = plugins.install(
+        tmp_path / "site",
+        module,
+        FAKE_PLUGINS,
+        {"kairos.adapters": {"fake": "FakeSensor"}, "kairos.encodings": {"doubling": "Doubling"}},
     )
+    yield
+    plugins.uninstall(root, module)
 
 
 @pytest.mark.usefixtures("fake_adapter")
@@ -274,16 +299,59 @@ def test_adapter_params_schema_and_rate_limit() -> None:
 
 
 def test_adapter_that_cannot_be_imported_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(name: str) -> type:
-        raise ImportError(f"No module named 'kairos.actors.sensors.{name}'")
+    def broken(target: str) -> type:
+        raise ImportError(f"No module named {target.partition(':')[0]!r}")
 
-    monkeypatch.setattr(adapters, "sensor_adapter", broken)
+    monkeypatch.setattr(registry, "load_target", broken)
     (problem,) = problems_of(BASE)
     assert problem.startswith(
         "t.yaml:5:42: actors.s.adapter: unknown sensor adapter 'oscillator': it is registered "
         "but its class cannot be imported"
     )
     assert "valid: (none importable)" in problem
+
+
+# -- encodings: the type is an installed encoder, the other keys its params
+
+
+ENGINE = "  e: {role: engine, device: pc, inputs: [s], encoding: %s}\n"
+
+
+def test_unknown_encoding_lists_the_installed_ones_at_its_line() -> None:
+    (problem,) = problems_of(BASE + ENGINE % "{type: hilbert}")
+    # the built-ins, then any installed plugin
+    assert problem.startswith(
+        "t.yaml:6:63: actors.e.encoding.type: unknown type 'hilbert'; "
+        "valid: complex, direct, lockin, phase"
+    )
+    assert problem.endswith(", ".join(registry.names(registry.ENCODINGS)))
+
+
+def test_builtin_encoding_params_are_checked_against_its_schema() -> None:
+    problems = problems_of(BASE + ENGINE % "{type: lockin, freq_hz: -2, lp_cycles: x}")
+    assert problems == [
+        "t.yaml:6:80: actors.e.encoding.freq_hz: -2 is out of range; valid: > 0",
+        "t.yaml:6:95: actors.e.encoding.lp_cycles: must be a number, not a string 'x'",
+    ]
+
+
+@pytest.mark.usefixtures("fake_adapter")
+def test_a_plugin_encoding_validates_with_its_own_schema() -> None:
+    assert "doubling" in registry.names(registry.ENCODINGS)
+    problems = problems_of(BASE + ENGINE % "{type: doubling, gain: 0, bias: 1}")
+    assert problems == [
+        "t.yaml:6:79: actors.e.encoding.gain: 0 is out of range; valid: > 0",
+        "t.yaml:6:82: actors.e.encoding.bias: 'bias' does not apply to a doubling encoding; "
+        "valid: gain, type",
+    ]
+    topology = load_text(BASE + ENGINE % "{type: doubling, gain: 2}", "t.yaml")
+    assert topology.actors["e"].encoding == Encoding(type="doubling", params={"gain": 2})
+
+
+def test_roles_come_from_the_registry() -> None:
+    assert schema()["$defs"]["actor"]["properties"]["role"]["enum"] == list(registry.ROLES)
+    (problem,) = problems_of(BASE + "  x: {role: filter, device: pc}\n")
+    assert "unknown role 'filter'; valid: sensor, engine, sync, output" in problem
 
 
 def test_resolved_topology_round_trips_through_json() -> None:

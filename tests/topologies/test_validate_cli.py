@@ -106,3 +106,33 @@ def test_validation_starts_nothing(tmp_path: Path) -> None:
     for port in ports:  # still free: nothing bound them, nothing is left listening
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_encodings_unknown_or_with_bad_params_are_reported_at_their_lines(tmp_path) -> None:
+    path = tmp_path / "enc.yaml"
+    path.write_text(
+        "name: t\n"
+        "devices:\n"
+        "  pc: {class: mac-mini, agent: localhost}\n"
+        "actors:\n"
+        "  s: {role: sensor, device: pc, adapter: oscillator, rate_hz: 100}\n"
+        "  a: {role: engine, device: pc, inputs: [s], encoding: {type: hilbert}}\n"
+        "  b:\n"
+        "    role: engine\n"
+        "    device: pc\n"
+        "    inputs: [s]\n"
+        "    encoding:\n"
+        "      type: lockin\n"
+        "      freq_hz: fast\n"
+    )
+    result = run_kairos("validate", str(path))
+    assert result.returncode == 2
+    unknown, params, count = result.stderr.splitlines()
+    assert unknown.startswith(  # the built-ins, then any installed plugin
+        f"{path}:6:63: actors.a.encoding.type: unknown type 'hilbert'; "
+        "valid: complex, direct, lockin, phase"
+    )
+    assert (
+        params == f"{path}:13:16: actors.b.encoding.freq_hz: must be a number, not a string 'fast'"
+    )
+    assert count == f"{path}: 2 problems"

@@ -1,41 +1,64 @@
 """Process entry point: ``python -m kairos.actors SPEC.json`` runs one actor until SIGTERM.
 
-Exit status: 0 after a clean stop, 1 when the actor failed (the agent's restart policy
-decides what happens next), 2 when the spec itself is unusable.
+Exit status: 0 after a clean stop; 2 when the actor cannot start as specified (a spec that
+does not parse, an unknown role, adapter or encoding, params its class refuses: a
+ConfigError), said in one log line on stderr; 1 when the actor failed otherwise (its sockets,
+or a failure while running).  The agent's restart policy decides what happens next.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kairos._lean import keep_actor_lean
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import KairosError
+from kairos.errors import ConfigError, KairosError
+
+if TYPE_CHECKING:
+    from kairos.actors._runtime import Actor, ActorRuntime
+
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m kairos.actors SPEC.json", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     try:
         spec = ActorProcessSpec.read(Path(argv[0]))
     except (OSError, KairosError) as exc:
         print(f"kairos actor: cannot read spec {argv[0]}: {exc}", file=sys.stderr)
-        return 2
-    keep_actor_lean(spec.adapter)  # before anything imports structlog or hashlib
+        return EXIT_UNUSABLE
+    keep_actor_lean(spec.role, spec.adapter)  # before anything imports structlog or hashlib
 
     from kairos import _log
-    from kairos.actors._runtime import ActorRuntime
     from kairos.actors.roles import make_actor
 
     _log.configure(json=True)
+    log = _log.get("actor", actor=spec.name)
     try:
-        actor = make_actor(spec)
-        return ActorRuntime(spec, actor).run()
+        return _runtime(spec, make_actor(spec)).run()
+    except ConfigError as exc:
+        log.error("actor cannot start", error=str(exc))  # one JSON line on stderr
+        return EXIT_UNUSABLE
     except KairosError as exc:
-        _log.get("actor", actor=spec.name).error("actor failed", error=str(exc))
-        return 1
+        log.error("actor failed", error=str(exc))
+        return EXIT_FAILED
+
+
+def _runtime(spec: ActorProcessSpec, actor: Actor) -> ActorRuntime:
+    """The runtime for ``actor``; a socket it cannot open is a KairosError naming it."""
+    import zmq
+
+    from kairos.actors._runtime import ActorRuntime
+
+    try:
+        return ActorRuntime(spec, actor)
+    except zmq.ZMQError as exc:
+        raise KairosError(f"cannot open the actor's sockets (bind {spec.bind}): {exc}") from exc
 
 
 if __name__ == "__main__":

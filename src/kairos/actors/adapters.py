@@ -1,30 +1,43 @@
-"""Adapter contracts and the registry that finds them (built-in and plugin).
+"""Adapter contracts, and their lookup by name (built-in and plugin).
 
 A *sensor adapter* produces sample values for given sample times; an *output adapter*
 acts on node or mesh state.  Third-party packages add adapters through the
-``kairos.adapters`` entry-point group; each entry point names an adapter class.  The
-entry points are scanned once per process (:func:`reset_plugin_cache` forgets the scan).
+``kairos.adapters`` entry-point group; each entry point names an adapter class.  Which
+names exist is :mod:`kairos.registry`'s; the entry points are scanned once per process
+(:func:`reset_plugin_cache` forgets the scan).
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from kairos import registry
+from kairos.actors._params import check_params
 from kairos.errors import AdapterError
+from kairos.registry import reset_plugin_cache
 
-if TYPE_CHECKING:  # the agent imports this registry and must not pay for NumPy until it spawns
-    from importlib.metadata import EntryPoint
-
+if TYPE_CHECKING:  # a plugin scan imports this module and must not pay for NumPy
     import numpy as np
 
-ENTRY_POINT_GROUP = "kairos.adapters"
+ENTRY_POINT_GROUP = registry.SENSOR_ADAPTERS.group
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AdapterContext",
+    "MeshPulse",
+    "OutputAdapter",
+    "OutputState",
+    "SensorAdapter",
+    "construct",
+    "output_adapter",
+    "output_names",
+    "reset_plugin_cache",
+    "sensor_adapter",
+    "sensor_names",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,7 @@ class SensorAdapter(ABC):
     wants_pulse: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], rate_hz: float, context: AdapterContext):
+        check_params(self.params_schema, params, f"sensor adapter {self.name!r}")
         self.params = params
         self.rate_hz = rate_hz
         self.context = context
@@ -104,6 +118,7 @@ class OutputAdapter(ABC):
     params_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
 
     def __init__(self, params: Mapping[str, Any], context: AdapterContext):
+        check_params(self.params_schema, params, f"output adapter {self.name!r}")
         self.params = params
         self.context = context
 
@@ -115,97 +130,39 @@ class OutputAdapter(ABC):
         """Flush and release files, devices and worker threads."""
 
 
-# name -> "module:Class" for built-ins; imported only when used, to keep actors lean.
-_BUILTIN_SENSORS = {
-    "oscillator": "kairos.actors.sensors.oscillator:OscillatorSensor",
-    "kuramoto": "kairos.actors.sensors.kuramoto:KuramotoSensor",
-    "file": "kairos.actors.sensors.file:FileSensor",
-    "system": "kairos.actors.sensors.system:SystemSensor",
-}
-_BUILTIN_OUTPUTS = {
-    "log": "kairos.actors.outputs.log:LogOutput",
-    "jsonl": "kairos.actors.outputs.jsonl:JsonlOutput",
-    "csv": "kairos.actors.outputs.csv:CsvOutput",
-    "http": "kairos.actors.outputs.http:HttpOutput",
-    "speaker": "kairos.actors.outputs.speaker:SpeakerOutput",
-    "display": "kairos.actors.outputs.display:DisplayOutput",
-    "motor": "kairos.actors.outputs.motor:MotorOutput",
-}
+_Adapter = TypeVar("_Adapter", SensorAdapter, OutputAdapter)
 
 
-def _load(target: str) -> type:
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
-
-
-@functools.cache
-def _plugins() -> Mapping[str, EntryPoint]:
-    """The plugin entry points, by name; scanned once per process, because the scan reads
-    the metadata of every installed distribution (~20 ms, repeated per actor of a topology).
-    """
-    # imported here: importlib.metadata pulls in email and csv, ~1 MB an actor never needs
-    from importlib.metadata import entry_points
-
-    return MappingProxyType({ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)})
-
-
-def reset_plugin_cache() -> None:
-    """Forget the plugin scan: the next lookup sees plugins installed (or put on
-    ``sys.path``) since the first one.  For tests and for tools that install plugins while
-    running; an actor process never needs it."""
-    _plugins.cache_clear()
-
-
-def _load_plugin(ep: EntryPoint) -> Any:
-    """The object an entry point names, or AdapterError naming the plugin that failed."""
+def construct(what: str, make: Callable[[], _Adapter]) -> _Adapter:
+    """``make()``, with a constructor's ValueError, TypeError or KeyError (a plugin, or a
+    value the shape check let through) or OSError (a file or device it cannot open) turned
+    into AdapterError naming ``what``: a start-up failure an actor reports in one line (and
+    exits 2 on), never as a traceback."""
     try:
-        return ep.load()
-    except Exception as exc:  # a plugin's import can raise anything; report which one
-        raise AdapterError(
-            f"adapter plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _plugin_names(base: type) -> set[str]:
-    names = set()
-    for name, ep in _plugins().items():
-        try:
-            cls = _load_plugin(ep)
-        except AdapterError:
-            continue  # not listed; looking the name up reports why (see _lookup)
-        if isinstance(cls, type) and issubclass(cls, base):
-            names.add(name)
-    return names
+        return make()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise AdapterError(f"{what} refuses its params: {type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        raise AdapterError(f"{what} cannot start: {exc}") from exc
 
 
 def sensor_names() -> list[str]:
     """Every sensor adapter name: built-in and from installed plugins."""
-    return sorted(set(_BUILTIN_SENSORS) | _plugin_names(SensorAdapter))
+    return registry.names(registry.SENSOR_ADAPTERS)
 
 
 def output_names() -> list[str]:
     """Every output adapter name: built-in and from installed plugins."""
-    return sorted(set(_BUILTIN_OUTPUTS) | _plugin_names(OutputAdapter))
+    return registry.names(registry.OUTPUT_ADAPTERS)
 
 
 def sensor_adapter(name: str) -> type[SensorAdapter]:
     """The sensor adapter class called ``name``, or AdapterError listing the valid names."""
-    return _lookup(name, _BUILTIN_SENSORS, SensorAdapter, sensor_names)
+    cls: type[SensorAdapter] = registry.load(registry.SENSOR_ADAPTERS, name)
+    return cls
 
 
 def output_adapter(name: str) -> type[OutputAdapter]:
     """The output adapter class called ``name``, or AdapterError listing the valid names."""
-    return _lookup(name, _BUILTIN_OUTPUTS, OutputAdapter, output_names)
-
-
-def _lookup(name: str, builtins: Mapping[str, str], base: type, names: Any) -> Any:
-    if name in builtins:
-        return _load(builtins[name])
-    kind = "sensor" if base is SensorAdapter else "output"
-    plugin = _plugins().get(name)
-    if plugin is not None:
-        cls = _load_plugin(plugin)
-        if isinstance(cls, type) and issubclass(cls, base):
-            return cls
-        raise AdapterError(f"adapter plugin {name!r} ({plugin.value}) is not a {kind} adapter")
-    raise AdapterError(f"unknown {kind} adapter {name!r}; valid: {', '.join(names())}")
+    cls: type[OutputAdapter] = registry.load(registry.OUTPUT_ADAPTERS, name)
+    return cls

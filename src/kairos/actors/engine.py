@@ -23,7 +23,10 @@ import numpy as np
 from kairos import kernels
 from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors.encodings import Encoder, make_encoder
 from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import ConfigError
+from kairos.topologies.model import Encoding
 from kairos.wire import Message
 
 ENGINE_FIELDS = (
@@ -84,7 +87,7 @@ class _WindowState:
 class _InputState:
     stream: str
     index: int
-    encoder: Any = None
+    encoder: Encoder
     windows: dict[str, _WindowState] = field(
         default_factory=lambda: {w: _WindowState() for w in WINDOWS}
     )
@@ -117,48 +120,23 @@ class _InputState:
         return now_ns - reference > limit
 
 
-class Encoder:
-    """Turns one input's samples into phasors z_k (docs/design.md §5.1)."""
-
-    def __init__(self, encoding: dict[str, Any]) -> None:
-        self.type = encoding.get("type", "phase")
-        self.freq_hz = float(encoding.get("freq_hz") or 0.0)
-        self.lp_cycles = float(encoding.get("lp_cycles") or 2.0)
-        self.demod_hz = encoding.get("demod_hz")
-        self.state: Any = None
-
-    def encode(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
-        if values.ndim == 2:
-            values = values[:, 0]  # multi-column sensors: the engine follows the first column
-        if self.type == "lockin":
-            x = np.ascontiguousarray(values, dtype=np.float64)
-            z, self.state = kernels.lockin(times, x, self.freq_hz, self.lp_cycles, self.state)
-            return z
-        if self.type == "phase":
-            theta = np.asarray(values, dtype=np.float64)
-            if self.demod_hz:
-                theta = theta - 2 * np.pi * kernels.carrier_cycles(times, float(self.demod_hz))
-            return np.exp(1j * theta)
-        if self.type == "direct":
-            return np.asarray(values, dtype=np.float64).astype(np.complex128)
-        return np.ascontiguousarray(values, dtype=np.complex128)
-
-
 class Engine(Actor):
     """Integrates its inputs into one node's phase, coherence, resonance and collapse."""
 
     def __init__(self, spec: ActorProcessSpec) -> None:
-        if spec.windows is None:
-            raise ValueError(f"engine {spec.name!r} has no windows")
+        if spec.windows is None or len(spec.windows) != 2:
+            raise ConfigError(f"engine {spec.name!r} needs windows (fast, slow): {spec.windows}")
         self.spec = spec
         self.taus = dict(zip(WINDOWS, spec.windows, strict=True))
-        self.threshold = float(spec.mesh.get("collapse_threshold", 0.95))
-        self.hysteresis = float(spec.mesh.get("hysteresis", 0.05))
+        self.threshold = spec.mesh.collapse_threshold
+        self.hysteresis = spec.mesh.hysteresis
+        self.encoding = spec.encoding or Encoding()
         self.inputs = {
-            link.stream: _InputState(link.stream, i) for i, link in enumerate(spec.inputs)
+            link.stream: _InputState(
+                link.stream, i, make_encoder(self.encoding.type, self.encoding.params)
+            )
+            for i, link in enumerate(spec.inputs)
         }
-        for state in self.inputs.values():
-            state.encoder = Encoder(spec.encoding or {})
         self.collapsed = {"fast": False, "slow": False, "pair": False}
         self.started_ns: int | None = None
         self.last_now_ns: int | None = None
@@ -186,7 +164,7 @@ class Engine(Actor):
         """What must match for a checkpoint to be continued: windows, encoding, inputs."""
         return {
             "windows": list(self.spec.windows or ()),
-            "encoding": self.spec.encoding or {},
+            "encoding": self.encoding.to_dict(),
             "inputs": sorted(self.inputs),
             "lag": self.spec.lag,
             "omega_hz": self.spec.omega_hz,
@@ -201,7 +179,7 @@ class Engine(Actor):
             "collapsed": dict(self.collapsed),
             "inputs": {
                 name: {
-                    "encoder": list(state.encoder.state) if state.encoder.state else None,
+                    "encoder": state.encoder.state(),
                     "last_time": state.last_time,
                     "windows": {w: state.windows[w].snapshot() for w in WINDOWS},
                 }
@@ -214,8 +192,8 @@ class Engine(Actor):
             raise CheckpointError("checkpoint belongs to an engine with other windows or inputs")
         for name, saved in document["inputs"].items():
             state = self.inputs[name]
-            if saved["encoder"]:
-                state.encoder.state = kernels.LockinState(*saved["encoder"])
+            if saved["encoder"] is not None:
+                state.encoder.restore(saved["encoder"])
             state.last_time = saved["last_time"]
             for window in WINDOWS:
                 state.windows[window].restore(saved["windows"][window])

@@ -6,8 +6,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
-from kairos.actors.adapters import AdapterContext, OutputAdapter, OutputState, output_adapter
+from kairos.actors.adapters import (
+    AdapterContext,
+    OutputAdapter,
+    OutputState,
+    construct,
+    output_adapter,
+)
 from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import ConfigError
 from kairos.wire import Message
 
 
@@ -16,14 +23,17 @@ class Output(Actor):
 
     def __init__(self, spec: ActorProcessSpec) -> None:
         if not spec.adapter:
-            raise ValueError(f"output {spec.name!r} needs an adapter")
+            raise ConfigError(f"output {spec.name!r} needs an adapter")
         self.spec = spec
         self.adapter: OutputAdapter | None = None
         self.writes = 0
 
     def setup(self, context: ActorContext) -> None:
         cls = output_adapter(self.spec.adapter or "")
-        self.adapter = cls(self.spec.params, AdapterContext(self.spec.name, context.work_dir))
+        self.adapter = construct(
+            f"output adapter {self.spec.adapter!r}",
+            lambda: cls(self.spec.params, AdapterContext(self.spec.name, context.work_dir)),
+        )
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
         assert self.adapter is not None  # set in setup(); update is never called before

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from kairos.actors._runtime import Actor
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import KairosError
-
-ROLES = ("sensor", "engine", "sync", "output")
+from kairos.errors import ConfigError
+from kairos.registry import ROLES
 
 
 def make_actor(spec: ActorProcessSpec) -> Actor:
-    """The actor for ``spec.role``; imports only the role it needs."""
+    """The actor for ``spec.role``; imports only the role it needs.
+
+    Every refusal is a ConfigError: a role's constructor that meets a value it cannot use
+    (a ValueError, TypeError or KeyError) says so in one line, naming the actor.
+    """
+    try:
+        return _make(spec)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"{spec.role} {spec.name!r} cannot start from its spec: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _make(spec: ActorProcessSpec) -> Actor:
     if spec.role == "sensor":
         from kairos.actors.sensor import Sensor
 
@@ -27,4 +39,4 @@ def make_actor(spec: ActorProcessSpec) -> Actor:
         from kairos.actors.output import Output
 
         return Output(spec)
-    raise KairosError(f"actor {spec.name!r}: unknown role {spec.role!r}; valid: {', '.join(ROLES)}")
+    raise ConfigError(f"actor {spec.name!r}: unknown role {spec.role!r}; valid: {', '.join(ROLES)}")

@@ -13,8 +13,16 @@ from typing import Any
 import numpy as np
 
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
-from kairos.actors.adapters import AdapterContext, MeshPulse, SensorAdapter, sensor_adapter
+from kairos.actors.adapters import (
+    AdapterContext,
+    MeshPulse,
+    SensorAdapter,
+    construct,
+    sensor_adapter,
+)
 from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import ConfigError
+from kairos.topologies.model import default_chunk
 from kairos.wire import Message
 
 #: behind by more than this, a sensor skips ahead instead of bursting out old samples
@@ -25,12 +33,12 @@ class Sensor(Actor):
     """Publishes ``chunk`` samples at a time from its adapter."""
 
     def __init__(self, spec: ActorProcessSpec) -> None:
-        if not spec.rate_hz or not spec.adapter:
-            raise ValueError(f"sensor {spec.name!r} needs rate_hz and adapter")
+        if not spec.rate_hz or spec.rate_hz <= 0 or not spec.adapter:
+            raise ConfigError(f"sensor {spec.name!r} needs rate_hz above 0 and an adapter")
         self.spec = spec
         self.rate_hz = float(spec.rate_hz)
         self.step_ns = round(1e9 / self.rate_hz)
-        self.chunk = int(spec.chunk or max(1, round(self.rate_hz / 50)))
+        self.chunk = spec.chunk or default_chunk(self.rate_hz)
         self.adapter: SensorAdapter | None = None
         self.next_sample_ns: int | None = None
         self.samples = 0
@@ -39,8 +47,11 @@ class Sensor(Actor):
 
     def setup(self, context: ActorContext) -> None:
         cls = sensor_adapter(self.spec.adapter or "")
-        self.adapter = cls(
-            self.spec.params, self.rate_hz, AdapterContext(self.spec.name, context.work_dir)
+        self.adapter = construct(
+            f"sensor adapter {self.spec.adapter!r}",
+            lambda: cls(
+                self.spec.params, self.rate_hz, AdapterContext(self.spec.name, context.work_dir)
+            ),
         )
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:

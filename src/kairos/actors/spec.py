@@ -3,18 +3,28 @@
 The launcher builds one spec per actor from the topology and the planned endpoints; the
 agent writes it to ``<state-dir>/actors/<name>/spec.json`` and starts
 ``python -m kairos.actors <that file>``.  Nothing here is pickled: a spec must survive a
-trip through JSON and over the network.
+trip through JSON and over the network.  Its parts are the topology's own typed values
+(:class:`~kairos.topologies.model.Encoding`, :class:`~kairos.topologies.model.MeshSpec`,
+:class:`~kairos.topologies.model.RestartPolicy`), each with its defaults defined once
+there: a role reads ``spec.mesh.collapse_threshold``, never a key with a default of its own.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kairos.errors import KairosError
-from kairos.topologies.model import RestartPolicy, Topology
+from kairos.topologies.model import (
+    ActorSettings,
+    Encoding,
+    MeshSpec,
+    RestartPolicy,
+    Topology,
+)
 
 
 @dataclass(frozen=True)
@@ -37,25 +47,22 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
-class ActorProcessSpec:
+class ActorProcessSpec(ActorSettings):
+    """One actor process: its topology settings (adapter, params, rates, encoding, windows,
+    restart policy: :class:`~kairos.topologies.model.ActorSettings`, copied as they are),
+    where it binds, what it reads, and the mesh's numbers."""
+
     name: str
+    #: one of kairos.registry.ROLES for an actor (the agent refuses others; a benchmark's
+    #: probe process reads a spec of its own role)
     role: str
     device: str
     device_class: str
     bind: str
     inputs: tuple[InputLink, ...] = ()
-    adapter: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    rate_hz: float | None = None
-    chunk: int | None = None
-    encoding: dict[str, Any] | None = None
-    windows: tuple[float, float] | None = None
-    lag: int = 1
-    omega_hz: float = 0.0
     pulse: InputLink | None = None
     nodes: tuple[NodeInfo, ...] = ()
-    mesh: dict[str, Any] = field(default_factory=dict)
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    mesh: MeshSpec = field(default_factory=MeshSpec)
     #: engines: seconds between state checkpoints (0 disables them)
     checkpoint_s: float = 10.0
     #: how many actors consume this actor's main stream (it waits for them before publishing)
@@ -68,22 +75,40 @@ class ActorProcessSpec:
     #: ``{"public", "secret"}`` Z85 strings (kairos.meshkey); None: plain sockets
     curve: dict[str, str] | None = None
 
+    @property
+    def endpoint(self) -> str:
+        """The data-plane endpoint this actor binds and consumers connect to."""
+        return self.bind
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON values; :meth:`from_dict` reads it back."""
+        raw = asdict(self)
+        raw["encoding"] = self.encoding.to_dict() if self.encoding is not None else None
+        return raw
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ActorProcessSpec:
+    def from_dict(cls, raw: Mapping[str, Any]) -> ActorProcessSpec:
+        """The spec in ``raw`` (its JSON form); KairosError saying what is malformed."""
         try:
             values = dict(raw)
+            unknown = sorted(set(values) - {f.name for f in fields(cls)})
+            if unknown:
+                raise KairosError(f"unknown keys {', '.join(map(str, unknown))}")
             values["inputs"] = tuple(InputLink(**link) for link in values.get("inputs", ()))
             if values.get("pulse") is not None:
                 values["pulse"] = InputLink(**values["pulse"])
             values["nodes"] = tuple(NodeInfo(**node) for node in values.get("nodes", ()))
             if values.get("windows") is not None:
                 values["windows"] = tuple(values["windows"])
-            values["restart"] = RestartPolicy(**values.get("restart", {}))
+            if values.get("encoding") is not None:
+                values["encoding"] = Encoding.from_dict(values["encoding"])
+            values["mesh"] = MeshSpec.from_dict(values.get("mesh", {}))
+            values["restart"] = RestartPolicy.from_dict(values.get("restart", {}))
             return cls(**values)
-        except (TypeError, ValueError) as exc:
+        except (KairosError, TypeError, ValueError) as exc:
             raise KairosError(f"malformed actor spec: {exc}") from None
 
     @classmethod
@@ -101,17 +126,9 @@ class ActorProcessSpec:
         return cls.from_json(Path(path).read_text())
 
 
-def build_specs(
-    topology: Topology,
-    work_root: Path,
-) -> dict[str, ActorProcessSpec]:
-    """One spec per actor of ``topology``; the agent fills in its clock file when it spawns."""
-    mesh = {
-        "emergence_threshold": topology.mesh.emergence_threshold,
-        "collapse_threshold": topology.mesh.collapse_threshold,
-        "hysteresis": topology.mesh.hysteresis,
-        "pulse_hz": topology.mesh.pulse_hz,
-    }
+def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, ActorProcessSpec]:
+    """One spec per actor of ``topology``, each writing under ``work_root / name`` (None:
+    the default work dir); an agent sets its own clock file and work dir when it spawns."""
     consumers: dict[str, int] = {}
     for actor in topology.actors.values():
         for name in actor.inputs:
@@ -145,30 +162,23 @@ def build_specs(
             if actor.role == "sync"
             else ()
         )
+        settings = {f.name: getattr(actor, f.name) for f in fields(ActorSettings)}
         params = dict(actor.params)
         if actor.adapter == "file":
             params.setdefault("base_dir", str(topology.path.parent.resolve()))
         specs[actor.name] = ActorProcessSpec(
+            **settings | {"params": params},
             name=actor.name,
             role=actor.role,
             device=actor.device,
             device_class=device.device_class,
             bind=f"tcp://{device.host}:{actor.port}",
             inputs=links,
-            adapter=actor.adapter,
-            params=params,
-            rate_hz=actor.rate_hz,
-            chunk=actor.chunk,
-            encoding=asdict(actor.encoding) if actor.encoding else None,
-            windows=actor.windows,
-            lag=actor.lag,
-            omega_hz=actor.omega_hz,
             pulse=pulse,
             nodes=nodes,
-            mesh=mesh,
-            restart=actor.restart,
+            mesh=topology.mesh,
             subscribers=consumers.get(actor.name, 0),
-            work_dir=str(work_root / actor.name),
+            work_dir=str(work_root / actor.name) if work_root is not None else ".",
         )
     return specs
 

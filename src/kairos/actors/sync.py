@@ -18,6 +18,7 @@ import numpy as np
 from kairos import kernels
 from kairos.actors._runtime import Actor, Outgoing
 from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import ConfigError
 from kairos.wire import Message
 
 #: a node is stale after this many of its own message periods of silence…
@@ -57,10 +58,12 @@ class Sync(Actor):
 
     def __init__(self, spec: ActorProcessSpec) -> None:
         self.spec = spec
-        rate = spec.rate_hz or float(spec.mesh.get("pulse_hz", 10.0))
+        rate = spec.rate_hz or spec.mesh.pulse_hz
+        if not rate > 0:
+            raise ConfigError(f"sync {spec.name!r} needs a tick rate above 0 Hz, not {rate}")
         self.period_ns = round(1e9 / rate)
-        self.threshold = float(spec.mesh.get("emergence_threshold", 0.75))
-        self.hysteresis = float(spec.mesh.get("hysteresis", 0.05))
+        self.threshold = spec.mesh.emergence_threshold
+        self.hysteresis = spec.mesh.hysteresis
         self.nodes = {n.name: _Node(n.name, n.device, n.weight) for n in spec.nodes}
         self.emerged = False
         self.next_tick_ns: int | None = None

@@ -364,7 +364,7 @@ class Agent:
             )
         try:
             if request.cmd == "spawn":
-                check_spawn(request.args)  # adapter params against the adapter's schema
+                check_spawn(request.args)  # a mesh key must be a real key pair
             result = command.execute(self, request.args, received_ns)
         except RequestError as exc:
             return Reply.failure(request.id, exc.code, str(exc))

@@ -1,10 +1,17 @@
-"""The launch plan: which actor runs on which device, with which role and endpoint."""
+"""The launch plan: which actor runs on which device, with which role and endpoint.
+
+A plan holds each actor's one description, its :class:`~kairos.actors.spec.ActorProcessSpec`
+(what the launcher sends to the agents), so what is planned, printed and deployed cannot
+differ.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from kairos.actors.spec import ActorProcessSpec, build_specs
 from kairos.errors import KairosError
 from kairos.topologies.model import Topology
 
@@ -14,23 +21,22 @@ class PlanError(KairosError):
 
 
 @dataclass(frozen=True)
-class PlannedActor:
-    name: str
-    role: str
-    device: str
-    endpoint: str
-    #: planned (its endpoint is reserved) but started by someone else, e.g. a replayer
-    excluded: bool = False
-
-
-@dataclass(frozen=True)
 class Plan:
     topology: Topology
-    actors: tuple[PlannedActor, ...]
+    #: every actor's process spec, by name, ordered by device then name
+    specs: Mapping[str, ActorProcessSpec]
+    #: actors planned (their endpoints are reserved) but started by someone else, e.g. a
+    #: replayer
+    excluded: frozenset[str] = field(default_factory=frozenset)
 
-    def on(self, device: str) -> list[PlannedActor]:
+    @property
+    def actors(self) -> tuple[ActorProcessSpec, ...]:
+        """Every planned actor, excluded ones included, by device then name."""
+        return tuple(self.specs.values())
+
+    def on(self, device: str) -> list[ActorProcessSpec]:
         """The actors the launcher starts on ``device`` (excluded ones are left out)."""
-        return [a for a in self.actors if a.device == device and not a.excluded]
+        return [a for a in self.actors if a.device == device and a.name not in self.excluded]
 
     @property
     def devices(self) -> list[str]:
@@ -40,7 +46,7 @@ class Plan:
         """The plan as aligned text, one actor a line."""
         header = ("DEVICE", "ACTOR", "ROLE", "ENDPOINT", "")
         rows = [
-            (a.device, a.name, a.role, a.endpoint, "excluded" if a.excluded else "")
+            (a.device, a.name, a.role, a.endpoint, "excluded" if a.name in self.excluded else "")
             for a in self.actors
         ]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -50,22 +56,18 @@ class Plan:
         ]
 
 
-def make_plan(topology: Topology, exclude: Iterable[str] = ()) -> Plan:
-    excluded = set(exclude)
+def make_plan(
+    topology: Topology, exclude: Iterable[str] = (), work_root: Path | None = None
+) -> Plan:
+    """Plan ``topology``; ``work_root`` is where the specs say actors write (None: their
+    current directory; an agent puts every actor's work dir under its own state dir)."""
+    excluded = frozenset(exclude)
     unknown = sorted(excluded - set(topology.actors))
     if unknown:
         raise PlanError(
             f"--exclude names actors not in topology {topology.name!r}: {', '.join(unknown)}; "
             f"actors: {', '.join(topology.actors)}"
         )
-    actors = tuple(
-        PlannedActor(
-            name=a.name,
-            role=a.role,
-            device=a.device,
-            endpoint=topology.endpoint(a.name),
-            excluded=a.name in excluded,
-        )
-        for a in sorted(topology.actors.values(), key=lambda a: (a.device, a.name))
-    )
-    return Plan(topology, actors)
+    specs = build_specs(topology, work_root)
+    ordered = sorted(specs.values(), key=lambda a: (a.device, a.name))
+    return Plan(topology, {a.name: a for a in ordered}, excluded)

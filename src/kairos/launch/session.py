@@ -27,7 +27,7 @@ from typing import Any, Final
 import zmq
 
 from kairos import _log
-from kairos.actors.spec import ActorProcessSpec, build_specs
+from kairos.actors.spec import ActorProcessSpec
 from kairos.clocksync import MeshOffsets
 from kairos.control.client import ControlClient
 from kairos.control.commands.spawn import spec_digest
@@ -217,7 +217,7 @@ class Launch:
                 agent_device=hello["device"],
                 device_class=hello["class"],
             )
-        self.specs = build_specs(topology, self.state_dir / "work")  # agents set work_dir
+        self.specs = dict(plan.specs)  # each agent sets the work dir and clock file
         mesh_key = None
         if topology.mesh.encrypt:
             mesh_key = MeshKey.new()
@@ -355,7 +355,9 @@ class Launch:
                     "device": actor.device,
                     "role": actor.role,
                     "endpoint": actor.endpoint,
-                    "state": "excluded" if actor.excluded else self._state_of(actor.name, info),
+                    "state": "excluded"
+                    if plan and actor.name in plan.excluded
+                    else self._state_of(actor.name, info),
                     "pid": info.get("pid"),
                     "restarts": info.get("restarts", 0),
                     "rate_hz": self._witness.rate(actor.name) if self._witness else None,

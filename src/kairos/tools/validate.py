@@ -15,10 +15,10 @@ from collections import Counter
 from typing import Any
 
 from kairos.errors import TopologyError
+from kairos.registry import ROLES
 
 EXIT_OK = 0
 EXIT_INVALID = 2
-_ROLE_ORDER = ("sensor", "engine", "sync", "output")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 def summary(file: str, topology: Any) -> str:
     """``home.yaml: valid: topology 'home', 3 devices, 9 actors (3 sensors, …)``."""
     roles = Counter(actor.role for actor in topology.actors.values())
-    parts = [f"{roles[r]} {r}{'s' if roles[r] != 1 else ''}" for r in _ROLE_ORDER if roles[r]]
+    parts = [f"{roles[r]} {r}{'s' if roles[r] != 1 else ''}" for r in ROLES if roles[r]]
     devices = len(topology.devices)
     actors = len(topology.actors)
     return (

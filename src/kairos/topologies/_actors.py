@@ -3,9 +3,10 @@ encodings, windows within the device class, restart policies; and sync → sync 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from kairos.errors import AdapterError
+from kairos import registry
+from kairos.errors import KairosError
 from kairos.hardware.classes import DeviceClass
 from kairos.topologies._devices import DeviceInfo
 from kairos.topologies._report import Report, nearest, one_of, show
@@ -18,9 +19,17 @@ from kairos.topologies._values import (
     as_str,
     seconds,
 )
-from kairos.topologies.model import ActorSpec, Encoding, MeshSpec, RestartPolicy
+from kairos.topologies.model import (
+    RESTART_POLICIES,
+    ActorSettings,
+    ActorSpec,
+    Encoding,
+    MeshSpec,
+    RestartPolicy,
+    default_chunk,
+)
 
-ROLES = ("sensor", "engine", "sync", "output")
+ROLES = registry.ROLES
 _COMMON_KEYS = {"role", "device", "restart", "port"}
 ROLE_KEYS: dict[str, set[str]] = {
     "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse"},
@@ -36,14 +45,8 @@ LAYER_RULE: dict[str, tuple[str, ...]] = {
     "sync": ("engine", "sync"),
     "output": ("sync",),
 }
-_ENCODING_KEYS = {
-    "lockin": {"type", "freq_hz", "lp_cycles"},
-    "phase": {"type", "demod_hz"},
-    "direct": {"type"},
-    "complex": {"type"},
-}
-#: messages per second a sensor aims for when no chunk is given
-_SENSOR_MESSAGES_HZ = 50
+_DEFAULTS = ActorSettings()
+_T = TypeVar("_T")
 
 
 class ActorChecker:
@@ -105,7 +108,7 @@ class ActorChecker:
         restart = self._restart(name, spec.get("restart"))
         chunk = as_int(spec.get("chunk"))
         if role == "sensor" and rate is not None and chunk is None:
-            chunk = max(1, round(rate / _SENSOR_MESSAGES_HZ))
+            chunk = default_chunk(rate)
         if role == "sync" and rate is None:
             rate = self.mesh.pulse_hz
         return ActorSpec(
@@ -120,8 +123,8 @@ class ActorChecker:
             chunk=chunk if role == "sensor" else None,
             encoding=encoding,
             windows=windows,
-            lag=as_int(spec.get("lag")) or 1,
-            omega_hz=as_number(spec.get("omega_hz")) or 0.0,
+            lag=_given(as_int(spec.get("lag")), _DEFAULTS.lag),
+            omega_hz=_given(as_number(spec.get("omega_hz")), _DEFAULTS.omega_hz),
             weight=as_number(spec.get("weight")) if role in ("engine", "sync") else None,
             pulse=pulse,
             restart=restart,
@@ -165,33 +168,16 @@ class ActorChecker:
         self, name: str, role: str | None, adapter: str, params: dict[str, Any], rate: float | None
     ) -> type | None:
         """The adapter class, after checking the name, params and rate; None if unusable."""
-        from kairos.actors import adapters
-
-        kind = "sensor" if role == "sensor" else "output"
-        where = ("actors", name, "adapter")
-        try:
-            names = adapters.sensor_names() if kind == "sensor" else adapters.output_names()
-        except Exception as exc:  # a broken plugin's entry point can raise anything
-            self.report.at_value(where, f"cannot list {kind} adapters: {exc}")
+        kind = registry.ADAPTER_KINDS[role or "sensor"]
+        cls = self._class(kind, adapter, ("actors", name, "adapter"))
+        if cls is None:
             return None
-        if adapter not in names:
-            self.report.at_value(
-                where,
-                f"unknown {kind} adapter {show(adapter)}{nearest(adapter, names)}; "
-                f"valid: {', '.join(names)}",
-            )
-            return None
-        lookup = adapters.sensor_adapter if kind == "sensor" else adapters.output_adapter
-        try:
-            cls: type = lookup(adapter)
-        except (ImportError, AttributeError, AdapterError) as exc:
-            self.report.at_value(
-                where,
-                f"unknown {kind} adapter {show(adapter)}: it is registered but its class "
-                f"cannot be imported ({exc}); valid: {', '.join(_importable(kind, names))}",
-            )
-            return None
-        self._params(name, cls, params)
+        self._params(
+            ("actors", name, "params"),
+            f"{kind.label} {adapter!r}",
+            getattr(cls, "params_schema", {"type": "object"}),
+            params,
+        )
         limit = getattr(cls, "max_rate_hz", None)
         if role == "sensor" and rate is not None and limit is not None and rate > limit:
             self.report.at_value(
@@ -200,21 +186,65 @@ class ActorChecker:
             )
         return cls
 
-    def _params(self, name: str, cls: type, params: dict[str, Any]) -> None:
+    def _class(self, kind: registry.Kind, wanted: str, where: tuple[str, ...]) -> type | None:
+        """The class of ``kind`` called ``wanted`` (imported through the registry, never by
+        this layer); None, with the problem reported at ``where``, if there is none."""
+        try:
+            names = registry.names(kind)
+        except Exception as exc:  # a broken plugin's entry point can raise anything
+            self.report.at_value(where, f"cannot list {kind.label}s: {exc}")
+            return None
+        if wanted not in names:
+            what = "type" if kind is registry.ENCODINGS else kind.label
+            self.report.at_value(
+                where,
+                f"unknown {what} {show(wanted)}{nearest(wanted, names)}; valid: {', '.join(names)}",
+            )
+            return None
+        try:
+            return registry.load(kind, wanted)
+        except (ImportError, AttributeError, KairosError) as exc:
+            self.report.at_value(
+                where,
+                f"unknown {kind.label} {show(wanted)}: it is registered but its class "
+                f"cannot be imported ({exc}); valid: {', '.join(_importable(kind, names))}",
+            )
+            return None
+
+    def _params(
+        self,
+        where: tuple[str, ...],
+        owner: str,
+        schema: Any,
+        params: dict[str, Any],
+        closed: Any = None,
+    ) -> None:
+        """Report each way ``params`` breaks the class's ``params_schema``; ``closed``
+        reports a key the schema does not know, when the caller words that itself."""
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
-        schema = getattr(cls, "params_schema", {"type": "object"})
         try:
             validator = Draft202012Validator(dict(schema))
             errors = list(validator.iter_errors(params))
         except SchemaError as exc:
             self.report.at_value(
-                ("actors", name, "adapter"),
-                f"adapter {cls.__name__} has an invalid params_schema: {exc.message}",
+                where[:-1] if where[-1] == "params" else where,
+                f"{owner} has an invalid params_schema: {exc.message}",
             )
             return
-        self.report.schema_errors(errors, prefix=("actors", name, "params"))
+        for error in errors:
+            if (
+                closed is not None
+                and error.validator == "additionalProperties"
+                and not list(error.absolute_path)
+            ):
+                known = set(schema.get("properties", {}))
+                for key in error.instance:
+                    if key not in known:
+                        closed(key, known)
+            else:
+                self.report.schema_errors([error], prefix=where)
 
     def _pulse(self, name: str, raw: Any, adapter: type | None) -> str | None:
         pulse = as_str(raw)
@@ -242,22 +272,24 @@ class ActorChecker:
         return pulse
 
     def _encoding(self, name: str, raw: Any) -> Encoding:
-        if not isinstance(raw, dict) or raw.get("type") not in _ENCODING_KEYS:
-            return Encoding()
-        kind = raw["type"]
-        for key in raw:
-            if key in {"freq_hz", "lp_cycles", "demod_hz"} and key not in _ENCODING_KEYS[kind]:
-                self.report.at_key(
-                    ("actors", name, "encoding", key),
-                    f"{key!r} does not apply to {article(kind)} encoding; valid: "
-                    f"{', '.join(sorted(_ENCODING_KEYS[kind]))}",
-                )
-        return Encoding(
-            type=kind,
-            freq_hz=as_number(raw.get("freq_hz")),
-            lp_cycles=as_number(raw.get("lp_cycles")) or 2.0,
-            demod_hz=as_number(raw.get("demod_hz")),
-        )
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            return Encoding()  # absent (the default), or the schema reported it
+        encoding = Encoding.from_dict(raw)
+        where = ("actors", name, "encoding")
+        cls = self._class(registry.ENCODINGS, encoding.type, (*where, "type"))
+        if cls is None:
+            return encoding
+
+        def closed(key: str, known: set[str]) -> None:
+            self.report.at_key(
+                (*where, key),
+                f"{key!r} does not apply to {article(encoding.type)} encoding; valid: "
+                f"{', '.join(sorted(known | {'type'}))}",
+            )
+
+        schema = getattr(cls, "params_schema", {"type": "object"})
+        self._params(where, f"encoding {encoding.type!r}", schema, dict(encoding.params), closed)
+        return encoding
 
     def _windows(self, name: str, raw: Any, cls: DeviceClass | None) -> tuple[float, float] | None:
         if cls is None:
@@ -285,7 +317,7 @@ class ActorChecker:
 
     def _restart(self, name: str, raw: Any) -> RestartPolicy:
         defaults = RestartPolicy()
-        if isinstance(raw, str) and raw in ("never", "on-failure", "always"):
+        if isinstance(raw, str) and raw in RESTART_POLICIES:
             return RestartPolicy(policy=raw)  # type: ignore[arg-type]
         if not isinstance(raw, dict):
             return defaults
@@ -300,7 +332,7 @@ class ActorChecker:
             )
         max_restarts = as_int(raw.get("max_restarts"))
         return RestartPolicy(
-            policy=policy if policy in ("never", "on-failure", "always") else defaults.policy,
+            policy=policy if policy in RESTART_POLICIES else defaults.policy,
             max_restarts=defaults.max_restarts if max_restarts is None else max_restarts,
             backoff_s=backoff,
             backoff_max_s=backoff_max,
@@ -363,18 +395,20 @@ class ActorChecker:
         )
 
 
-def _importable(kind: str, names: list[str]) -> list[str]:
-    from kairos.actors import adapters
-
-    lookup = adapters.sensor_adapter if kind == "sensor" else adapters.output_adapter
+def _importable(kind: registry.Kind, names: list[str]) -> list[str]:
     found = []
     for name in names:
         try:
-            lookup(name)
-        except (ImportError, AttributeError, AdapterError):
+            registry.load(kind, name)
+        except (ImportError, AttributeError, KairosError):
             continue
         found.append(name)
     return found or ["(none importable)"]
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """The value the file gives, or the model's default (never a default of this module's)."""
+    return default if value is None else value
 
 
 def _plural(roles: tuple[str, ...]) -> str:

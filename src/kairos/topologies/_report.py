@@ -94,7 +94,8 @@ class Report:
         elif kind == "required":
             for key in error.validator_value:
                 if key not in value:
-                    self.at_key(path, f"missing required key {key!r}{_because(value, key)}")
+                    because = _because(value, key, schema)
+                    self.at_key(path, f"missing required key {key!r}{because}")
         elif kind == "enum":
             what = path[-1] if path and isinstance(path[-1], str) else "value"
             self.at_value(
@@ -146,14 +147,12 @@ _BOUNDS = {
 }
 
 
-def _because(instance: Any, key: str) -> str:
-    if not isinstance(instance, dict):
-        return ""
-    if isinstance(instance.get("role"), str):
+def _because(instance: Any, key: str, schema: dict[str, Any]) -> str:
+    if isinstance(instance, dict) and isinstance(instance.get("role"), str):
         return f" (every {instance['role']} needs {key})"
-    if instance.get("type") == "lockin" and key == "freq_hz":
-        return " (a lockin encoding needs its reference frequency freq_hz)"
-    return ""
+    prop = schema.get("properties", {}).get(key)
+    description = prop.get("description") if isinstance(prop, dict) else None
+    return f" ({key}: {description})" if description else ""
 
 
 def _json_type(value: Any) -> str:

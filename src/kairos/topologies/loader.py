@@ -17,6 +17,7 @@ from typing import Any
 
 from kairos.errors import Problem, TopologyError
 from kairos.hardware.detect import Detection, detect_class
+from kairos.registry import ROLES
 from kairos.topologies._report import Report
 from kairos.topologies._resolve import resolve
 from kairos.topologies._yaml import Marked, YamlSyntaxError, parse
@@ -29,7 +30,9 @@ __all__ = ["load", "load_text", "schema"]
 def schema() -> dict[str, Any]:
     """The topology JSON Schema (draft 2020-12) shipped as ``kairos/topologies/schema.json``."""
     text = resources.files("kairos.topologies").joinpath("schema.json").read_text("utf-8")
-    return json.loads(text)
+    document: dict[str, Any] = json.loads(text)
+    document["$defs"]["actor"]["properties"]["role"]["enum"] = list(ROLES)  # the one list
+    return document
 
 
 def load(path: str | Path, *, detect: Callable[[], Detection] = detect_class) -> Topology:

@@ -7,12 +7,33 @@ every check has passed; defaults are filled in (windows from the device class, p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
-Role = Literal["sensor", "engine", "sync", "output"]
+from kairos.errors import ConfigError
+from kairos.registry import Role
+
+__all__ = [
+    "DEFAULT_AGENT_PORT",
+    "LOCALHOST",
+    "RESTART_POLICIES",
+    "SENSOR_MESSAGES_HZ",
+    "ActorSettings",
+    "ActorSpec",
+    "Device",
+    "Encoding",
+    "MeshSpec",
+    "RestartPolicy",
+    "RestartPolicyName",
+    "Role",
+    "Topology",
+    "default_chunk",
+]
+
 RestartPolicyName = Literal["never", "on-failure", "always"]
+RESTART_POLICIES: tuple[RestartPolicyName, ...] = get_args(RestartPolicyName)
 LOCALHOST = "localhost"
 DEFAULT_AGENT_PORT = 7700
 
@@ -26,9 +47,24 @@ class RestartPolicy:
     backoff_s: float = 0.2
     backoff_max_s: float = 10.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> RestartPolicy:
+        """The policy in ``raw`` (a spec's JSON); ConfigError if it is malformed."""
+        policy = _from_dict(cls, raw, "restart policy")
+        if policy.policy not in RESTART_POLICIES:
+            raise ConfigError(
+                f"restart policy {policy.policy!r}; valid: {', '.join(RESTART_POLICIES)}"
+            )
+        return policy
+
 
 @dataclass(frozen=True)
 class MeshSpec:
+    """The mesh-wide numbers of a topology's ``mesh:`` (docs/design.md §5.4–5.5, §6, §7)."""
+
     emergence_threshold: float = 0.75
     collapse_threshold: float = 0.95
     hysteresis: float = 0.05
@@ -37,6 +73,15 @@ class MeshSpec:
     pulse_hz: float = 10.0
     encrypt: bool = False
     base_port: int = 7800
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> MeshSpec:
+        """The mesh numbers in ``raw`` (a spec's JSON; missing keys take their defaults);
+        ConfigError if it is malformed."""
+        return _from_dict(cls, raw, "mesh")
 
 
 @dataclass(frozen=True)
@@ -61,37 +106,71 @@ class Device:
 
 @dataclass(frozen=True)
 class Encoding:
-    """How an engine turns samples into phasors (docs/design.md §5.1)."""
+    """How an engine turns samples into phasors (docs/design.md §5.1): the ``type`` of an
+    encoder (built-in or plugin, kairos.registry) and its params, every other key of the
+    topology's ``encoding:`` mapping.  The params' defaults are the encoder's own."""
 
-    type: Literal["lockin", "phase", "direct", "complex"] = "phase"
-    freq_hz: float | None = None  # lockin
-    lp_cycles: float = 2.0  # lockin
-    demod_hz: float | None = None  # phase
+    type: str = "phase"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat mapping, as a topology file writes it: ``{"type": …, <params…>}``."""
+        return {**self.params, "type": self.type}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Encoding:
+        """The encoding in the flat mapping ``raw``; ConfigError if it names no type."""
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+            raise ConfigError(f"an encoding is a mapping with a string type, not {raw!r}")
+        return cls(type=raw["type"], params={k: v for k, v in raw.items() if k != "type"})
+
+
+#: messages per second a sensor aims for when its topology gives no ``chunk``
+SENSOR_MESSAGES_HZ = 50
+
+
+def default_chunk(rate_hz: float) -> int:
+    """Samples per message of a sensor sampling at ``rate_hz`` that gives no ``chunk``."""
+    return max(1, round(rate_hz / SENSOR_MESSAGES_HZ))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorSettings:
+    """What an actor's role does, as its topology says: the part of an actor that travels
+    unchanged from the topology into its process spec (kairos.actors.spec), each default
+    defined here.  A new role key is a field here, a property in ``schema.json`` read by
+    ``_actors.py``, and the role that uses it; nothing in between copies it by name."""
+
+    adapter: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: sensors: samples per second; sync: mesh ticks per second
+    rate_hz: float | None = None
+    #: sensors: samples per message (None: :func:`default_chunk`)
+    chunk: int | None = None
+    #: engines: None for the default, ``Encoding()``
+    encoding: Encoding | None = None
+    #: engines: (fast τ, slow τ) in seconds
+    windows: tuple[float, float] | None = None
+    #: engines: resonance lag in samples
+    lag: int = 1
+    #: engines: resonance cyclic frequency
+    omega_hz: float = 0.0
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 @dataclass(frozen=True)
-class ActorSpec:
+class ActorSpec(ActorSettings):
+    """One actor of a topology: its settings, and where it sits in the topology."""
+
     name: str
     role: Role
     device: str
     port: int
     inputs: tuple[str, ...] = ()
-    adapter: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    #: sensors: samples per second; sync: mesh ticks per second
-    rate_hz: float | None = None
-    #: sensors: samples per message
-    chunk: int | None = None
-    encoding: Encoding | None = None
-    #: engines: (fast τ, slow τ) in seconds
-    windows: tuple[float, float] | None = None
-    lag: int = 1
-    omega_hz: float = 0.0
     #: engines: mesh weight override (None: the device's weight)
     weight: float | None = None
     #: sensors with a coupling adapter: the sync actor whose pulse they follow
     pulse: str | None = None
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
     line: int = 0
 
 
@@ -110,3 +189,35 @@ class Topology:
 
     def actors_on(self, device: str) -> list[ActorSpec]:
         return [a for a in self.actors.values() if a.device == device]
+
+
+_Typed = TypeVar("_Typed", MeshSpec, RestartPolicy)
+
+
+def _from_dict(cls: type[_Typed], raw: Any, what: str) -> _Typed:
+    """``cls`` from a JSON mapping, each value of its default's type (ConfigError if not)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{what}: must be a mapping, not {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{what}: unknown keys {', '.join(map(str, unknown))}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = known[name].default
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if default is None:
+            ok, wanted = value is None or isinstance(value, str), "a string or null"
+        elif isinstance(default, bool):
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(default, float):
+            ok, wanted = number, "a number"
+            value = float(value) if ok else value
+        elif isinstance(default, int):
+            ok, wanted = number and isinstance(value, int), "an integer"
+        else:
+            ok, wanted = isinstance(value, str), "a string"
+        if not ok:
+            raise ConfigError(f"{what}: {name} must be {wanted}, not {value!r}")
+        values[name] = value
+    return cls(**values)

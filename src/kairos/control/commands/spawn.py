@@ -5,21 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kairos.actors import adapters
+from kairos import registry
 from kairos.actors.spec import ActorProcessSpec
 from kairos.control.commands.base import AgentServices, Command, arg
 from kairos.control.protocol import BAD_REQUEST, REFUSED, RequestError, spec_hash
 from kairos.errors import KairosError
-
-ROLES = ("sensor", "engine", "sync", "output")
 
 
 class Spawn(Command):
     """Start an actor; idempotent on identical specs.
 
     Request args: ``{"spec": {...}}`` — an ``ActorProcessSpec`` as a map
-    (kairos.actors.spec).  The agent refuses (``refused``) a role other than sensor, engine,
-    sync, output and an adapter not installed on it; a malformed spec is ``bad-request``.
+    (kairos.actors.spec).  The agent refuses (``refused``) a role not in kairos.registry.ROLES
+    and an adapter or encoding not installed on it; a malformed spec is ``bad-request``.
     It overrides ``clock_file`` (its own clock file) and ``work_dir`` (under its state dir).
     Reply result: ``{"name": str, "outcome": "started"|"unchanged"|"restarted",
     "spec_hash": str, "pid": int|None}``.  ``unchanged``: the actor already runs with an
@@ -43,27 +41,40 @@ class Spawn(Command):
 
 
 def check_installed(spec: ActorProcessSpec) -> None:
-    """Refuse roles and adapters this agent does not have: it runs nothing else."""
-    if spec.role not in ROLES:
+    """Refuse roles, adapters and encodings this agent does not have: it runs nothing else.
+
+    Names only (kairos.registry): whether the params suit the class is the actor's own
+    check when it starts (an actor that refuses its params exits 2 saying why).
+    """
+    if spec.role not in registry.ROLES:
         raise RequestError(
-            REFUSED, f"spawn {spec.name!r}: role {spec.role!r} is not one of {', '.join(ROLES)}"
+            REFUSED,
+            f"spawn {spec.name!r}: role {spec.role!r} is not one of {', '.join(registry.ROLES)}",
         )
-    installed = {
-        "sensor": adapters.sensor_names,
-        "output": adapters.output_names,
-    }.get(spec.role)
-    if installed is None:
+    if spec.role == "engine" and spec.encoding is not None:
+        _check_name(spec, registry.ENCODINGS, spec.encoding.type)
+    kind = registry.ADAPTER_KINDS.get(spec.role)
+    if kind is None:
         if spec.adapter is not None:
             raise RequestError(
                 REFUSED, f"spawn {spec.name!r}: a {spec.role} actor takes no adapter"
             )
         return
-    names = installed()
-    if spec.adapter not in names:
+    _check_name(spec, kind, spec.adapter)
+
+
+def _check_name(spec: ActorProcessSpec, kind: registry.Kind, name: str | None) -> None:
+    try:
+        names = registry.names(kind)
+    except Exception as exc:  # a broken plugin's entry point can raise anything
+        raise RequestError(
+            REFUSED, f"spawn {spec.name!r}: cannot list {kind.label}s: {exc}"
+        ) from None
+    if name not in names:
         raise RequestError(
             REFUSED,
-            f"spawn {spec.name!r}: {spec.role} adapter {spec.adapter!r} is not installed on "
-            f"this agent; installed: {', '.join(names)}",
+            f"spawn {spec.name!r}: {kind.label} {name!r} is not installed on this agent; "
+            f"installed: {', '.join(names)}",
         )
 
 

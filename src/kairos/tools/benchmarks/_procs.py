@@ -25,13 +25,14 @@ from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.errors import KairosError
 from kairos.meshtime import MeshClock
 from kairos.timeouts import poll_ms
+from kairos.topologies.model import Encoding, MeshSpec
 
 DEVICE = "bench"
 DEVICE_CLASS = "mac-mini"
 #: engine windows and encoding used by every benchmark engine (those of the demo topology)
 ENGINE_WINDOWS = (0.5, 10.0)
-ENGINE_ENCODING: dict[str, Any] = {"type": "lockin", "freq_hz": 8.0, "lp_cycles": 2.0}
-MESH = {"emergence_threshold": 0.75, "collapse_threshold": 0.95, "hysteresis": 0.05}
+ENGINE_ENCODING = Encoding(type="lockin", params={"freq_hz": 8.0, "lp_cycles": 2.0})
+MESH = MeshSpec()
 
 Progress = Callable[[str], None]
 
@@ -65,7 +66,7 @@ def sensor_spec(
         params=params if params is not None else {"freq_hz": 8.0, "noise": 0.05},
         rate_hz=rate_hz,
         chunk=chunk,
-        mesh=dict(MESH),
+        mesh=MESH,
         subscribers=subscribers,
         work_dir=str(work_dir / name),
     )
@@ -87,9 +88,9 @@ def engine_spec(
         device_class=DEVICE_CLASS,
         bind=endpoint(port),
         inputs=tuple(InputLink(actor=a, stream=a, endpoint=endpoint(p)) for a, p in inputs),
-        encoding=dict(ENGINE_ENCODING),
+        encoding=ENGINE_ENCODING,
         windows=ENGINE_WINDOWS,
-        mesh=dict(MESH),
+        mesh=MESH,
         subscribers=subscribers,
         work_dir=str(work_dir / name),
     )

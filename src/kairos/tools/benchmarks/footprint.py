@@ -22,6 +22,7 @@ import psutil
 
 from kairos.meshtime import MeshClock
 from kairos.ports import free_port_range
+from kairos.registry import ROLES
 from kairos.tools.benchmarks._procs import (
     BenchmarkError,
     ProcessGroup,
@@ -50,7 +51,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
         metric("idle agent RSS", rss / MB, "MB", target="≤ 30 MB"),
         metric("idle agent CPU", cpu, "%", target="≤ 0.5 %"),
     ]
-    for role in ("sensor", "engine", "sync", "output"):
+    for role in ROLES:
         value = launch.rss_by_role.get(role)
         rows.append(
             metric(

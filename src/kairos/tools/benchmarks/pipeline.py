@@ -15,6 +15,7 @@ reads, so the write time is seen as it happens.  Measured per message or per tic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -213,7 +214,7 @@ def _specs(work: Path, fifo: Path) -> dict[str, ActorProcessSpec]:
         inputs=tuple(InputLink(actor=n, stream=n, endpoint=endpoint(p)) for n, p in engines),
         nodes=tuple(NodeInfo(n, DEVICE, DEVICE_CLASS, 1.0) for n, _ in engines),
         rate_hz=TICK_HZ,
-        mesh={**MESH, "pulse_hz": TICK_HZ},
+        mesh=dataclasses.replace(MESH, pulse_hz=TICK_HZ),
         subscribers=1,
         work_dir=str(work / "pipe-sync"),
     )

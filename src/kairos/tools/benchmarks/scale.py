@@ -13,6 +13,7 @@ averaged over the window.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -232,7 +233,7 @@ def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
         inputs=tuple(InputLink(actor=n, stream=n, endpoint=feed) for n in names),
         nodes=tuple(NodeInfo(n, DEVICE, DEVICE_CLASS, 1.0) for n in names),
         rate_hz=SYNC_RATE_HZ,
-        mesh={**MESH, "pulse_hz": SYNC_RATE_HZ},
+        mesh=dataclasses.replace(MESH, pulse_hz=SYNC_RATE_HZ),
         work_dir=str(work / "scale-sync"),
     )
     with ProcessGroup(work) as group, StreamWatch() as watch:
