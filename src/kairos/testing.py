@@ -185,7 +185,12 @@ class ActorHarness:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._closed = False
         context = ActorContext(self.spec, MeshClock(), _log.get("harness"), self.work_dir)
-        actor.setup(context)
+        try:
+            actor.setup(context)
+        except BaseException:
+            if self._own_dir:  # a failed start leaves nothing behind
+                shutil.rmtree(self.work_dir, ignore_errors=True)
+            raise
 
     def feed(self, *messages: wire.Message, now_ns: int | None = None) -> list[Outgoing]:
         """Deliver messages together, at ``now_ns`` (default: the last sample time)."""
@@ -252,11 +257,16 @@ class RoleHarness(ActorHarness):
         self.work_root = (
             Path(tempfile.mkdtemp(prefix="kairos-harness-")) if work_dir is None else work_dir
         )
-        actor = _make(build_specs(self.topology, self.work_root)[name])
-        spec: ActorProcessSpec = (
-            getattr(actor, "spec", None) or build_specs(self.topology, self.work_root)[name]
-        )
-        super().__init__(actor, spec, Path(spec.work_dir))
+        try:
+            actor = _make(build_specs(self.topology, self.work_root)[name])
+            spec: ActorProcessSpec = (
+                getattr(actor, "spec", None) or build_specs(self.topology, self.work_root)[name]
+            )
+            super().__init__(actor, spec, Path(spec.work_dir))
+        except BaseException:
+            if self._own_root:  # a failed start leaves nothing behind
+                shutil.rmtree(self.work_root, ignore_errors=True)
+            raise
         self._own_dir = False  # the root is removed instead (see close)
 
     def restart(self) -> RoleHarness:

@@ -30,7 +30,7 @@ from kairos import wire
 from kairos.actors import adapters
 from kairos.actors.adapters import AdapterContext
 from kairos.actors.engine import ENGINE_FIELDS
-from kairos.errors import TopologyError
+from kairos.errors import AdapterError, TopologyError
 from kairos.kernels import carrier_cycles, integrate
 from kairos.ports import free_port_range
 from kairos.testing import START_NS, RoleHarness, role_harness, run_encoder, run_sensor
@@ -196,7 +196,7 @@ def test_hilbert_refuses_a_state_of_another_length(plugin):
 def test_hilbert_params_are_checked(plugin):
     from kairos_example_plugin.hilbert import HilbertPhase
 
-    with pytest.raises(Exception, match="taps"):
+    with pytest.raises(AdapterError, match="taps"):
         run_encoder(HilbertPhase, START_NS + np.arange(4), np.zeros(4), params={"taps": 64})
 
 
