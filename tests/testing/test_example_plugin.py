@@ -1,7 +1,7 @@
 """The example plugin package (examples/kairos-example-plugin), used as a user uses it.
 
-The package is pip-installed into this interpreter's environment (once; nothing is ever
-uninstalled), its adapter and encoding are checked against their formulas through
+The package is pip-installed (into a directory of its own, on the path of this process and of
+every process it starts), its adapter and encoding are checked against their formulas through
 kairos.testing, and its topology is launched with real processes: each engine's live output
 must equal, bit for bit, the recorded sensor samples run through the same engine alone, and,
 to 1e-12, the plugin's encoding followed by the engine's integration computed directly.
@@ -12,12 +12,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -37,28 +39,12 @@ from kairos.testing import START_NS, RoleHarness, role_harness, run_encoder, run
 from kairos.topologies.loader import load
 
 PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "kairos-example-plugin"
-DISTRIBUTION = "kairos-example-plugin"
 PACKAGE = "kairos_example_plugin"
-#: a cold pip run builds a wheel with setuptools: seconds, but CI machines are shared
-INSTALL_TIMEOUT_S = 180
+#: pip builds and installs the wheel in ~3 s here; the bound stays under pytest-timeout's 120 s,
+#: so a stuck install fails with pip's own output instead of a bare timeout
+INSTALL_TIMEOUT_S = 90
 SENSORS = ("tone-a", "tone-b")
 ENGINES = {"phase-a": "tone-a", "phase-b": "tone-b"}
-
-
-def _installed_is_current() -> bool:
-    """The installed distribution carries exactly the source's modules and version."""
-    try:
-        dist = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return False
-    version = re.search(r'^version = "([^"]+)"', (PLUGIN / "pyproject.toml").read_text(), re.M)
-    if version is None or dist.version != version.group(1):
-        return False
-    for source in (PLUGIN / "src" / PACKAGE).glob("*.py"):
-        installed = Path(str(dist.locate_file(f"{PACKAGE}/{source.name}")))
-        if not installed.is_file() or installed.read_bytes() != source.read_bytes():
-            return False
-    return True
 
 
 def _builds_wheels_here() -> bool:
@@ -76,29 +62,43 @@ def _builds_wheels_here() -> bool:
 
 
 @pytest.fixture(scope="module")
-def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin, installed into this interpreter's environment unless the installed
-    copy is already current: no dependencies, from a copy (pip builds in the source tree,
-    which must stay clean)."""
-    if not _installed_is_current():
-        source = tmp_path_factory.mktemp("plugin") / "kairos-example-plugin"
-        shutil.copytree(
-            PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-        )
-        argv = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--quiet"]
-        if _builds_wheels_here():
-            argv.append("--no-build-isolation")  # no download at all
-        installed = subprocess.run(
-            [*argv, str(source)],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-        assert installed.returncode == 0, installed.stderr[-3000:]
-    importlib.invalidate_caches()  # the new site-packages entries, for this process
-    adapters.reset_plugin_cache()
-    assert _installed_is_current()
-    return PLUGIN
+def plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The example plugin, pip-installed (no dependencies) into a directory of its own that
+    this process and the processes it starts put on their path; yields their environment.
+
+    Not into this interpreter's site-packages: a plugin installed there is seen by every
+    later test and every later run — the valid adapter names that tests/topologies/bad/*.yaml
+    expect gain ``am-tone`` — and nothing is ever uninstalled.  Built from a copy: pip builds
+    in the source tree, which must stay clean.
+    """
+    root = tmp_path_factory.mktemp("plugin")
+    source, target = root / "source", root / "site"
+    shutil.copytree(
+        PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    argv = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--quiet"]
+    if _builds_wheels_here():
+        argv.append("--no-build-isolation")  # no download at all
+    installed = subprocess.run(
+        [*argv, "--target", str(target), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    adapters.reset_plugin_cache()  # the entry points are read again, with the plugin's
+    inherited = os.environ.get("PYTHONPATH")
+    path = os.pathsep.join([str(target), *([inherited] if inherited else [])])
+    try:
+        yield {**os.environ, "PYTHONPATH": path}
+    finally:
+        sys.path.remove(str(target))
+        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        adapters.reset_plugin_cache()
 
 
 def _am_params(**changes: float) -> dict[str, float]:
@@ -229,11 +229,11 @@ def test_launched_engines_equal_the_encoding_computed_directly(plugin, processes
     from kairos_example_plugin.hilbert import HilbertPhase
 
     topology = _moved(tmp_path)
-    checked = run_kairos("validate", str(topology))
+    checked = run_kairos("validate", str(topology), env=plugin)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     live = tmp_path / "live.mcap"
     recorder = processes.kairos(
-        "record", str(topology), "-o", str(live), "--streams", *SENSORS, *ENGINES
+        "record", str(topology), "-o", str(live), "--streams", *SENSORS, *ENGINES, env=plugin
     )
     time.sleep(1.0)  # dialling before the sensors start: their first message is recorded
     launch = run_kairos(
@@ -245,6 +245,7 @@ def test_launched_engines_equal_the_encoding_computed_directly(plugin, processes
         "--state-dir",
         str(tmp_path / "state"),
         timeout=120,
+        env=plugin,
     )
     assert launch.returncode == 0, launch.stderr[-3000:]
     recorder.send_signal(signal.SIGINT)
