@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from kairos.testing import role_harness
+
 
 @pytest.fixture
-def harness_of(tmp_path):
-    """Wraps an actor in the test double; every harness made is closed after the test."""
-    from kairos.testing import ActorHarness
-
+def role_of(tmp_path):
+    """``role_of(role, **topology keys)``: that role alone (kairos.testing.role_harness), with
+    its work directory under the test's tmp_path; every harness made is closed after the test."""
     made = []
 
-    def make(actor):
-        harness = ActorHarness(actor, work_dir=tmp_path / f"actor{len(made)}")
+    def make(role, **settings):
+        harness = role_harness(role, work_dir=tmp_path / f"actor{len(made)}", **settings)
         made.append(harness)
         return harness
 

@@ -6,29 +6,22 @@ import numpy as np
 import pytest
 
 from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
-from kairos.actors.engine import CHECKPOINT_FILE, ENGINE_FIELDS, Engine
-from kairos.actors.spec import ActorProcessSpec, InputLink
-from kairos.testing import ActorHarness, message
-from kairos.topologies.model import Encoding
+from kairos.actors.engine import CHECKPOINT_FILE, ENGINE_FIELDS
+from kairos.testing import START_NS as T0
+from kairos.testing import RoleHarness, message, role_harness
 
-T0 = 1_763_770_000_000_000_000
 STEP = 5_000_000
 
 
-def spec(**changes) -> ActorProcessSpec:
-    values = dict(
-        name="eng",
-        role="engine",
-        device="local",
-        device_class="pi-2",
-        bind="tcp://127.0.0.1:1",
-        inputs=(InputLink("mic", "mic", "tcp://127.0.0.1:2"),),
-        encoding=Encoding(type="lockin", params={"freq_hz": 40.0, "lp_cycles": 2.0}),
-        windows=(0.5, 60.0),
-        checkpoint_s=1.0,
+def engine(work_dir, **changes) -> RoleHarness:
+    """A lock-in engine on ``mic`` whose work directory (and so checkpoint) is ``work_dir``."""
+    keys = {
+        "encoding": {"type": "lockin", "freq_hz": 40.0, "lp_cycles": 2.0},
+        "windows": {"fast": 0.5, "slow": 60.0},
+    }
+    return role_harness(
+        "engine", name="eng", inputs=["mic"], work_dir=work_dir, **{**keys, **changes}
     )
-    values.update(changes)
-    return ActorProcessSpec(**values)
 
 
 def signal(n, seed=1):
@@ -72,15 +65,13 @@ def test_damaged_checkpoints_are_detected(tmp_path, damage):
 def test_restarted_engine_continues_exactly(tmp_path):
     times, values = signal(2000)
     # the reference: one engine sees everything
-    whole = ActorHarness(Engine(spec()), work_dir=tmp_path / "whole")
-    expected = feed_all(whole, times, values)
-    whole.close()
+    with engine(tmp_path / "whole") as whole:
+        expected = feed_all(whole, times, values)
     # the same stream, with the engine stopped halfway and started again from its checkpoint
-    first = ActorHarness(Engine(spec()), work_dir=tmp_path / "split")
+    first = engine(tmp_path / "split")
     rows_a = feed_all(first, times[:1000], values[:1000])
-    first.close()  # a clean stop writes a final checkpoint
-    assert (tmp_path / "split" / CHECKPOINT_FILE).exists()
-    second = ActorHarness(Engine(spec()), work_dir=tmp_path / "split")
+    second = first.restart()  # a clean stop writes a final checkpoint; the new one reads it
+    assert (second.work_dir / CHECKPOINT_FILE).exists()
     assert second.actor.restored_from_ns is not None
     rows_b = feed_all(second, times[1000:], values[1000:], start=50)
     second.close()
@@ -88,18 +79,22 @@ def test_restarted_engine_continues_exactly(tmp_path):
 
 
 def test_periodic_checkpoint_is_written_while_running(tmp_path):
-    times, values = signal(600)  # 3 s of samples, checkpoint every 1 s
-    harness = ActorHarness(Engine(spec()), work_dir=tmp_path)
+    harness = engine(tmp_path)
+    period_ns = int(harness.spec.checkpoint_s * 1e9)
+    # a little over two checkpoint periods of samples: the first periodic one is on disk
+    times, values = signal(int(2.2 * period_ns / STEP))
     feed_all(harness, times, values)
-    document = read_checkpoint(tmp_path / CHECKPOINT_FILE)
-    assert document["t_ns"] >= T0 + 2_000_000_000
+    document = read_checkpoint(harness.work_dir / CHECKPOINT_FILE)
+    assert document["t_ns"] >= T0 + period_ns
     harness.close()
 
 
 def test_corrupt_checkpoint_is_ignored_with_a_warning(tmp_path):
-    (tmp_path / CHECKPOINT_FILE).write_bytes(b"KAIROSCP\x01" + b"\x00" * 40)
-    harness = ActorHarness(Engine(spec()), work_dir=tmp_path)
-    assert harness.actor.restored_from_ns is None
+    (tmp_path / "eng").mkdir()
+    (tmp_path / "eng" / CHECKPOINT_FILE).write_bytes(b"KAIROSCP\x01" + b"\x00" * 40)
+    harness = engine(tmp_path)
+    assert harness.work_dir == tmp_path / "eng"  # it did find the damaged file…
+    assert harness.actor.restored_from_ns is None  # …and did not use it
     times, values = signal(100)
     rows = feed_all(harness, times, values)
     assert rows.shape == (100, len(ENGINE_FIELDS))
@@ -107,10 +102,11 @@ def test_corrupt_checkpoint_is_ignored_with_a_warning(tmp_path):
 
 
 def test_checkpoint_of_another_engine_shape_is_not_used(tmp_path):
-    harness = ActorHarness(Engine(spec()), work_dir=tmp_path)
+    harness = engine(tmp_path)
     times, values = signal(100)
     feed_all(harness, times, values)
     harness.close()
-    other = ActorHarness(Engine(spec(windows=(0.5, 30.0))), work_dir=tmp_path)
+    assert (tmp_path / "eng" / CHECKPOINT_FILE).exists()
+    other = engine(tmp_path, windows={"fast": 0.5, "slow": 30.0})
     assert other.actor.restored_from_ns is None
     other.close()

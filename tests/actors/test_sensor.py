@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from kairos.actors.sensor import Sensor
-from kairos.actors.spec import ActorProcessSpec
+from kairos.testing import START_NS as T0
 
-T0 = 1_763_770_000_000_000_000
 MS = 1_000_000
 
 
-def spec(tmp_path=None, **changes) -> ActorProcessSpec:
-    values = dict(
-        name="mic",
-        role="sensor",
-        device="local",
-        device_class="mac-mini",
-        bind="tcp://127.0.0.1:1",
-        adapter="oscillator",
-        params={"freq_hz": 5.0},
-        rate_hz=1000.0,
-        chunk=10,
-    )
-    values.update(changes)
-    return ActorProcessSpec(**values)
+def sensor(role_of, **changes):
+    """A 1 kHz sensor sending chunks of 10 samples (a 5 Hz oscillator unless changed)."""
+    keys = {"adapter": "oscillator", "params": {"freq_hz": 5.0}, "rate_hz": 1000.0, "chunk": 10}
+    return role_of("sensor", name="mic", **{**keys, **changes})
 
 
-def test_samples_sit_on_the_rate_grid_in_whole_chunks(harness_of):
-    harness = harness_of(Sensor(spec()))
+def test_samples_sit_on_the_rate_grid_in_whole_chunks(role_of):
+    harness = sensor(role_of)
     assert harness.tick(T0 + 3 * MS + 500) == []  # the grid starts at the next whole ms
     out = harness.tick(T0 + 26 * MS)  # samples 4..26 are due: two whole chunks
     assert [len(o.times) for o in out] == [10, 10]
@@ -38,22 +26,20 @@ def test_samples_sit_on_the_rate_grid_in_whole_chunks(harness_of):
     assert nxt[0].times[0] == T0 + 24 * MS  # carries on without a hole
 
 
-def test_a_stall_skips_ahead_and_counts_the_skipped_samples(harness_of):
-    sensor = Sensor(spec())
-    harness = harness_of(sensor)
+def test_a_stall_skips_ahead_and_counts_the_skipped_samples(role_of):
+    harness = sensor(role_of)
     harness.tick(T0)
     out = harness.tick(T0 + 5_000 * MS)  # five seconds late: do not burst out old samples
     assert sum(len(o.times) for o in out) < 20
-    assert sensor.skipped > 4_900
+    assert harness.actor.skipped > 4_900
 
 
-def test_a_file_that_ends_sends_what_is_left_then_stays_quiet(harness_of, tmp_path):
+def test_a_file_that_ends_sends_what_is_left_then_stays_quiet(role_of, tmp_path):
     data = tmp_path / "x.npy"
     np.save(data, np.arange(25, dtype=np.float64))
-    sensor = Sensor(spec(adapter="file", params={"path": str(data)}))
-    harness = harness_of(sensor)
+    harness = sensor(role_of, adapter="file", params={"path": str(data)})
     harness.tick(T0)
     out = harness.tick(T0 + 40 * MS)
     assert [len(o.times) for o in out] == [10, 10, 5]
     assert np.concatenate([o.data for o in out]).tolist() == list(range(25))
-    assert sensor.exhausted and harness.tick(T0 + 80 * MS) == []
+    assert harness.actor.exhausted and harness.tick(T0 + 80 * MS) == []

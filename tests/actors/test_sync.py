@@ -6,28 +6,20 @@ import numpy as np
 import pytest
 
 from kairos.actors.engine import ENGINE_FIELDS
-from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
-from kairos.actors.sync import Sync
-from kairos.testing import message
-from kairos.topologies.model import MeshSpec
+from kairos.testing import START_NS as T0
+from kairos.testing import message, records
 
-T0 = 1_763_770_000_000_000_000
 MS = 1_000_000
 
 
-def sync_spec(nodes=("a", "b"), weights=(1.0, 1.0)) -> ActorProcessSpec:
-    return ActorProcessSpec(
+def sync(role_of, nodes=("a", "b"), weights=(1.0, 1.0)):
+    """A sync ticking at 10 Hz over engines ``nodes`` of mesh weights ``weights``."""
+    return role_of(
+        "sync",
         name="mesh",
-        role="sync",
-        device="local",
-        device_class="mac-mini",
-        bind="tcp://127.0.0.1:1",
-        inputs=tuple(InputLink(n, n, "tcp://127.0.0.1:2") for n in nodes),
-        nodes=tuple(
-            NodeInfo(n, "local", "mac-mini", w) for n, w in zip(nodes, weights, strict=True)
-        ),
+        inputs={n: {"weight": w} for n, w in zip(nodes, weights, strict=True)},
         rate_hz=10.0,
-        mesh=MeshSpec(emergence_threshold=0.75, hysteresis=0.05),
+        mesh={"emergence_threshold": 0.75, "hysteresis": 0.05},
     )
 
 
@@ -38,16 +30,12 @@ def engine_row(t, coherence, phase, seq=0, stream="a"):
     return message(stream, [t], row, seq=seq, fields=ENGINE_FIELDS)
 
 
-def states(outputs):
-    return [o.data for o in outputs if o.stream == ""]
-
-
-def test_mesh_state_follows_the_formulas(harness_of):
-    harness = harness_of(Sync(sync_spec(weights=(1.0, 3.0))))
+def test_mesh_state_follows_the_formulas(role_of):
+    harness = sync(role_of, weights=(1.0, 3.0))
     harness.feed(
         engine_row(T0, 0.8, 0.0, stream="a"), engine_row(T0, 0.4, np.pi / 2, stream="b"), now_ns=T0
     )
-    state = states(harness.tick(T0 + 150 * MS))[-1]
+    state = records(harness.tick(T0 + 150 * MS))[-1]
     g = (1.0 * 0.8 * np.exp(0j) + 3.0 * 0.4 * np.exp(1j * np.pi / 2)) / 4.0
     assert state["global_coherence"] == pytest.approx((0.8 + 3 * 0.4) / 4)
     assert state["mesh_phase"] == pytest.approx(np.angle(g))
@@ -57,16 +45,16 @@ def test_mesh_state_follows_the_formulas(harness_of):
     assert state["stale_nodes"] == []
 
 
-def test_ticks_sit_on_the_common_grid_with_a_pulse(harness_of):
-    harness = harness_of(Sync(sync_spec()))
+def test_ticks_sit_on_the_common_grid_with_a_pulse(role_of):
+    harness = sync(role_of)
     harness.tick(T0 + 3 * MS)
     out = harness.tick(T0 + 117 * MS)
     assert [o.stream for o in out][:2] == ["", "pulse"]
     assert out[0].data["t_ns"] % (100 * MS) == 0
 
 
-def test_silent_node_goes_stale_and_comes_back(harness_of):
-    harness = harness_of(Sync(sync_spec()))
+def test_silent_node_goes_stale_and_comes_back(role_of):
+    harness = sync(role_of)
     for k in range(5):
         t = T0 + k * 100 * MS
         harness.feed(engine_row(t, 0.9, 0.1, k, "a"), engine_row(t, 0.9, 0.1, k, "b"), now_ns=t)
@@ -74,23 +62,23 @@ def test_silent_node_goes_stale_and_comes_back(harness_of):
     for k in range(5, 15):
         t = T0 + k * 100 * MS
         out = harness.feed(engine_row(t, 0.9, 0.1, k, "a"), now_ns=t)
-    state = states(out)[-1]
+    state = records(out)[-1]
     assert state["stale_nodes"] == ["b"]
     assert state["nodes"]["b"]["stale"] is True
     assert state["global_coherence"] == pytest.approx(0.9)
     t = T0 + 15 * 100 * MS
     harness.feed(engine_row(t, 0.9, 0.1, 15, "b"), now_ns=t)
-    state = states(harness.tick(t + 100 * MS))[-1]
+    state = records(harness.tick(t + 100 * MS))[-1]
     assert state["stale_nodes"] == []
 
 
-def test_emergence_has_hysteresis_and_events(harness_of):
-    harness = harness_of(Sync(sync_spec(nodes=("a",), weights=(1.0,))))
+def test_emergence_has_hysteresis_and_events(role_of):
+    harness = sync(role_of, nodes=("a",), weights=(1.0,))
     events = []
     for k, coherence in enumerate([0.5, 0.8, 0.74, 0.72, 0.69, 0.8]):
         t = T0 + k * 100 * MS
         out = harness.feed(engine_row(t, coherence, 0.0, k, "a"), now_ns=t + 50 * MS)
         events += [o.data["state"] for o in out if o.stream == "events"]
         if k == 3:
-            assert states(out)[-1]["emerged"] is True  # 0.72 is within the hysteresis band
+            assert records(out)[-1]["emerged"] is True  # 0.72 is within the hysteresis band
     assert events == [True, False, True]
