@@ -70,8 +70,8 @@ def test_left_out_keys_take_the_launch_defaults():
     cls = load_class(DEVICE_CLASS)
     assert spec.windows == (cls.tau_base_s, cls.tau_max_s)  # the device class's bounds
     defaults = MeshSpec()
-    assert spec.mesh["collapse_threshold"] == defaults.collapse_threshold
-    assert spec.mesh["hysteresis"] == defaults.hysteresis
+    assert spec.mesh.collapse_threshold == defaults.collapse_threshold
+    assert spec.mesh.hysteresis == defaults.hysteresis
     assert spec.checkpoint_s == ActorProcessSpec.__dataclass_fields__["checkpoint_s"].default
 
 
