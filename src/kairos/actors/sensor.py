@@ -15,6 +15,8 @@ import numpy as np
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.adapters import AdapterContext, MeshPulse, SensorAdapter, sensor_adapter
 from kairos.actors.spec import ActorProcessSpec
+from kairos.errors import WireError
+from kairos.records import Pulse
 from kairos.wire import Message
 
 #: behind by more than this, a sensor skips ahead instead of bursting out old samples
@@ -47,12 +49,12 @@ class Sensor(Actor):
         assert self.adapter is not None  # set in setup(); update is never called before
         for message in inputs:
             if message.is_record and self.adapter.wants_pulse:
+                try:
+                    pulse = Pulse.decode(message.data, message.stream)
+                except WireError:
+                    continue  # not a pulse: nothing to follow
                 self.adapter.on_pulse(
-                    MeshPulse(
-                        t_ns=int(message.data.get("t_ns", message.sent_ns)),
-                        mesh_phase=float(message.data.get("mesh_phase", 0.0)),
-                        order_parameter=float(message.data.get("order_parameter", 0.0)),
-                    )
+                    MeshPulse(pulse.t_ns, pulse.mesh_phase, pulse.order_parameter)
                 )
         if self.next_sample_ns is None:
             self.next_sample_ns = (now_ns // self.step_ns + 1) * self.step_ns
