@@ -372,7 +372,7 @@ class Subscription:
                 found[endpoint] = "refused the mesh key: pass this launch's STATE/mesh.key_secret"
             else:
                 found[endpoint] = (
-                    "encrypted (mesh.encrypt): pass the mesh key STATE/mesh.key_secret"
+                    "encrypted (mesh.encrypt): pass the mesh key (--mesh-key) STATE/mesh.key_secret"
                 )
         return found
 
@@ -457,8 +457,8 @@ class Publisher:
             raise ClientError(f"{actor!r} is not an actor of {loaded.name!r}")
         if loaded.actors[actor].role != "sensor":
             raise ClientError(
-                f"{actor!r} is a {loaded.actors[actor].role} of {loaded.name!r}; "
-                "a client publishes only as a sensor"
+                f"{actor!r} is not a sensor of {loaded.name!r} but its "
+                f"{loaded.actors[actor].role}: a client publishes only as a sensor"
             )
         if mesh_key is None and loaded.mesh.encrypt:
             raise ClientError(
