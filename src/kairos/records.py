@@ -389,6 +389,93 @@ class EngineStats:
 
 EngineStats.KEYS = _keys(EngineStats)
 
+
+@dataclass(frozen=True)
+class SyncStats:
+    """A sync's own fields of its witness: ticks so far, whether the mesh is emerged, and
+    how many nodes it combines."""
+
+    ticks: int
+    emerged: bool
+    nodes: int
+
+    KEYS: ClassVar[tuple[str, ...]]
+
+    def encode(self) -> dict[str, Any]:
+        return {"ticks": self.ticks, "emerged": self.emerged, "nodes": self.nodes}
+
+    @classmethod
+    def decode(cls, payload: Any, where: str = "sync witness") -> SyncStats:
+        read = _Fields(payload, where, cls.KEYS)
+        return cls(read.integer("ticks"), read.flag("emerged"), read.integer("nodes"))
+
+
+SyncStats.KEYS = _keys(SyncStats)
+
+
+@dataclass(frozen=True)
+class SensorStats:
+    """A sensor's own fields of its witness: samples read, samples skipped after a stall,
+    whether its adapter ran out (a file that ended), and the adapter's name."""
+
+    samples: int
+    skipped_samples: int
+    exhausted: bool
+    adapter: str
+
+    KEYS: ClassVar[tuple[str, ...]]
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "skipped_samples": self.skipped_samples,
+            "exhausted": self.exhausted,
+            "adapter": self.adapter,
+        }
+
+    @classmethod
+    def decode(cls, payload: Any, where: str = "sensor witness") -> SensorStats:
+        read = _Fields(payload, where, cls.KEYS)
+        return cls(
+            read.integer("samples"),
+            read.integer("skipped_samples"),
+            read.flag("exhausted"),
+            read.text("adapter"),
+        )
+
+
+SensorStats.KEYS = _keys(SensorStats)
+
+
+@dataclass(frozen=True)
+class OutputStats:
+    """An output's own fields of its witness: states handed to its adapter, and the adapter."""
+
+    writes: int
+    adapter: str
+
+    KEYS: ClassVar[tuple[str, ...]]
+
+    def encode(self) -> dict[str, Any]:
+        return {"writes": self.writes, "adapter": self.adapter}
+
+    @classmethod
+    def decode(cls, payload: Any, where: str = "output witness") -> OutputStats:
+        read = _Fields(payload, where, cls.KEYS)
+        return cls(read.integer("writes"), read.text("adapter"))
+
+
+OutputStats.KEYS = _keys(OutputStats)
+
+RoleStats = EngineStats | SyncStats | SensorStats | OutputStats
+#: role -> the class of its own witness fields
+ROLE_STATS: dict[str, Any] = {
+    "engine": EngineStats,
+    "sync": SyncStats,
+    "sensor": SensorStats,
+    "output": OutputStats,
+}
+
 _WITNESS_RENAMED = {"device_class": "class"}
 
 
@@ -400,7 +487,8 @@ class Witness:
     (of the inputs received, mesh time from ``sent_ns`` to receipt) speak of the interval
     since the previous witness; counts are totals since the process started.  The latencies
     are None for an actor that received nothing in the interval.  ``role_fields`` holds the
-    role's own keys (:class:`EngineStats` for an engine), sent beside the common ones.
+    role's own keys (:class:`EngineStats`, :class:`SyncStats`, :class:`SensorStats`,
+    :class:`OutputStats`; :meth:`role_stats`), sent beside the common ones.
     """
 
     actor: str
@@ -497,11 +585,12 @@ class Witness:
             role_fields={k: v for k, v in payload.items() if k not in cls.KEYS},
         )
 
-    def engine_stats(self) -> EngineStats:
-        """The engine's own fields (WireError when this is not an engine's witness)."""
-        if self.role != "engine":
-            raise WireError(f"{self.actor}/witness: a {self.role}'s witness has no engine fields")
-        return EngineStats.decode(self.role_fields, f"{self.actor}/witness")
+    def role_stats(self) -> RoleStats:
+        """The role's own fields, typed (WireError for an unknown role or malformed fields)."""
+        cls = ROLE_STATS.get(self.role)
+        if cls is None:
+            raise WireError(f"{self.actor}/witness: role {self.role!r:.40} has no known fields")
+        return cls.decode(self.role_fields, f"{self.actor}/witness")  # type: ignore[no-any-return]
 
 
 Witness.KEYS = _keys(Witness, _WITNESS_RENAMED, skip=("role_fields",))

@@ -50,6 +50,7 @@ class Seen:
         elif isinstance(received.record, MeshState):
             self.states[received.seq] = received.record
         elif isinstance(received.record, Witness):
+            received.record.role_stats()  # the role's own fields are well-formed too
             self.witnesses[received.record.actor].append(received.record)
 
 

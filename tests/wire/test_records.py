@@ -5,6 +5,7 @@ malformed record is refused with WireError, never KeyError or TypeError."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import msgpack
 import numpy as np
@@ -19,6 +20,7 @@ from kairos.records import (
     MeshState,
     NodeState,
     Pulse,
+    SensorStats,
     Witness,
     decode_record,
     expect,
@@ -89,7 +91,7 @@ def test_witness_bytes_are_those_of_the_dict_the_runtime_built() -> None:
     before.update({"rows_out": 9, "drops": 2, "queued": {"osc": 0}, "collapsed": {"fast": False}})
     witness = seed_witness()
     assert witness.drops == 2  # the engine's queue drops are the record's drops
-    assert witness.engine_stats() == EngineStats(9, {"osc": 0}, {"fast": False})
+    assert witness.role_stats() == EngineStats(9, {"osc": 0}, {"fast": False})
     assert msgpack.packb(witness.encode()) == msgpack.packb(before)
     assert Witness.decode(before, "eng/witness") == witness
 
@@ -97,13 +99,17 @@ def test_witness_bytes_are_those_of_the_dict_the_runtime_built() -> None:
 def test_unknown_keys_are_ignored_and_a_witness_keeps_its_roles() -> None:
     payload = {**seed_state().encode(), "added_later": 1}
     assert MeshState.decode(payload) == seed_state()
-    sensor = {**seed_witness().encode(), "role": "sensor", "samples": 80, "adapter": "file"}
+    own = {"samples": 80, "skipped_samples": 0, "exhausted": False, "adapter": "file"}
+    sensor = {**seed_witness().encode(), "role": "sensor", **own}
     for key in ("rows_out", "queued", "collapsed"):
         del sensor[key]
     decoded = Witness.decode(sensor, "mic/witness")
-    assert decoded.role_fields == {"samples": 80, "adapter": "file"}
-    with pytest.raises(WireError, match="no engine fields"):
-        decoded.engine_stats()
+    assert decoded.role_fields == own
+    assert decoded.role_stats() == SensorStats(80, 0, False, "file")
+    with pytest.raises(WireError, match="role 'relay' has no known fields"):
+        replace(decoded, role="relay").role_stats()
+    with pytest.raises(WireError, match="lacks skipped_samples"):
+        replace(decoded, role_fields={"samples": 1}).role_stats()
 
 
 def _malformed() -> list[tuple[str, object]]:

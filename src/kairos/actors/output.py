@@ -9,7 +9,7 @@ from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.adapters import AdapterContext, OutputAdapter, OutputState, output_adapter
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
-from kairos.records import MeshState
+from kairos.records import MeshState, OutputStats
 from kairos.wire import Message
 
 
@@ -54,4 +54,4 @@ class Output(Actor):
             self.adapter.close()
 
     def witness(self) -> dict[str, Any]:
-        return {"writes": self.writes, "adapter": self.spec.adapter}
+        return OutputStats(self.writes, self.spec.adapter or "").encode()

@@ -16,7 +16,7 @@ from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.adapters import AdapterContext, MeshPulse, SensorAdapter, sensor_adapter
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
-from kairos.records import Pulse
+from kairos.records import Pulse, SensorStats
 from kairos.wire import Message
 
 #: behind by more than this, a sensor skips ahead instead of bursting out old samples
@@ -99,9 +99,6 @@ class Sensor(Actor):
             self.adapter.close()
 
     def witness(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "skipped_samples": self.skipped,
-            "exhausted": self.exhausted,
-            "adapter": self.spec.adapter,
-        }
+        return SensorStats(
+            self.samples, self.skipped, self.exhausted, self.spec.adapter or ""
+        ).encode()

@@ -19,7 +19,15 @@ from kairos import kernels
 from kairos.actors._runtime import Actor, Outgoing
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
-from kairos.records import EMERGENCE, EVENTS_STREAM, PULSE_STREAM, Event, MeshState, NodeState
+from kairos.records import (
+    EMERGENCE,
+    EVENTS_STREAM,
+    PULSE_STREAM,
+    Event,
+    MeshState,
+    NodeState,
+    SyncStats,
+)
 from kairos.wire import Message
 
 #: a node is stale after this many of its own message periods of silence…
@@ -155,4 +163,4 @@ class Sync(Actor):
         return self.next_tick_ns
 
     def witness(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "emerged": self.emerged, "nodes": len(self.nodes)}
+        return SyncStats(self.ticks, self.emerged, len(self.nodes)).encode()
