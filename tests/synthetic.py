@@ -13,6 +13,7 @@ it received without talking to this process:
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ import zmq
 
 from kairos import wire
 from kairos.actors.engine import ENGINE_FIELDS
+from kairos.records import MeshState, NodeState, Witness
 
 
 def engine_value(seq: int, i: int, j: int) -> float:
@@ -36,30 +38,57 @@ def engine_rows(seq: int, chunk: int) -> np.ndarray:
     )
 
 
-def sync_state(seq: int, t_ns: int, nodes: dict) -> dict:
-    return {
-        "t_ns": t_ns,
-        "global_coherence": 0.5 + 0.01 * (seq % 10),
-        "order_parameter": 0.25 + 0.01 * (seq % 7),
-        "mesh_phase": -1.0 + 0.1 * (seq % 5),
-        "phasor": [0.1, 0.2],
-        "emerged": seq % 2 == 1,
-        "stale_nodes": [],
-        "nodes": {
-            name: {
-                "device": info["device"],
-                "coherence": 0.5,
-                "phase": 0.1,
-                "resonance": 0.2,
-                "collapsed": False,
-                "weight": 1.0,
-                "delta_p": 0.001 * (seq % 100) + index,
-                "stale": False,
-                "last_t_ns": t_ns,
-            }
+def sync_state(seq: int, t_ns: int, nodes: dict) -> MeshState:
+    return MeshState(
+        t_ns=t_ns,
+        global_coherence=0.5 + 0.01 * (seq % 10),
+        order_parameter=0.25 + 0.01 * (seq % 7),
+        mesh_phase=-1.0 + 0.1 * (seq % 5),
+        phasor=complex(0.1, 0.2),
+        emerged=seq % 2 == 1,
+        stale_nodes=(),
+        nodes={
+            name: NodeState(
+                device=info["device"],
+                coherence=0.5,
+                phase=0.1,
+                resonance=0.2,
+                collapsed=False,
+                weight=1.0,
+                delta_p=0.001 * (seq % 100) + index,
+                stale=False,
+                last_t_ns=t_ns,
+            )
             for index, (name, info) in enumerate(sorted(nodes.items()))
         },
-    }
+    )
+
+
+def witness(actor: dict, epoch: int, sent: int) -> Witness:
+    """A witness record with the configured device, class and clock, and fixed figures."""
+    return Witness(
+        actor=actor["name"],
+        role=actor["role"],
+        device=actor["device"],
+        device_class=actor["class"],
+        pid=os.getpid(),
+        epoch=epoch,
+        t_ns=time.time_ns(),
+        rate_hz=1.0 / actor["period_s"],
+        samples_per_s=actor.get("chunk", 1) / actor["period_s"],
+        msgs_in=0,
+        msgs_out=sent,
+        gaps=3,
+        decode_errors=0,
+        drops=0,
+        latency_p50_ms=0.5,
+        latency_p99_ms=1.5,
+        cpu_percent=1.0,
+        rss_bytes=1 << 20,
+        clock_offset_ns=actor.get("clock_offset_ns", 0),
+        clock_uncertainty_ns=2500,
+        subscribers=0,
+    )
 
 
 def main(config_path: str) -> int:
@@ -108,29 +137,16 @@ def main(config_path: str) -> int:
                 chunk = actor.get("chunk", 4)
                 send(name, name, t_ns + np.arange(chunk), engine_rows(seq, chunk), ENGINE_FIELDS)
             elif actor["role"] == "sync":
-                send(name, name, [t_ns], sync_state(seq, t_ns, engines))
+                send(name, name, [t_ns], sync_state(seq, t_ns, engines).encode())
         if now >= next_witness:
             next_witness += 1.0
             for actor in actors:
+                sent = sum(state[actor["name"]]["seq"].values())
                 send(
                     actor["name"],
                     f"{actor['name']}/witness",
                     [time.time_ns()],
-                    {
-                        "actor": actor["name"],
-                        "role": actor["role"],
-                        "device": actor["device"],
-                        "class": actor["class"],
-                        "t_ns": time.time_ns(),
-                        "rate_hz": 1.0 / actor["period_s"],
-                        "gaps": 3,
-                        "drops": 0,
-                        "decode_errors": 0,
-                        "latency_p50_ms": 0.5,
-                        "latency_p99_ms": 1.5,
-                        "clock_offset_ns": actor.get("clock_offset_ns", 0),
-                        "clock_uncertainty_ns": 2500,
-                    },
+                    witness(actor, epoch, sent).encode(),
                 )
         wake = min([s["next"] for s in state.values()] + [next_witness])
         time.sleep(max(0.0, min(0.05, wake - time.monotonic())))

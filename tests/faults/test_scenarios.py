@@ -105,9 +105,7 @@ class Run:
 
 def _tail_mean(rows: list[Message], column: str) -> float:
     last = int(rows[-1].times[-1])
-    values = np.concatenate(
-        [m.column(column)[m.times >= last - WINDOW_S * 1e9] for m in rows]
-    )
+    values = np.concatenate([m.column(column)[m.times >= last - WINDOW_S * 1e9] for m in rows])
     return float(np.mean(values))
 
 

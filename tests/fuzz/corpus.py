@@ -7,10 +7,12 @@ into failures until the entry is removed here.
 
 from __future__ import annotations
 
+import copy
 import struct
 
 import msgpack
 
+from kairos.tools._fuzz import records as fuzz_records
 from kairos.tools._fuzz.wire import join_frames
 
 # -- wire ----------------------------------------------------------------------------------
@@ -264,11 +266,64 @@ RECORDING: list[tuple[str, bytes]] = [
     ),
 ]
 
+# -- records ------------------------------------------------------------------------------
+
+
+def _rec(stream: int, payload: object) -> bytes:
+    """A records-target input: the stream selector (0 mesh, 1 pulse, 2 events, 3 witness)."""
+    return bytes([stream]) + msgpack.packb(payload, use_bin_type=True)
+
+
+def _changed(base: dict, path: tuple, value: object) -> dict:
+    """``base`` with the key at ``path`` set to ``value`` (or deleted for _DROP)."""
+    out = copy.deepcopy(base)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DROP:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return out
+
+
+_STATE = fuzz_records.seed_state().encode()
+_WITNESS = fuzz_records.seed_witness().encode()
+_PULSE = fuzz_records.seed_state().pulse().encode()
+_EVENT = {"kind": "collapse", "window": "slow", "state": True, "t_ns": 1, "value": 0.97}
+
+RECORDS: list[tuple[str, bytes]] = [
+    ("payload is a list", _rec(0, [1, 2])),
+    ("payload is an int", _rec(3, 7)),
+    ("payload is not msgpack", bytes([1]) + b"\xc1"),
+    ("empty input", b""),
+    ("mesh state without nodes", _rec(0, _changed(_STATE, ("nodes",), _DROP))),
+    ("phasor of three parts", _rec(0, _changed(_STATE, ("phasor",), [1.0, 2.0, 3.0]))),
+    ("phasor of strings", _rec(0, _changed(_STATE, ("phasor",), ["a", "b"]))),
+    ("phasor is a map", _rec(0, _changed(_STATE, ("phasor",), {"re": 1}))),
+    ("stale node named by a number", _rec(0, _changed(_STATE, ("stale_nodes",), [3]))),
+    ("nodes is a list", _rec(0, _changed(_STATE, ("nodes",), [1]))),
+    ("node entry is a string", _rec(0, _changed(_STATE, ("nodes", "a"), "x"))),
+    ("node lacks its weight", _rec(0, _changed(_STATE, ("nodes", "a", "weight"), _DROP))),
+    ("node coherence is a bool", _rec(0, _changed(_STATE, ("nodes", "a", "coherence"), True))),
+    ("emerged is 1", _rec(0, _changed(_STATE, ("emerged",), 1))),
+    ("t_ns is a float", _rec(1, _changed(_PULSE, ("t_ns",), 1.5))),
+    ("pulse phase is None", _rec(1, _changed(_PULSE, ("mesh_phase",), None))),
+    ("event of an unknown kind", _rec(2, _changed(_EVENT, ("kind",), "boom"))),
+    ("event window is a number", _rec(2, _changed(_EVENT, ("window",), 3))),
+    ("witness lacks its inputs", _rec(3, _changed(_WITNESS, ("inputs",), _DROP))),
+    ("witness pid is a string", _rec(3, _changed(_WITNESS, ("pid",), "42"))),
+    ("witness input lacks gaps", _rec(3, _changed(_WITNESS, ("inputs", "osc", "gaps"), _DROP))),
+    ("witness input is a list", _rec(3, _changed(_WITNESS, ("inputs", "osc"), [1]))),
+    ("witness latency is a string", _rec(3, _changed(_WITNESS, ("latency_p99_ms",), "1"))),
+]
+
 CORPUS: dict[str, list[tuple[str, bytes]]] = {
     "wire": WIRE,
     "control": CONTROL,
     "topology": TOPOLOGY,
     "recording": RECORDING,
+    "records": RECORDS,
 }
 
 #: (target, case) -> the bug it reproduces (reported to the lead; see docs/fuzzing.md)

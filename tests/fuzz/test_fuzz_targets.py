@@ -53,7 +53,7 @@ def _param(name: str) -> object:
 
 
 @pytest.mark.timeout(240, method="thread")  # the fuzz engine owns SIGALRM
-@pytest.mark.parametrize("name", [_param(n) for n in ("wire", "control", "recording")])
+@pytest.mark.parametrize("name", [_param(n) for n in ("wire", "control", "recording", "records")])
 def test_target_survives_100k_inputs(name: str, tmp_path: Path) -> None:
     _fuzz(load_target(name), tmp_path)
 

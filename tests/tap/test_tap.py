@@ -52,7 +52,7 @@ def test_once_json_has_every_key_with_published_values(mesh, kairos, synthetic) 
     assert nodes["eng"]["rate_hz"] == pytest.approx(20.0)
     sync = meshes[0]
     assert set(MESH_KEYS) <= set(sync)
-    expected = synthetic.sync_state(sync["seq"], sync["t_mesh_ns"], {})
+    expected = synthetic.sync_state(sync["seq"], sync["t_mesh_ns"], {}).encode()
     for key in ("global_coherence", "order_parameter", "mesh_phase", "emerged"):
         assert sync[key] == expected[key], key
 
@@ -108,18 +108,17 @@ def test_hz_and_bw_report_each_stream(mesh, processes, kairos_cmd) -> None:
         assert reports[-1][key] is not None and reports[-1][key] > 0
 
 
-def test_view_classifies_by_content_and_counts_bad_frames() -> None:
+def test_view_classifies_by_content_and_counts_bad_frames(synthetic) -> None:
     view = MeshView()
     rows = np.zeros((2, len(ENGINE_FIELDS)))
     rows[-1, ENGINE_FIELDS.index("coherence_slow")] = 0.75
     engine = wire.encode("e", 7, 1, 2, [10, 20], rows, ENGINE_FIELDS)
     sensor = wire.encode("s", 0, 1, 2, [10, 20], np.ones(2))
-    sync = wire.encode(
-        "m", 3, 1, 2, [30], {"global_coherence": 0.5, "nodes": {"e": {"delta_p": 0.25}}}
-    )
-    witness = wire.encode(
-        "e/witness", 0, 1, 2, [30], {"role": "engine", "device": "d", "class": "pi-4"}
-    )
+    state = synthetic.sync_state(3, 30, {"e": {"device": "d"}})
+    sync = wire.encode("m", 3, 1, 2, [30], state.encode())
+    actor = {"name": "e", "role": "engine", "device": "d", "class": "pi-4", "period_s": 0.1}
+    witness = wire.encode("e/witness", 0, 1, 2, [30], synthetic.witness(actor, 1, 9).encode())
+    partial = wire.encode("m", 4, 1, 2, [30], {"global_coherence": 0.5})  # not a mesh state
     view.take(
         {
             "e": [bytes(f) for f in engine],
@@ -127,13 +126,14 @@ def test_view_classifies_by_content_and_counts_bad_frames() -> None:
             "m": [bytes(f) for f in sync],
             "e/witness": [bytes(f) for f in witness],
             "x": [b"x", b"not msgpack"],
+            "m/partial": [bytes(f) for f in partial],
         }
     )
-    assert view.decode_errors == 1
+    assert view.decode_errors == 2  # the bad frame and the record that is not a mesh state
     assert set(view.nodes) == {"e"} and set(view.meshes) == {"m"}
     record = view.nodes["e"].record()
     assert record["coherence_slow"] == 0.75 and record["t_mesh_ns"] == 20
-    assert record["delta_p"] == 0.25 and record["class"] == "pi-4"
+    assert record["delta_p"] == state.nodes["e"].delta_p and record["class"] == "pi-4"
     assert view.complete()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kairos.records import InputStats
 from kairos.wire import Message
 
 
@@ -28,33 +29,39 @@ class StreamTrack:
 
     def observe(self, message: Message) -> int:
         """Account for one message; returns how many messages were missed before it."""
+        times = message.times
+        first = int(times[0]) if len(times) else message.sent_ns
+        last = int(times[-1]) if len(times) else message.sent_ns
+        return self.advance(message.epoch, message.seq, first, last)
+
+    def advance(self, epoch: int, seq: int, first_t_ns: int, last_t_ns: int) -> int:
+        """Account for the message ``(epoch, seq)`` whose samples span ``first_t_ns`` to
+        ``last_t_ns``; returns how many messages were missed before it (docs/wire.md)."""
         self.msgs += 1
         missed = 0
-        last_time = int(message.times[-1]) if len(message.times) else message.sent_ns
-        first_time = int(message.times[0]) if len(message.times) else message.sent_ns
         if self.epoch == -1:
             pass  # first message heard: joined late, never a gap
-        elif message.epoch != self.epoch:
+        elif epoch != self.epoch:
             # the publisher restarted: count it, the silence between its two lives, and the
             # new life's first messages if this one is not its first (seq counts from 0)
             self.restarts += 1
-            self.outage_ns += max(0, first_time - self.last_t_ns)
-            missed = message.seq
-        elif message.seq > self.last_seq + 1:
-            missed = message.seq - self.last_seq - 1
+            self.outage_ns += max(0, first_t_ns - self.last_t_ns)
+            missed = seq
+        elif seq > self.last_seq + 1:
+            missed = seq - self.last_seq - 1
         self.gaps += missed
-        self.epoch = message.epoch
-        self.last_seq = message.seq
-        self.last_t_ns = last_time
+        self.epoch = epoch
+        self.last_seq = seq
+        self.last_t_ns = last_t_ns
         return missed
 
-    def as_record(self) -> dict[str, int]:
-        return {
-            "msgs": self.msgs,
-            "gaps": self.gaps,
-            "restarts": self.restarts,
-            "outage_ns": self.outage_ns,
-        }
+    @property
+    def heard(self) -> bool:
+        """True once a message of the stream was heard (or resumed from a previous life)."""
+        return self.epoch != -1
+
+    def as_record(self) -> InputStats:
+        return InputStats(self.msgs, self.gaps, self.restarts, self.outage_ns)
 
 
 class LatencyWindow:

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +28,7 @@ from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, Stre
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
 from kairos.meshtime import MeshClock
+from kairos.records import WITNESS_STREAM, Witness
 from kairos.timeouts import poll_ms
 
 LINGER_MS = 500
@@ -82,6 +83,99 @@ def _set_heartbeats(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
 
 
+def open_publisher(context: zmq.Context, bind: str, mesh_key: Any = None) -> tuple[zmq.Socket, Any]:
+    """The XPUB an actor publishes on, bound at ``bind``, and its ZAP authenticator (None
+    unless ``mesh_key``, a :class:`kairos.meshkey.MeshKey`, encrypts it).
+
+    XPUB rather than PUB: its subscription events are how the ready handshake counts the
+    topology's consumers (:class:`ReadyGate`).  Stop the authenticator before the context.
+    """
+    pub = context.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, LINGER_MS)
+    pub.setsockopt(zmq.SNDHWM, SNDHWM)
+    pub.setsockopt(zmq.RCVHWM, RCVHWM)
+    pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
+    pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
+    _set_heartbeats(pub)
+    auth = None
+    if mesh_key is not None:
+        from kairos.meshkey import serve_encrypted
+
+        auth = serve_encrypted(context, pub, mesh_key)
+    try:
+        pub.bind(bind)
+    except zmq.ZMQError:
+        pub.close(linger=0)
+        if auth is not None:
+            auth.stop()
+        raise
+    return pub, auth
+
+
+class ReadyGate:
+    """The ready handshake of a publisher (docs/wire.md): counts the topology consumers that
+    announced themselves on ``pub`` and holds the first message until ``expected`` are in."""
+
+    def __init__(self, pub: zmq.Socket, expected: int, log: Any) -> None:
+        self.pub = pub
+        self.expected = expected
+        self.log = log
+        #: topology consumers subscribed now (announcements minus withdrawals)
+        self.subscribed = 0
+
+    def wait(self, stopping: Callable[[], bool] = lambda: False) -> bool:
+        """Hold until every consumer subscribed (at most READY_TIMEOUT_S, then a warning),
+        then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner.
+        True when every consumer came."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        complete = True
+        while self.subscribed < self.expected and not stopping():
+            if time.monotonic() >= deadline:
+                self.log.warning(
+                    "not every subscriber arrived; publishing anyway",
+                    expected=self.expected,
+                    subscribed=self.subscribed,
+                )
+                complete = False
+                break
+            self._take(deadline)
+        grace_end = time.monotonic() + WATCHER_GRACE_S
+        while not stopping() and time.monotonic() < grace_end:
+            self._take(grace_end)
+        return complete and self.subscribed >= self.expected
+
+    def _take(self, until: float) -> None:
+        """Wait (at most until ``until``) for subscription events and count those that came."""
+        remaining = max(0.0, until - time.monotonic())
+        if self.pub.poll(poll_ms(remaining), zmq.POLLIN):
+            self.drain()
+
+    def drain(self) -> None:
+        """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
+        while True:
+            try:
+                event = self.pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event[1:].startswith(wire.CONSUMER_MARK):
+                self.subscribed += 1 if event[:1] == b"\x01" else -1
+
+
+def send_frames(pub: zmq.Socket, frames: Sequence[Any]) -> None:
+    """Send the four frames of one message from :func:`kairos.wire.encode`.
+
+    Frame by frame with plain int flags: pyzmq's send_multipart costs ~4x more for small
+    frames; only a large payload is worth handing over without a copy.
+    """
+    topic, header, times, payload = frames
+    send = pub.send
+    send(topic, _SNDMORE)
+    send(header, _SNDMORE)
+    send(times, _SNDMORE)
+    size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
+    send(payload, 0, copy=size < ZERO_COPY_BYTES)
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """A message an actor wants published: ``stream`` is relative to the actor's name.
@@ -121,7 +215,8 @@ class Actor(ABC):
         return None
 
     def witness(self) -> dict[str, Any]:
-        """Role-specific fields added to the witness record."""
+        """The role's own fields of the witness record (:attr:`kairos.records.Witness.role_fields`;
+        a field named like a common key, such as ``drops``, sets that key)."""
         return {}
 
     def teardown(self) -> None:  # noqa: B027 - optional hook
@@ -142,7 +237,6 @@ class ActorRuntime:
         self.tracks: dict[str, StreamTrack] = {}
         self._seqs: dict[str, int] = {}
         self._stopping = False
-        self._subscribers = 0
         # the agent that started us; an actor whose agent died stops too (checked each second)
         self._parent_pid = os.getppid()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -150,8 +244,9 @@ class ActorRuntime:
         self._wake_w.setblocking(False)
         self._ctx = zmq.Context()
         self._mesh_key = _mesh_key(spec)
-        self._auth: Any = None  # the mesh key's ZAP authenticator, when encrypted
-        self._pub = self._make_publisher()
+        # the XPUB and, when encrypted, the mesh key's ZAP authenticator
+        self._pub, self._auth = open_publisher(self._ctx, spec.bind, self._mesh_key)
+        self._gate = ReadyGate(self._pub, spec.subscribers, self.log)
         self._subs = self._make_subscribers()
         self._wanted = {link.stream for link in spec.inputs}
         if spec.pulse is not None:
@@ -167,21 +262,6 @@ class ActorRuntime:
         self._last_samples_out = 0
 
     # -- sockets ---------------------------------------------------------------------------
-    def _make_publisher(self) -> zmq.Socket:
-        pub = self._ctx.socket(zmq.XPUB)
-        pub.setsockopt(zmq.LINGER, LINGER_MS)
-        pub.setsockopt(zmq.SNDHWM, SNDHWM)
-        pub.setsockopt(zmq.RCVHWM, RCVHWM)
-        pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
-        pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
-        _set_heartbeats(pub)
-        if self._mesh_key is not None:
-            from kairos.meshkey import serve_encrypted
-
-            self._auth = serve_encrypted(self._ctx, pub, self._mesh_key)
-        pub.bind(self.spec.bind)
-        return pub
-
     def _make_subscribers(self) -> list[zmq.Socket]:
         by_endpoint: dict[str, set[str]] = {}
         for link in self.spec.inputs:
@@ -226,44 +306,11 @@ class ActorRuntime:
         try:
             self.actor.setup(context)
             self.log.info("started", bind=self.spec.bind, pid=os.getpid())
-            self._wait_for_subscribers()
+            self._gate.wait(lambda: self._stopping)
             self._loop()
         finally:
             self._shutdown()
         return 0
-
-    def _wait_for_subscribers(self) -> None:
-        """Hold the first message until every consumer named by the topology subscribed,
-        then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while self._subscribers < self.spec.subscribers and not self._stopping:
-            if time.monotonic() >= deadline:
-                self.log.warning(
-                    "not every subscriber arrived; publishing anyway",
-                    expected=self.spec.subscribers,
-                    subscribed=self._subscribers,
-                )
-                break
-            self._take_subscriptions(deadline)
-        grace_end = time.monotonic() + WATCHER_GRACE_S
-        while not self._stopping and time.monotonic() < grace_end:
-            self._take_subscriptions(grace_end)
-
-    def _take_subscriptions(self, until: float) -> None:
-        """Wait (at most until ``until``) for subscription events and count those that came."""
-        remaining = max(0.0, until - time.monotonic())
-        if self._pub.poll(poll_ms(remaining), zmq.POLLIN):
-            self._drain_subscriptions()
-
-    def _drain_subscriptions(self) -> None:
-        """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
-        while True:
-            try:
-                event = self._pub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if event[1:].startswith(wire.CONSUMER_MARK):
-                self._subscribers += 1 if event[:1] == b"\x01" else -1
 
     def _loop(self) -> None:
         poller = zmq.Poller()
@@ -287,7 +334,7 @@ class ActorRuntime:
                 if 0 < remaining < SUB_MS_SLEEP_S:
                     time.sleep(remaining)
             if self._pub in ready:
-                self._drain_subscriptions()
+                self._gate.drain()
             batch = [m for sub in self._subs if sub in ready for m in self._receive(sub)]
             mesh_now = self.clock.now_ns()
             if batch or (wake_ns is not None and mesh_now >= wake_ns):
@@ -333,25 +380,21 @@ class ActorRuntime:
             stream = f"{self.spec.name}/{out.stream}" if out.stream else self.spec.name
             seq = self._seqs.get(stream, 0)
             self._seqs[stream] = seq + 1
-            topic, header, times, payload = wire.encode(
-                stream, seq, self.epoch, self.clock.now_ns(), out.times, out.data, out.fields
+            send_frames(
+                self._pub,
+                wire.encode(
+                    stream, seq, self.epoch, self.clock.now_ns(), out.times, out.data, out.fields
+                ),
             )
-            # frame by frame with plain int flags: pyzmq's send_multipart costs ~4x more for
-            # small frames; only a large payload is worth handing over without a copy
-            send = self._pub.send
-            send(topic, _SNDMORE)
-            send(header, _SNDMORE)
-            send(times, _SNDMORE)
-            size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
-            send(payload, 0, copy=size < ZERO_COPY_BYTES)
             self.counters.msgs_out += 1
             if not isinstance(out.data, dict):
                 self.counters.samples_out += len(out.times)
 
     def _publish_witness(self) -> None:
-        self._publish([Outgoing("witness", [self.clock.now_ns()], self.witness_record())])
+        record = self.witness_record().encode()
+        self._publish([Outgoing(WITNESS_STREAM, [self.clock.now_ns()], record)])
 
-    def witness_record(self) -> dict[str, Any]:
+    def witness_record(self) -> Witness:
         now = time.monotonic()
         elapsed = max(1e-9, now - self._last_witness_at)
         out_delta = self.counters.msgs_out - self._last_msgs_out
@@ -361,32 +404,31 @@ class ActorRuntime:
         self._last_samples_out = self.counters.samples_out
         p50, p99 = self.latency.percentiles()
         self.latency.clear()  # each record speaks of its own interval, not of start-up
-        record = {
-            "actor": self.spec.name,
-            "role": self.spec.role,
-            "device": self.spec.device,
-            "class": self.spec.device_class,
-            "pid": os.getpid(),
-            "epoch": self.epoch,
-            "t_ns": self.clock.now_ns(),
-            "rate_hz": out_delta / elapsed,
-            "samples_per_s": samples_delta / elapsed,
-            "msgs_in": self.counters.msgs_in,
-            "msgs_out": self.counters.msgs_out,
-            "gaps": sum(t.gaps for t in self.tracks.values()),
-            "decode_errors": self.counters.decode_errors,
-            "drops": self.counters.drops,
-            "latency_p50_ms": p50,
-            "latency_p99_ms": p99,
-            "cpu_percent": self._process.cpu_percent(None),
-            "rss_bytes": self._process.memory_info().rss,
-            "clock_offset_ns": self.clock.offset_ns,
-            "clock_uncertainty_ns": self.clock.uncertainty_ns,
-            "subscribers": self._subscribers,
-            "inputs": {name: track.as_record() for name, track in self.tracks.items()},
-        }
-        record.update(self.actor.witness())
-        return record
+        record = Witness(
+            actor=self.spec.name,
+            role=self.spec.role,
+            device=self.spec.device,
+            device_class=self.spec.device_class,
+            pid=os.getpid(),
+            epoch=self.epoch,
+            t_ns=self.clock.now_ns(),
+            rate_hz=out_delta / elapsed,
+            samples_per_s=samples_delta / elapsed,
+            msgs_in=self.counters.msgs_in,
+            msgs_out=self.counters.msgs_out,
+            gaps=sum(t.gaps for t in self.tracks.values()),
+            decode_errors=self.counters.decode_errors,
+            drops=self.counters.drops,
+            latency_p50_ms=p50,
+            latency_p99_ms=p99,
+            cpu_percent=self._process.cpu_percent(None),
+            rss_bytes=self._process.memory_info().rss,
+            clock_offset_ns=self.clock.offset_ns,
+            clock_uncertainty_ns=self.clock.uncertainty_ns,
+            subscribers=self._gate.subscribed,
+            inputs={name: track.as_record() for name, track in self.tracks.items()},
+        )
+        return record.with_role_fields(self.actor.witness())
 
     def _shutdown(self) -> None:
         try:

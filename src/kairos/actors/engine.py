@@ -26,6 +26,7 @@ from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.encodings import Encoder, make_encoder
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import ConfigError
+from kairos.records import COLLAPSE, EVENTS_STREAM, EngineStats, Event
 from kairos.topologies.model import Encoding
 from kairos.wire import Message
 
@@ -304,26 +305,22 @@ class Engine(Actor):
     ) -> list[Outgoing]:
         return [
             Outgoing(
-                "events",
+                EVENTS_STREAM,
                 [int(times[i])],
-                {
-                    "kind": "collapse",
-                    "window": window,
-                    "state": bool(collapsed[i]),
-                    "t_ns": int(times[i]),
-                    "value": float(resonance[i]),
-                },
+                Event(
+                    COLLAPSE, window, bool(collapsed[i]), int(times[i]), float(resonance[i])
+                ).encode(),
             )
             for i in changes
         ]
 
     def witness(self) -> dict[str, Any]:
-        return {
-            "rows_out": self.rows_out,
-            "drops": self.drops,
-            "queued": {name: len(s.queue) for name, s in self.inputs.items()},
-            "collapsed": dict(self.collapsed),
-        }
+        stats = EngineStats(
+            rows_out=self.rows_out,
+            queued={name: len(s.queue) for name, s in self.inputs.items()},
+            collapsed=dict(self.collapsed),
+        )
+        return {**stats.encode(), "drops": self.drops}  # queue overflows are the drops
 
 
 def _first_time(message: Message) -> int:

@@ -14,7 +14,8 @@ from kairos.actors.adapters import (
     output_adapter,
 )
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import ConfigError
+from kairos.errors import ConfigError, WireError
+from kairos.records import MeshState, OutputStats
 from kairos.wire import Message
 
 
@@ -38,18 +39,20 @@ class Output(Actor):
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
         assert self.adapter is not None  # set in setup(); update is never called before
         for message in inputs:
-            if not message.is_record or "global_coherence" not in message.data:
+            if not message.is_record:
                 continue
-            record = message.data
-            re, im = record.get("phasor", (0.0, 0.0))
+            try:
+                state = MeshState.decode(message.data, message.stream)
+            except WireError:
+                continue  # not a mesh state: nothing to act on
             self.adapter.write(
                 OutputState(
                     source=message.stream,
-                    t_ns=int(record.get("t_ns", message.sent_ns)),
-                    phasor=complex(re, im),
-                    coherence=float(record["global_coherence"]),
-                    phase=float(record.get("mesh_phase", 0.0)),
-                    active=bool(record.get("emerged", False)),
+                    t_ns=state.t_ns,
+                    phasor=state.phasor,
+                    coherence=state.global_coherence,
+                    phase=state.mesh_phase,
+                    active=state.emerged,
                 )
             )
             self.writes += 1
@@ -60,4 +63,4 @@ class Output(Actor):
             self.adapter.close()
 
     def witness(self) -> dict[str, Any]:
-        return {"writes": self.writes, "adapter": self.spec.adapter}
+        return OutputStats(self.writes, self.spec.adapter or "").encode()

@@ -21,7 +21,8 @@ from kairos.actors.adapters import (
     sensor_adapter,
 )
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import ConfigError
+from kairos.errors import ConfigError, WireError
+from kairos.records import Pulse, SensorStats
 from kairos.topologies.model import default_chunk
 from kairos.wire import Message
 
@@ -58,12 +59,12 @@ class Sensor(Actor):
         assert self.adapter is not None  # set in setup(); update is never called before
         for message in inputs:
             if message.is_record and self.adapter.wants_pulse:
+                try:
+                    pulse = Pulse.decode(message.data, message.stream)
+                except WireError:
+                    continue  # not a pulse: nothing to follow
                 self.adapter.on_pulse(
-                    MeshPulse(
-                        t_ns=int(message.data.get("t_ns", message.sent_ns)),
-                        mesh_phase=float(message.data.get("mesh_phase", 0.0)),
-                        order_parameter=float(message.data.get("order_parameter", 0.0)),
-                    )
+                    MeshPulse(pulse.t_ns, pulse.mesh_phase, pulse.order_parameter)
                 )
         if self.next_sample_ns is None:
             self.next_sample_ns = (now_ns // self.step_ns + 1) * self.step_ns
@@ -108,9 +109,6 @@ class Sensor(Actor):
             self.adapter.close()
 
     def witness(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "skipped_samples": self.skipped,
-            "exhausted": self.exhausted,
-            "adapter": self.spec.adapter,
-        }
+        return SensorStats(
+            self.samples, self.skipped, self.exhausted, self.spec.adapter or ""
+        ).encode()

@@ -18,7 +18,16 @@ import numpy as np
 from kairos import kernels
 from kairos.actors._runtime import Actor, Outgoing
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import ConfigError
+from kairos.errors import ConfigError, WireError
+from kairos.records import (
+    EMERGENCE,
+    EVENTS_STREAM,
+    PULSE_STREAM,
+    Event,
+    MeshState,
+    NodeState,
+    SyncStats,
+)
 from kairos.wire import Message
 
 #: a node is stale after this many of its own message periods of silence…
@@ -85,12 +94,15 @@ class Sync(Actor):
 
     def _take(self, node: _Node, message: Message, now_ns: int) -> None:
         if message.is_record:  # a sync feeding this one: a cell of cells
-            record = message.data
-            node.coherence = float(record.get("global_coherence", 0.0))
-            node.phase = float(record.get("mesh_phase", 0.0))
+            try:
+                state = MeshState.decode(message.data, message.stream)
+            except WireError:
+                return  # not a mesh state: the node is not heard (the runtime counts inputs)
+            node.coherence = state.global_coherence
+            node.phase = state.mesh_phase
             node.resonance = 0.0
-            node.collapsed = bool(record.get("emerged", False))
-            node.last_t_ns = int(record.get("t_ns", message.sent_ns))
+            node.collapsed = state.emerged
+            node.last_t_ns = state.t_ns
         else:
             if len(message.times) == 0 or "coherence_slow" not in message.fields:
                 return
@@ -116,40 +128,36 @@ class Sync(Actor):
             self.emerged = True
         elif was and level < self.threshold - self.hysteresis:
             self.emerged = False
-        state = {
-            "t_ns": tick_ns,
-            "global_coherence": float(global_coherence),
-            "order_parameter": float(r),
-            "mesh_phase": float(psi),
-            "phasor": [float(g.real), float(g.imag)],
-            "emerged": self.emerged,
-            "stale_nodes": stale,
-            "nodes": {
-                n.name: {
-                    "device": n.device,
-                    "coherence": n.coherence,
-                    "phase": n.phase,
-                    "resonance": n.resonance,
-                    "collapsed": n.collapsed,
-                    "weight": n.weight,
-                    "delta_p": offsets.get(n.name),
-                    "stale": n.name in stale,
-                    "last_t_ns": n.last_t_ns,
-                }
+        state = MeshState(
+            t_ns=tick_ns,
+            global_coherence=float(global_coherence),
+            order_parameter=float(r),
+            mesh_phase=float(psi),
+            phasor=complex(g),
+            emerged=self.emerged,
+            stale_nodes=tuple(stale),
+            nodes={
+                n.name: NodeState(
+                    device=n.device,
+                    coherence=n.coherence,
+                    phase=n.phase,
+                    resonance=n.resonance,
+                    collapsed=n.collapsed,
+                    weight=n.weight,
+                    delta_p=offsets.get(n.name),
+                    stale=n.name in stale,
+                    last_t_ns=n.last_t_ns,
+                )
                 for n in self.nodes.values()
             },
-        }
-        pulse = {"t_ns": tick_ns, "mesh_phase": float(psi), "order_parameter": float(r)}
-        out = [Outgoing("", [tick_ns], state), Outgoing("pulse", [tick_ns], pulse)]
+        )
+        out = [
+            Outgoing("", [tick_ns], state.encode()),
+            Outgoing(PULSE_STREAM, [tick_ns], state.pulse().encode()),
+        ]
         if self.emerged != was:
-            event = {
-                "kind": "emergence",
-                "window": "mesh",
-                "state": self.emerged,
-                "t_ns": tick_ns,
-                "value": float(level),
-            }
-            out.append(Outgoing("events", [tick_ns], event))
+            event = Event(EMERGENCE, "mesh", self.emerged, tick_ns, float(level))
+            out.append(Outgoing(EVENTS_STREAM, [tick_ns], event.encode()))
         return out
 
     def next_call_ns(self) -> int | None:
@@ -157,4 +165,4 @@ class Sync(Actor):
         return self.next_tick_ns
 
     def witness(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "emerged": self.emerged, "nodes": len(self.nodes)}
+        return SyncStats(self.ticks, self.emerged, len(self.nodes)).encode()

@@ -370,13 +370,8 @@ class Launch:
             "actors": actors,
             "devices": {name: self._device_status(name, link) for name, link in self.links.items()},
             "witness_bad_frames": self._witness.bad_frames if self._witness else 0,
-            "mesh": {
-                name: {
-                    key: state.get(key)
-                    for key in ("global_coherence", "order_parameter", "emerged", "stale_nodes")
-                }
-                for name, state in (self._witness.mesh.items() if self._witness else ())
-            },
+            # the latest kairos.records.MeshState of each sync actor
+            "mesh": dict(self._witness.mesh) if self._witness else {},
         }
 
     # -- internals -----------------------------------------------------------------------

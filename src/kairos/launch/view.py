@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from kairos.records import MeshState
+
 PLAIN_EVERY_S = 3.0
 STATE_STYLES = {
     "running": "green",
@@ -84,13 +86,7 @@ def _table(status: dict[str, Any]) -> Any:
     for row in rows:
         lost = devices.get(row["device"], {}).get("lost", False)
         state = "LOST" if lost else row["state"]
-        style = {
-            "running": "green",
-            "backoff": "yellow",
-            "LOST": "red",
-            "failed": "red",
-            "hung": "red",
-        }.get(state, "")
+        style = STATE_STYLES.get(state, "")
         table.add_row(
             row["device"],
             row["name"],
@@ -104,17 +100,17 @@ def _table(status: dict[str, Any]) -> Any:
     return table
 
 
-def _meshes(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(name, state) for name, state in status.get("mesh", {}).items() if state]
+def _meshes(status: dict[str, Any]) -> list[tuple[str, MeshState]]:
+    return list(status.get("mesh", {}).items())
 
 
-def _mesh_summary(state: dict[str, Any]) -> str:
+def _mesh_summary(state: MeshState) -> str:
     """``global_coherence=0.942 r=0.994 EMERGED`` (and the stale nodes, if any)."""
     parts = [
-        f"global_coherence={state.get('global_coherence') or 0.0:.3f}",
-        f"r={state.get('order_parameter') or 0.0:.3f}",
-        "EMERGED" if state.get("emerged") else "not emerged",
+        f"global_coherence={state.global_coherence:.3f}",
+        f"r={state.order_parameter:.3f}",
+        "EMERGED" if state.emerged else "not emerged",
     ]
-    if state.get("stale_nodes"):
-        parts.append(f"stale={','.join(state['stale_nodes'])}")
+    if state.stale_nodes:
+        parts.append(f"stale={','.join(state.stale_nodes)}")
     return " ".join(parts)

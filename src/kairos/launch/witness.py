@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 import zmq
 
 from kairos.errors import WireError
 from kairos.meshkey import MeshKey, connect_encrypted
+from kairos.records import WITNESS_STREAM, MeshState, Witness, split_stream, stream_name
 from kairos.wire import decode
 
 LINGER_MS = 0
@@ -40,13 +40,13 @@ class WitnessMonitor:
         self.syncs = set(syncs)
         for name, endpoint in actors:
             self.sock.connect(endpoint)
-            self.sock.setsockopt(zmq.SUBSCRIBE, f"{name}/witness".encode())
+            self.sock.setsockopt(zmq.SUBSCRIBE, stream_name(name, WITNESS_STREAM).encode())
             self.names.add(name)
         for name in self.syncs:
             self.sock.setsockopt(zmq.SUBSCRIBE, name.encode())
-        self.latest: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, Witness] = {}
         #: the latest mesh state record of each sync actor
-        self.mesh: dict[str, dict[str, Any]] = {}
+        self.mesh: dict[str, MeshState] = {}
         self.received_at: dict[str, float] = {}
         #: frames that did not decode (dropped, never raised)
         self.bad_frames = 0
@@ -62,19 +62,20 @@ class WitnessMonitor:
             taken += 1
             try:
                 message = decode(frames)
+                actor, kind = split_stream(message.stream)
+                if kind == "" and actor in self.syncs:
+                    self.mesh[actor] = MeshState.decode(message.data, message.stream)
+                    continue
+                if actor in self.syncs and kind != WITNESS_STREAM:
+                    continue  # a sync's pulse or events: same subscription prefix, not for us
+                if kind != WITNESS_STREAM or actor not in self.names:
+                    raise WireError(
+                        f"stream {message.stream!r}: not a witness this launch asked for"
+                    )
+                self.latest[actor] = Witness.decode(message.data, message.stream)
             except WireError:
                 self.bad_frames += 1
                 continue
-            if message.stream in self.syncs and message.is_record:
-                self.mesh[message.stream] = message.data
-                continue
-            actor, _, kind = message.stream.rpartition("/")
-            if message.stream.startswith(tuple(f"{s}/" for s in self.syncs)) and kind != "witness":
-                continue  # a sync's pulse or events: same subscription prefix, not for us
-            if kind != "witness" or actor not in self.names or not message.is_record:
-                self.bad_frames += 1
-                continue
-            self.latest[actor] = message.data
             self.received_at[actor] = time.monotonic()
         return taken
 
@@ -83,8 +84,7 @@ class WitnessMonitor:
         record = self.latest.get(actor)
         if record is None or time.monotonic() - self.received_at[actor] > stale_after_s:
             return None
-        rate = record.get("rate_hz")
-        return float(rate) if isinstance(rate, (int, float)) else None
+        return record.rate_hz
 
     def silent_for(self, actor: str) -> float | None:
         """Seconds since the actor's last witness record, or None if it never sent one."""
@@ -94,9 +94,9 @@ class WitnessMonitor:
     def coherence(self, node: str) -> float | None:
         """The node's slow-window coherence as the sync last combined it, if any sync did."""
         for state in self.mesh.values():
-            entry = state.get("nodes", {}).get(node)
-            if isinstance(entry, dict) and isinstance(entry.get("coherence"), (int, float)):
-                return float(entry["coherence"])
+            entry = state.nodes.get(node)
+            if entry is not None:
+                return entry.coherence
         return None
 
     def close(self) -> None:

@@ -101,11 +101,12 @@ def _info(path: Path, as_json: bool, allow_truncated: bool) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     from kairos import __version__, wire
+    from kairos.client import Subscription
     from kairos.meshtime import MeshClock
     from kairos.tools._recording import format as fmt
     from kairos.tools._recording.stop import StopOnSignal
     from kairos.tools._recording.writer import RecordingWriter, recording_info
-    from kairos.tools._tap.source import Subscriber, read_mesh_key, resolve
+    from kairos.tools._tap.source import read_mesh_key, resolve
 
     mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.target[0] if args.target else None, args.connect)
@@ -129,7 +130,8 @@ def _record(args: argparse.Namespace) -> int:
         out,
         recording_info(sources.topology_name, sources.endpoints, start, __version__),
     )
-    subscriber = Subscriber(sources.endpoints, mesh_key=mesh_key)
+    # records are stored verbatim, typed or not: only the witnesses are read (for clocks)
+    subscriber = Subscription(sources.endpoints, mesh_key=mesh_key, typed_records=False)
     stop = StopOnSignal()
     deadline = None if args.duration is None else time.monotonic() + args.duration
     dropped = 0
@@ -138,10 +140,10 @@ def _record(args: argparse.Namespace) -> int:
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             if subscriber.wait(wait):
                 # stamp everything queued first: the stamps are what replay's timing follows
-                batch = [(ep, frames, clock.now_ns()) for ep, frames in subscriber.drain()]
+                batch = [(ep, frames, clock.now_ns()) for ep, frames in subscriber.frames()]
                 for endpoint, frames, log_time in batch:
                     try:
-                        message = wire.decode(frames)
+                        message = subscriber.decode(endpoint, frames, track=False).message
                     except wire.WireError:
                         dropped += 1
                         continue
@@ -155,8 +157,7 @@ def _record(args: argparse.Namespace) -> int:
                         message.seq,
                         {"endpoint": endpoint, "actor": labels.get(endpoint, "")},
                     )
-                    if message.stream.endswith("/witness") and message.is_record:
-                        _note_clock(writer, message.data, log_time)
+                    _note_clock(writer, message)
             writer.tick()
             clock.refresh()
     finally:
@@ -174,10 +175,17 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_clock(writer: Any, record: dict[str, Any], log_time: int) -> None:
-    device = record.get("device")
-    offset = record.get("clock_offset_ns")
-    uncertainty = record.get("clock_uncertainty_ns", 0)
-    t_ns = record.get("t_ns", log_time)
-    if all(isinstance(v, int) for v in (offset, uncertainty, t_ns)) and isinstance(device, str):
-        writer.note_clock(device, offset, uncertainty, t_ns)
+def _note_clock(writer: Any, message: Any) -> None:
+    """Store the clock offset a witness record reports for its device (others are ignored)."""
+    from kairos.errors import WireError
+    from kairos.records import WITNESS_STREAM, Witness, expect, split_stream
+
+    if split_stream(message.stream)[1] != WITNESS_STREAM:
+        return
+    try:
+        witness = expect(message, Witness)
+    except WireError:
+        return  # stored as received; a malformed witness just says nothing of clocks
+    writer.note_clock(
+        witness.device, witness.clock_offset_ns, witness.clock_uncertainty_ns, witness.t_ns
+    )

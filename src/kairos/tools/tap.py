@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--timeout must be positive")
     if (args.hz or args.bw) and args.once:
         parser.error("--once applies to the view and to echo, not to --hz or --bw")
-    from kairos.tools._tap.source import Subscriber, read_mesh_key, resolve
+    from kairos.tools._tap.source import Subscription, read_mesh_key, resolve
 
     mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.file, args.connect)
     hint = _encryption_hint(sources, mesh_key)
     if hint and not args.once:  # --once says it in its error
         print(f"kairos tap: {hint}", file=sys.stderr)
-    subscriber = Subscriber(sources.endpoints, mesh_key=mesh_key)
+    subscriber = Subscription(sources.endpoints, mesh_key=mesh_key)
     from kairos.tools._recording.stop import StopOnSignal
 
     stop = StopOnSignal()
@@ -127,15 +127,15 @@ def _echo(subscriber: Any, args: argparse.Namespace, stop: Any, hint: str = "") 
             )
         if not subscriber.wait(0.1):
             continue
-        for _, frames in subscriber.drain():
+        for endpoint, frames in subscriber.frames():
             if not matches(frames[0].decode(errors="replace"), args.stream):
                 continue
             try:
-                message = wire.decode(frames)
+                received = subscriber.decode(endpoint, frames)
             except wire.WireError as exc:
                 print(f"kairos tap: dropped an undecodable frame: {exc}", file=sys.stderr)
                 continue
-            print(echo_line(message, args.json), flush=True)
+            print(echo_line(received.message, args.json), flush=True)
             if args.once:
                 return 0
     return 0
@@ -150,7 +150,7 @@ def _meter(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:
     while not stop.raised:
         subscriber.wait(max(0.0, next_report - time.monotonic()))
         now = time.monotonic()
-        for _, frames in subscriber.drain():
+        for _, frames in subscriber.frames():
             stream = frames[0].decode(errors="replace")
             if matches(stream, args.stream):
                 meter.add(stream, frames, now)
@@ -187,7 +187,7 @@ def _view(
             latest: dict[bytes, list[bytes]] = {}
             while (remaining := tick_end - time.monotonic()) > 0:
                 if subscriber.wait(remaining):
-                    for _, frames in subscriber.drain():
+                    for _, frames in subscriber.frames():
                         latest[frames[0]] = frames  # only the latest of each is decoded
             view.take({k.decode(errors="replace"): v for k, v in latest.items()})
             view.tick()

@@ -18,6 +18,7 @@ TARGET_MODULES: dict[str, str] = {
     "control": "kairos.tools._fuzz.control",
     "topology": "kairos.tools._fuzz.topology",
     "recording": "kairos.tools._fuzz.recording",
+    "records": "kairos.tools._fuzz.records",
 }
 
 #: ``name=module[,name=module…]``: more targets, each module defining ``TARGET``.  For testing

@@ -20,6 +20,7 @@ import numpy as np
 from kairos import wire
 from kairos.errors import RecordingError
 from kairos.tools._fuzz._target import Run, Target
+from kairos.tools._fuzz.records import seed_state, seed_witness
 
 
 @contextlib.contextmanager
@@ -49,10 +50,10 @@ def _messages() -> list[tuple[str, list[bytes], int]]:
     for seq in range(3):
         frames = wire.encode("osc", seq, 100, 1_000 + seq, [seq * 10, seq * 10 + 5], np.ones(2))
         out.append(("osc", [bytes(f) for f in frames[1:]], 1_000 + seq))
-    record = wire.encode("mesh", 0, 100, 2_000, [2_000], {"global_coherence": 0.5})
+    record = wire.encode("mesh", 0, 100, 2_000, [2_000], seed_state().encode())
     out.append(("mesh", [bytes(f) for f in record[1:]], 2_000))
-    witness = wire.encode("osc/witness", 5, 100, 3_000, [3_000], {"actor": "osc"})
-    out.append(("osc/witness", [bytes(f) for f in witness[1:]], 3_000))
+    witness = wire.encode("eng/witness", 5, 100, 3_000, [3_000], seed_witness().encode())
+    out.append(("eng/witness", [bytes(f) for f in witness[1:]], 3_000))
     return out
 
 

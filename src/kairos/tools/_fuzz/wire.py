@@ -15,6 +15,7 @@ import numpy as np
 
 from kairos import wire
 from kairos.errors import WireError
+from kairos.tools._fuzz import records as fuzz_records
 from kairos.tools._fuzz._mutate import BYTE_MUTATORS, mutate_msgpack
 from kairos.tools._fuzz._target import ContractViolation, Target, stateless
 
@@ -67,11 +68,12 @@ def seeds() -> list[bytes]:
             1,
             2,
             [42],
-            {"t_ns": 42, "global_coherence": 0.5, "nodes": {"a": {"phase": 0.1}}, "ok": True},
+            fuzz_records.seed_state().encode(),
             extra={"origin": "fuzz"},
         )
     )
     messages.append(wire.encode("w/witness", 2**63, -(2**63), 2**63 - 1, [0, 0, 0], {}))
+    messages.append(wire.encode("w/witness", 4, 1, 2, [3], fuzz_records.seed_witness().encode()))
     out = [join_frames([bytes(f) for f in frames]) for frames in messages]
     out.append(join_frames([b"t", b"\x80", b"", b""]))  # an empty header map
     out.append(b"")

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Sequence
 
 from kairos.errors import RecordingError
+from kairos.records import split_stream
 
 MESSAGE_ENCODING = "kairos-wire-v1"
 SCHEMA_NAME = "kairos.wire.v1"
@@ -87,4 +88,4 @@ def matches(stream: str, globs: Sequence[str]) -> bool:
 
 def actor_of(stream: str) -> str:
     """The actor that publishes ``stream`` (streams are ``<actor>`` or ``<actor>/<kind>``)."""
-    return stream.split("/", 1)[0]
+    return split_stream(stream)[0]

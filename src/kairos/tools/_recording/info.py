@@ -6,23 +6,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kairos.actors._metrics import StreamTrack
 from kairos.errors import RecordingError
 from kairos.tools._recording.reader import Extras, header_of, read
 
 
 @dataclass
 class StreamStats:
-    """Counts and times of one stream; gaps are missing seq numbers within one epoch."""
+    """Counts and times of one stream; gaps and restarts are counted as every receiver
+    counts them (kairos.actors._metrics.StreamTrack, docs/wire.md)."""
 
     messages: int = 0
     samples: int = 0
     bytes: int = 0
     first_ns: int = 0
     last_ns: int = 0
-    gaps: int = 0
-    restarts: int = 0
-    _epoch: int | None = None
-    _seq: int = 0
+    track: StreamTrack = field(default_factory=StreamTrack)
+
+    @property
+    def gaps(self) -> int:
+        return self.track.gaps
+
+    @property
+    def restarts(self) -> int:
+        return self.track.restarts
 
     @property
     def duration_s(self) -> float:
@@ -115,14 +122,7 @@ def summarise(path: Path, allow_truncated: bool = False) -> Summary:
         seq, epoch = header.get("seq"), header.get("epoch")
         if not isinstance(seq, int) or not isinstance(epoch, int):
             raise RecordingError(f"{path}: stream {message.stream!r}: header lacks seq or epoch")
-        if stats._epoch is None:
-            pass  # first message: joined late, never a gap
-        elif epoch != stats._epoch:
-            stats.restarts += 1
-            stats.gaps += seq  # the new epoch's first messages, if not recorded
-        elif seq > stats._seq + 1:
-            stats.gaps += seq - stats._seq - 1
-        stats._epoch, stats._seq = epoch, seq
+        stats.track.advance(epoch, seq, message.log_time, message.log_time)
         stats.messages += 1
         stats.samples += len(message.times) // 8
         stats.bytes += len(message.header) + len(message.times) + len(message.payload)

@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from kairos.records import Witness
 from kairos.tools._tap.state import Mesh, MeshView, Node
 
 #: from this width a sparkline of slow coherence is shown
@@ -43,11 +44,11 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, fmt)
 
 
-def _clock(witness: dict | None) -> str:
-    if not witness or not isinstance(witness.get("clock_offset_ns"), (int, float)):
+def _clock(witness: Witness | None) -> str:
+    if witness is None:
         return "-"
-    offset = witness["clock_offset_ns"] / 1e6
-    uncertainty = (witness.get("clock_uncertainty_ns") or 0) / 1e6
+    offset = witness.clock_offset_ns / 1e6
+    uncertainty = witness.clock_uncertainty_ns / 1e6
     return f"{offset:+.1f}±{uncertainty:.1f}"
 
 
@@ -111,16 +112,16 @@ def table(view: MeshView, width: int) -> RenderableType:
 
 def _cells(node: Node, wide: bool, trend: bool) -> list[str]:
     row = node.row or {}
-    witness = node.witness or {}
-    device = node.device or witness.get("device") or "-"
-    device_class = node.device_class or witness.get("class") or "-"
+    witness = node.witness
+    device = node.device or (witness.device if witness else None) or "-"
+    device_class = node.device_class or (witness.device_class if witness else None) or "-"
     coherence = row.get("coherence_slow")
     cells = [node.name + ("*" if node.stale else "")]
     if wide:
         cells += [device, device_class]
     else:
         cells.append(f"{device}:{_CLASS_ABBREV.get(device_class, device_class)}")
-    cells.append(_num(witness.get("rate_hz"), ".0f"))
+    cells.append(_num(witness.rate_hz if witness else None, ".0f"))
     cells.append(f"{bar(coherence, 5)}{_num(coherence, '.2f'):>5}")
     if trend:
         cells.append(sparkline(node.history))
@@ -133,24 +134,21 @@ def _cells(node: Node, wide: bool, trend: bool) -> list[str]:
     cells.append(_num(row.get("resonance_slow"), ".2f"))
     cells.append(_collapsed(node.row))
     cells.append(_num(node.delta_p, "+.2f"))
-    cells.append(_clock(node.witness))
-    gaps = witness.get("gaps")
-    cells.append("-" if gaps is None else str(gaps))
-    cells.append(_num(witness.get("latency_p50_ms"), ".1f"))
+    cells.append(_clock(witness))
+    cells.append("-" if witness is None else str(witness.gaps))
+    cells.append(_num(witness.latency_p50_ms if witness else None, ".1f"))
     return cells
 
 
 def _mesh_line(mesh: Mesh, named: bool) -> Text:
     state = mesh.state
-    coherence = state.get("global_coherence")
     label = f"mesh[{mesh.sync}]" if named else "mesh"
-    stale = state.get("stale_nodes") or []
-    emerged = "EMERGED" if state.get("emerged") else "apart"
+    emerged = "EMERGED" if state.emerged else "apart"
     return Text(
-        f"{label}  C {bar(coherence, 10)} {_num(coherence, '.2f')}  "
-        f"r {_num(state.get('order_parameter'), '.2f')}  "
-        f"ψ {_num(state.get('mesh_phase'), '+.2f')}  {emerged}"
-        + (f"  stale: {', '.join(stale)}" if stale else ""),
+        f"{label}  C {bar(state.global_coherence, 10)} {_num(state.global_coherence, '.2f')}  "
+        f"r {_num(state.order_parameter, '.2f')}  "
+        f"ψ {_num(state.mesh_phase, '+.2f')}  {emerged}"
+        + (f"  stale: {', '.join(state.stale_nodes)}" if state.stale_nodes else ""),
         no_wrap=True,
         overflow="ellipsis",
     )

@@ -1,8 +1,9 @@
 """The mesh as the tap sees it: the latest engine row, witness record and sync state.
 
 Streams are classified by the topology when there is one, otherwise by content: an engine
-stream has fields ENGINE_FIELDS, a sync stream is a record with ``nodes``, a witness stream
-ends with ``/witness``.  Only the latest message of each stream is decoded per refresh.
+stream has fields ENGINE_FIELDS, a sync's main stream carries mesh state records, a witness
+stream ends with ``/witness`` (kairos.records).  Only the latest message of each stream is
+decoded per refresh, by kairos.client: the tap sees what a client program sees.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kairos import wire
+from kairos import client, wire
 from kairos.actors.engine import ENGINE_FIELDS
+from kairos.records import MeshState, Witness
 
 SPARK_LENGTH = 20
 _COLUMN = {name: index for index, name in enumerate(ENGINE_FIELDS)}
@@ -37,7 +39,9 @@ NODE_KEYS = (
     "gaps",
     "latency_ms",
 )
-MESH_KEYS = ("global_coherence", "order_parameter", "mesh_phase", "emerged", "stale_nodes")
+#: what a mesh record of ``kairos tap --json`` repeats of the mesh state, under its keys
+_MESH_SHOWN = tuple(key for key in MeshState.KEYS if key not in ("t_ns", "nodes"))
+MESH_KEYS = tuple(key for key in _MESH_SHOWN if key != "phasor")
 
 
 @dataclass
@@ -51,7 +55,7 @@ class Node:
     #: seq of the engine message the row comes from
     seq: int | None = None
     row: dict[str, float] | None = None
-    witness: dict[str, Any] | None = None
+    witness: Witness | None = None
     delta_p: float | None = None
     in_sync: bool = False
     stale: bool = False
@@ -65,15 +69,15 @@ class Node:
     def record(self) -> dict[str, Any]:
         """The JSON object of ``kairos tap --json`` for this node."""
         row = self.row or {}
-        witness = self.witness or {}
+        witness = self.witness
         collapsed = {w: bool(row[f"collapsed_{w}"]) for w in ("fast", "slow", "pair") if row}
         return {
             "node": self.name,
-            "device": self.device or witness.get("device"),
-            "class": self.device_class or witness.get("class"),
+            "device": self.device or (witness.device if witness else None),
+            "class": self.device_class or (witness.device_class if witness else None),
             "t_mesh_ns": self.t_mesh_ns,
             "seq": self.seq,
-            "rate_hz": witness.get("rate_hz"),
+            "rate_hz": witness.rate_hz if witness else None,
             "coherence_fast": row.get("coherence_fast"),
             "coherence_slow": row.get("coherence_slow"),
             "phase_fast": row.get("phase_fast"),
@@ -87,13 +91,13 @@ class Node:
             "collapsed_pair": collapsed.get("pair"),
             "delta_p": self.delta_p,
             "stale": self.stale,
-            "clock_offset_ns": witness.get("clock_offset_ns"),
-            "clock_uncertainty_ns": witness.get("clock_uncertainty_ns"),
-            "gaps": witness.get("gaps"),
-            "drops": witness.get("drops"),
-            "decode_errors": witness.get("decode_errors"),
-            "latency_ms": witness.get("latency_p50_ms"),
-            "latency_p99_ms": witness.get("latency_p99_ms"),
+            "clock_offset_ns": witness.clock_offset_ns if witness else None,
+            "clock_uncertainty_ns": witness.clock_uncertainty_ns if witness else None,
+            "gaps": witness.gaps if witness else None,
+            "drops": witness.drops if witness else None,
+            "decode_errors": witness.decode_errors if witness else None,
+            "latency_ms": witness.latency_p50_ms if witness else None,
+            "latency_p99_ms": witness.latency_p99_ms if witness else None,
         }
 
 
@@ -102,22 +106,17 @@ class Mesh:
     """The latest mesh state record of one sync actor."""
 
     sync: str
-    state: dict[str, Any]
+    state: MeshState
     seq: int = 0
 
     def record(self) -> dict[str, Any]:
-        state = self.state
+        encoded = self.state.encode()
         return {
             "node": "mesh",
             "sync": self.sync,
-            "t_mesh_ns": state.get("t_ns"),
+            "t_mesh_ns": self.state.t_ns,
             "seq": self.seq,
-            "global_coherence": state.get("global_coherence"),
-            "order_parameter": state.get("order_parameter"),
-            "mesh_phase": state.get("mesh_phase"),
-            "phasor": state.get("phasor"),
-            "emerged": state.get("emerged"),
-            "stale_nodes": state.get("stale_nodes"),
+            **{key: encoded[key] for key in _MESH_SHOWN},
         }
 
 
@@ -145,58 +144,50 @@ class MeshView:
         """Decode and fold the latest frames of each stream (a dropped frame is counted)."""
         for frames in latest.values():
             try:
-                message = wire.decode(frames)
+                received = client.decode(frames)
             except wire.WireError:
                 self.decode_errors += 1
                 continue
-            self._fold(message)
+            self.fold(received)
 
-    def _fold(self, message: wire.Message) -> None:
-        stream = message.stream
-        if stream.endswith("/witness"):
-            if message.is_record:
-                actor = stream[: -len("/witness")]
-                node = self.nodes.get(actor)
-                if node is None and message.data.get("role") == "engine":
-                    node = self.nodes[actor] = Node(actor)
-                if node is not None:
-                    node.witness = message.data
-                    self.updated_nodes.add(actor)
+    def fold(self, received: client.Received) -> None:
+        """Fold one decoded message into the view."""
+        stream = received.stream
+        record = received.record
+        if isinstance(record, Witness):
+            actor = record.actor
+            node = self.nodes.get(actor)
+            if node is None and record.role == "engine":
+                node = self.nodes[actor] = Node(actor)
+            if node is not None:
+                node.witness = record
+                self.updated_nodes.add(actor)
             return
-        if "/" in stream:
-            return  # events, pulse: not part of the view
-        if message.is_record:
-            if "nodes" in message.data or stream in self.known_syncs:
-                self._fold_sync(stream, message.data, message.seq)
+        if isinstance(record, MeshState):
+            self._fold_sync(stream, record, received.seq)
             return
-        if message.fields == ENGINE_FIELDS and message.data.ndim == 2 and len(message.data):
+        if received.kind == client.ENGINE and len(received.data):
             node = self.nodes.get(stream)
             if node is None:
                 node = self.nodes[stream] = Node(stream)
-            last = message.data[-1]
+            last = received.data[-1]
             node.row = {name: float(last[index]) for name, index in _COLUMN.items()}
-            node.t_mesh_ns = int(message.times[-1])
-            node.seq = message.seq
+            node.t_mesh_ns = int(received.times[-1])
+            node.seq = received.seq
             self.updated_nodes.add(stream)
 
-    def _fold_sync(self, sync: str, state: dict[str, Any], seq: int) -> None:
+    def _fold_sync(self, sync: str, state: MeshState, seq: int) -> None:
         self.meshes[sync] = Mesh(sync, state, seq)
         self.updated_meshes.add(sync)
-        nodes = state.get("nodes")
-        if not isinstance(nodes, dict):
-            return
-        for name, info in nodes.items():
-            if not isinstance(info, dict):
-                continue
+        for name, info in state.nodes.items():
             node = self.nodes.get(name)
             if node is None:
                 node = self.nodes[name] = Node(name)
             node.in_sync = True
-            delta = info.get("delta_p")
-            node.delta_p = float(delta) if isinstance(delta, (int, float)) else None
-            node.stale = bool(info.get("stale", False))
-            if node.device is None and isinstance(info.get("device"), str):
-                node.device = info["device"]
+            node.delta_p = info.delta_p
+            node.stale = info.stale
+            if node.device is None:
+                node.device = info.device
             self.updated_nodes.add(name)
 
     def tick(self) -> None:
