@@ -21,3 +21,12 @@ def poll_ms(seconds: float | None) -> int:
     if seconds <= 0:
         return 0
     return math.ceil(seconds * 1000)
+
+
+#: Seconds a process gets between SIGTERM and SIGKILL: an actor stopped by its agent
+#: (``stop``, agent shutdown), and every process the emulated cluster tears down.  An actor
+#: on SIGTERM finishes its current step, closes its publisher with a 500 ms linger (so the
+#: last messages still leave) and exits; 3 s covers that on a 0.1-CPU emulated device with
+#: room to spare, while a hung actor (the reason for SIGKILL at all) delays a stop by at most
+#: 3 s.  It is also ``stop``'s default and the launcher's grace at the end of a launch.
+STOP_GRACE_S = 3.0
