@@ -15,6 +15,7 @@ import argparse
 import json
 
 from kairos.agent.config import DEFAULT_BIND, add_run_arguments
+from kairos.errors import EXIT_OK
 from kairos.tools import agent_install
 
 
@@ -65,7 +66,7 @@ def _status(args: argparse.Namespace) -> int:
                 {"hello": hello.to_map(), "status": status.to_map(), "health": health.to_map()}
             )
         )
-        return 0
+        return EXIT_OK
     print(
         f"agent {args.endpoint}: device {hello.device} ({hello.device_class}), "
         f"kairos {hello.agent_version}, protocol {hello.version}"
@@ -85,4 +86,4 @@ def _status(args: argparse.Namespace) -> int:
             f"restarts {actor.restarts:<3} last exit {actor.last_exit} "
             f"uptime {actor.uptime_s:.0f} s  spec {actor.spec_hash}"
         )
-    return 0
+    return EXIT_OK

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kairos.errors import EXIT_OK, EXIT_USAGE
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -71,7 +73,7 @@ def run_install(args: argparse.Namespace) -> int:
     problem = _needs_staging(args)
     if problem:
         print(f"kairos agent install: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     plan = install(
         device_class=args.device_class,
         user=args.user,
@@ -85,7 +87,7 @@ def run_install(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         sys.stdout.write(plan.render())
-        return 0
+        return EXIT_OK
     for note in plan.notes:
         print(f"note: {note}")
     for path in plan.written:
@@ -97,7 +99,7 @@ def run_install(args: argparse.Namespace) -> int:
     if plan.root is not None:
         print(f"staged under {plan.root}; no service manager was called")
     _print_key_steps(plan)
-    return 0
+    return EXIT_OK
 
 
 def _print_key_steps(plan: Any) -> None:
@@ -124,7 +126,7 @@ def run_uninstall(args: argparse.Namespace) -> int:
     problem = _needs_staging(args)
     if problem:
         print(f"kairos agent uninstall: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     plan = uninstall(
         user=args.user,
         root=args.root,
@@ -134,7 +136,7 @@ def run_uninstall(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         sys.stdout.write(plan.render())
-        return 0
+        return EXIT_OK
     for command in plan.ran:
         print(f"ran {' '.join(command)}")
     for path in plan.removed:
@@ -143,4 +145,4 @@ def run_uninstall(args: argparse.Namespace) -> int:
         print(f"kept {path} (not empty; --purge deletes it)")
     if not plan.removed:
         print("nothing was installed")
-    return 0
+    return EXIT_OK
