@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kairos.agent.config import LOG_LEVELS, SERVICE_BIND
 from kairos.errors import EXIT_OK, EXIT_USAGE
 
 
@@ -41,14 +42,14 @@ def configure_install(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="device class of this machine (default: detect it)",
     )
-    parser.add_argument("--bind", help="control endpoint of the agent (default tcp://0.0.0.0:7700)")
+    parser.add_argument("--bind", help=f"control endpoint of the agent (default {SERVICE_BIND})")
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter the service runs (default: this one)"
     )
     parser.add_argument(
         "--agent-log-level",
         default="info",
-        choices=("debug", "info", "warning", "error"),
+        choices=LOG_LEVELS,
         help="log level written to agent.yaml",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing agent.yaml")
