@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from kairos.control.client import ControlClient
-    from kairos.control.commands import Health, Status
+    from kairos.control.commands import Health, Hello, Status
 
     with ControlClient(args.endpoint, timeout_s=args.timeout) as client:
         hello = client.hello()
@@ -63,7 +63,11 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"hello": hello.to_map(), "status": status.to_map(), "health": health.to_map()}
+                {
+                    Hello.name: hello.to_map(),
+                    Status.name: status.to_map(),
+                    Health.name: health.to_map(),
+                }
             )
         )
         return EXIT_OK
