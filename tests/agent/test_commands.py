@@ -11,6 +11,8 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kairos
 from kairos.actors.spec import ActorProcessSpec
@@ -163,6 +165,8 @@ def test_wrong_types_in_a_result_are_refused() -> None:
         (Stop, {"all": True, "grace_s": True}, "not bool"),
         (ClockSet, {"skew_ppm": 1.0}, "'offset_ns' is required"),
         (ClockSet, {"offset_ns": 0, "skew_ppm": 5000.0}, "beyond"),
+        (ClockSet, {"offset_ns": 0, "skew_ppm": float("nan")}, "beyond"),
+        (Stop, {"all": True, "grace_s": float("nan")}, "grace_s must be within"),
         (ClockSet, {"offset_ns": 0, "uncertainty_ns": -1}, "negative"),
         (Hello, {"version": "1"}, "'version' must be int"),
         (Spawn, {"spec": []}, "'spec' must be dict"),
@@ -185,6 +189,31 @@ def test_single_name_stop_and_defaults_are_read_as_documented() -> None:
     assert Hello.from_args({}) == Hello(version=kairos.PROTOCOL_VERSION)
     # commands without arguments ignore what a newer client may add
     assert Status.from_args({"verbose": True}) == Status()
+
+
+#: what msgpack can carry in a hostile request's args
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+#: each command's own argument keys (so the fuzz reaches past "argument is required")
+_KEYS = sorted({key for command in COMMAND_CASES for key in command.args()} | {"name", "all"})
+
+
+@settings(derandomize=True, max_examples=300)
+@given(
+    st.sampled_from(sorted(COMMANDS)),
+    st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6), _VALUES, max_size=5),
+)
+def test_hostile_arguments_raise_only_bad_request(name: str, args: dict[str, Any]) -> None:
+    """The agent answers whatever from_args raises only if it is a RequestError."""
+    try:
+        command = COMMANDS[name].from_args(args)
+    except RequestError as exc:
+        assert exc.code == BAD_REQUEST
+        return
+    assert isinstance(command, COMMANDS[name])
 
 
 class _FakeClock:

@@ -79,7 +79,7 @@ class ClockSet(Command[ClockSetResult]):
         offset = arg(args, "offset_ns", int)
         skew = float(arg(args, "skew_ppm", (int, float), 0.0))
         uncertainty = arg(args, "uncertainty_ns", int, 0)
-        if abs(skew) > MAX_SKEW_PPM:
+        if not abs(skew) <= MAX_SKEW_PPM:  # written so that NaN is refused too
             raise RequestError(BAD_REQUEST, f"skew_ppm {skew} is beyond ±{MAX_SKEW_PPM}")
         if uncertainty < 0:
             raise RequestError(BAD_REQUEST, "uncertainty_ns must not be negative")
