@@ -67,6 +67,7 @@ def test_roles_and_adapters_not_installed_are_refused(client, sensor_spec) -> No
         sensor_spec(role="shell"),
         sensor_spec(adapter="rm-rf"),
         sensor_spec(name="../escape"),
+        sensor_spec(name=["not", "a", "name"]),
     ):
         reply: Reply = client.call_reply(Spawn(bad))
         assert reply.code == REFUSED, (bad, reply)

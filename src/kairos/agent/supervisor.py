@@ -44,7 +44,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 def check_actor_name(name: str) -> str:
     """Actor names become directory names: letters, digits, ``_ . -``; no path tricks."""
-    if not _NAME.match(name) or name in {".", ".."}:
+    # a spec is parsed from a peer's map: its name may not even be a string
+    if not isinstance(name, str) or not _NAME.match(name) or name in {".", ".."}:
         raise AgentError(
             f"actor name {name!r} is not a plain name (letters, digits, _ . -)", code=REFUSED
         )
