@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import zmq
 
@@ -60,6 +60,9 @@ from kairos.launch.witness import WitnessMonitor
 from kairos.meshkey import MeshKey
 from kairos.timeouts import STOP_GRACE_S, poll_ms
 from kairos.topologies.model import Device, Topology
+
+if TYPE_CHECKING:
+    from kairos.emulate.cluster import EmulatedCluster
 
 #: a running actor silent (no witness record) this long is reported hung
 HUNG_AFTER_S: Final = 2.5
@@ -138,7 +141,7 @@ class Launch:
         #: each device's agent provider, from the moment it may have started an agent
         self.providers: dict[str, AgentProvider] = {}
         self._context: zmq.Context | None = None
-        self._cluster: Any = None
+        self._cluster: EmulatedCluster | None = None
         self._witness: WitnessMonitor | None = None
         self._clock = MeshTimeKeeper(None) if clock_sync else None
         self._stop_requested = False
@@ -324,7 +327,7 @@ class Launch:
         return self._clock.last if self._clock is not None else None
 
     @property
-    def cluster(self) -> Any:
+    def cluster(self) -> EmulatedCluster | None:
         """The emulated cluster this launch built (``EmulatedCluster``), or None."""
         return self._cluster
 
