@@ -179,9 +179,7 @@ class InstallPlan:
 
 
 def _template(name: str) -> str:
-    return (
-        resources.files("kairos.agent").joinpath("templates").joinpath(name).read_text("utf-8")
-    )
+    return resources.files("kairos.agent").joinpath("templates").joinpath(name).read_text("utf-8")
 
 
 def systemd_version() -> int | None:
