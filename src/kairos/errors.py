@@ -7,6 +7,15 @@ wrong and where, so that the CLI can print it as one clear line and exit non-zer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+#: Exit status of every ``kairos`` command and process: success ...
+EXIT_OK: Final = 0
+#: ... a failure at run time (a KairosError: an agent unreachable, a file unreadable) ...
+EXIT_FAILURE: Final = 1
+#: ... and a usage error or invalid input (bad options, a topology that does not validate),
+#: which argparse itself also exits with: a script tells "fix the call" from "it broke".
+EXIT_USAGE: Final = 2
 
 
 class KairosError(Exception):

@@ -21,3 +21,13 @@ def poll_ms(seconds: float | None) -> int:
     if seconds <= 0:
         return 0
     return math.ceil(seconds * 1000)
+
+
+#: Seconds a process gets between SIGTERM and SIGKILL: an actor stopped by its agent
+#: (``stop``, agent shutdown), every process the emulated cluster tears down, and the
+#: launcher's ``stop`` at the end of a launch.  An oscillator sensor exits 32 ms after SIGTERM
+#: (5 runs on a shared 2-core x86 host); its publisher may linger up to 500 ms more for
+#: unsent messages, and a 0.1-CPU emulated device runs ten times slower, so about 1 s is
+#: what an orderly exit needs there.  3 s leaves room for an adapter closing a device or a
+#: file, while a hung actor (the reason for SIGKILL at all) delays a stop by at most 3 s.
+STOP_GRACE_S = 3.0

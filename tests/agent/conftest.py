@@ -14,7 +14,9 @@ import pytest
 import zmq
 from support import Processes, free_port, wait_for
 
+from kairos.actors.spec import ActorProcessSpec
 from kairos.control.client import ControlClient
+from kairos.control.commands import ActorStatus, Status
 
 READY_TIMEOUT_S = 20.0
 
@@ -85,10 +87,10 @@ def client(agent: RunningAgent) -> Iterator[ControlClient]:
 
 
 @pytest.fixture
-def sensor_spec() -> Callable[..., dict[str, Any]]:
-    """A spec map for an oscillator sensor on a free port."""
+def sensor_spec() -> Callable[..., ActorProcessSpec]:
+    """An oscillator sensor's spec on a free port (``extra``: other spec fields)."""
 
-    def make(name: str = "osc", policy: str = "on-failure", **extra: Any) -> dict[str, Any]:
+    def make(name: str = "osc", policy: str = "on-failure", **extra: Any) -> ActorProcessSpec:
         spec = {
             "name": name,
             "role": "sensor",
@@ -106,7 +108,7 @@ def sensor_spec() -> Callable[..., dict[str, Any]]:
             },
         }
         spec.update(extra)
-        return spec
+        return ActorProcessSpec.from_dict(spec)
 
     return make
 
@@ -132,9 +134,9 @@ def wait() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def status_of() -> Callable[[ControlClient, str], dict[str, Any] | None]:
+def status_of() -> Callable[[ControlClient, str], ActorStatus | None]:
     return actor_status
 
 
-def actor_status(client: ControlClient, name: str) -> dict[str, Any] | None:
-    return next((a for a in client.call("status")["actors"] if a["name"] == name), None)
+def actor_status(client: ControlClient, name: str) -> ActorStatus | None:
+    return client.call(Status()).actor(name)

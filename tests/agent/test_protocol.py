@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgpack
 import pytest
 import zmq
 
 from kairos import PROTOCOL_VERSION
 from kairos.control.client import ControlClient
+from kairos.control.commands import Clock, ClockSet, Heartbeat, Hello, Logs, Spawn, Status, Stop
 from kairos.control.protocol import Reply, Request, VersionMismatch, new_id
 from kairos.errors import AgentError
 
 
 def test_hello_reports_versions_and_identity(client: ControlClient) -> None:
     hello = client.hello()
-    assert hello["version"] == PROTOCOL_VERSION
-    assert hello["device"] == "test-device"
-    assert hello["class"] == "mac-mini"
-    assert isinstance(hello["agent_version"], str)
+    assert hello.version == PROTOCOL_VERSION
+    assert hello.device == "test-device"
+    assert hello.device_class == "mac-mini"
+    assert isinstance(hello.agent_version, str)
 
 
 def test_request_of_another_version_is_one_clear_error(agent, client) -> None:
-    request = Request(cmd="hello", args={}, expires_ns=client.now_ns() + 10**10, v=99)
+    request = dataclasses.replace(Hello().request(client.now_ns() + 10**10), v=99)
     reply = Reply.decode(agent.raw([request.encode()])[0])
     assert reply.code == "version-mismatch"
     assert "99" in reply.error and str(PROTOCOL_VERSION) in reply.error
     with pytest.raises(AgentError, match="version-mismatch"):
-        client.call("hello", {"version": PROTOCOL_VERSION + 1})
+        client.call(Hello(version=PROTOCOL_VERSION + 1))
 
 
 def test_client_refuses_agent_of_another_version(port: int) -> None:
@@ -37,7 +40,7 @@ def test_client_refuses_agent_of_another_version(port: int) -> None:
     router.bind(f"tcp://127.0.0.1:{port}")
     try:
         with ControlClient(f"tcp://127.0.0.1:{port}", timeout_s=5.0) as client:
-            request_id = _send_when_connected(client, "hello")
+            request_id = _send_when_connected(client)
             assert router.poll(5000)
             identity, frame = router.recv_multipart()
             assert Request.decode(frame).id == request_id
@@ -58,13 +61,13 @@ def test_client_refuses_agent_of_another_version(port: int) -> None:
         router.close()
 
 
-def _send_when_connected(client: ControlClient, cmd: str) -> str:
+def _send_when_connected(client: ControlClient) -> str:
     import time
 
     deadline = time.monotonic() + 5
     while True:
         try:
-            return client.send(cmd, {})
+            return client.send(Hello())
         except AgentError:
             if time.monotonic() > deadline:
                 raise
@@ -73,40 +76,37 @@ def _send_when_connected(client: ControlClient, cmd: str) -> str:
 
 def test_expired_request_is_refused_and_not_executed(agent, client, sensor_spec) -> None:
     client.hello()
-    request = Request(
-        cmd="spawn",
-        args={"spec": sensor_spec()},
-        expires_ns=client.now_ns() + client.agent_offset_ns - 10**9,
-    )
+    request = Spawn(sensor_spec()).request(client.now_ns() + client.agent_offset_ns - 10**9)
     reply = Reply.decode(agent.raw([request.encode()])[0])
     assert reply.code == "expired"
-    assert client.call("status")["actors"] == []
+    assert client.call(Status()).actors == ()
 
 
 def test_repeated_id_answers_once(agent, client, sensor_spec, status_of) -> None:
     request_id = new_id()
     spec = sensor_spec()
-    first = client.call("spawn", {"spec": spec}, request_id=request_id)
-    assert first["outcome"] == "started"
-    client.call("stop", {"name": "osc"})
+    first = client.call(Spawn(spec), request_id=request_id)
+    assert first.outcome == "started"
+    client.call(Stop(("osc",)))
     # the same request again: the remembered reply, and the actor is NOT started again
-    again = client.call("spawn", {"spec": spec}, request_id=request_id)
+    again = client.call(Spawn(spec), request_id=request_id)
     assert again == first
-    assert status_of(client, "osc")["state"] == "stopped"
+    assert status_of(client, "osc").state == "stopped"
     # the same id with other content is a duplicate, refused
     with pytest.raises(AgentError, match="duplicate"):
-        client.call("stop", {"all": True}, request_id=request_id)
-    counters = client.call("status")["counters"]
+        client.call(Stop(), request_id=request_id)
+    counters = client.call(Status()).counters
     assert counters["replayed"] == 1 and counters["duplicate"] == 1
 
 
 def test_malformed_frames_are_refused_counted_and_survived(agent, client) -> None:
-    good = Request(cmd="hello", args={}, expires_ns=client.now_ns() + 10**10)
+    good = Hello().request(client.now_ns() + 10**10)
+    hello = Hello.name
     bad_frames = [
         [b"\xc1not msgpack"],
         [msgpack.packb([1, 2, 3])],
-        [msgpack.packb({"v": PROTOCOL_VERSION, "id": 7, "cmd": "hello", "expires_ns": 1})],
-        [msgpack.packb({"v": PROTOCOL_VERSION, "id": "x", "cmd": "hello", "expires_ns": "soon"})],
+        [msgpack.packb({"v": PROTOCOL_VERSION, "id": 7, "cmd": hello, "expires_ns": 1})],
+        [msgpack.packb({"v": PROTOCOL_VERSION, "id": "x", "cmd": hello, "expires_ns": "soon"})],
         [good.encode(), b"extra frame"],
         [b"\x00" * (2 * 1024 * 1024)],
     ]
@@ -114,19 +114,21 @@ def test_malformed_frames_are_refused_counted_and_survived(agent, client) -> Non
         reply = Reply.decode(agent.raw(frames)[0])
         assert reply.code == "bad-request", frames[0][:20]
         assert reply.error
-    assert client.hello()["version"] == PROTOCOL_VERSION
-    counters = client.call("status")["counters"]
+    assert client.hello().version == PROTOCOL_VERSION
+    counters = client.call(Status()).counters
     assert counters["malformed"] == len(bad_frames)
     assert agent.proc.poll() is None
 
 
 def test_unknown_command_and_bad_arguments(client) -> None:
-    with pytest.raises(AgentError, match="unknown-command"):
-        client.call("rm -rf /")
-    with pytest.raises(AgentError, match="bad-request"):
-        client.call("logs", {"name": 3})
-    with pytest.raises(AgentError, match="bad-request"):
-        client.call("stop", {})
+    unknown = dataclasses.replace(client.request(Status()), cmd="rm -rf /")
+    assert client.exchange(unknown).code == "unknown-command"
+    # the commands' own requests, with an argument of the wrong type, and with none at all
+    logs = client.request(Logs("osc"))
+    wrong = {key: 3 if isinstance(value, str) else value for key, value in logs.args.items()}
+    assert client.exchange(dataclasses.replace(logs, args=wrong)).code == "bad-request"
+    stop = client.request(Stop())
+    assert client.exchange(dataclasses.replace(stop, args={})).code == "bad-request"
 
 
 def test_req_clients_are_answered_with_their_envelope(agent, client) -> None:
@@ -136,7 +138,7 @@ def test_req_clients_are_answered_with_their_envelope(agent, client) -> None:
     req.setsockopt(zmq.LINGER, 0)
     try:
         req.connect(agent.endpoint)
-        request = Request(cmd="heartbeat", args={}, expires_ns=client.now_ns() + 10**10)
+        request = Heartbeat().request(client.now_ns() + 10**10)
         req.send(request.encode())
         assert req.poll(5000)
         reply = Reply.decode(req.recv())
@@ -149,30 +151,24 @@ def test_clock_probe_and_clock_set(agent, client) -> None:
     import json
 
     t1 = client.now_ns()
-    probe = client.call("clock", {"t1": t1})
-    assert probe["t1"] == t1
-    assert probe["t2"] <= probe["t3"]
+    probe = client.call(Clock(t1))
+    assert probe.t1 == t1
+    assert probe.t2 <= probe.t3
     base = json.loads((agent.state_dir / "clock.json").read_text())["base_ns"]
     written = client.call(
-        "clock_set",
-        {
-            "offset_ns": 1_500_000,
-            "skew_ppm": 12.5,
-            "uncertainty_ns": 40_000,
-            "anchor_ns": probe["t3"],
-        },
+        ClockSet(offset_ns=1_500_000, skew_ppm=12.5, uncertainty_ns=40_000, anchor_ns=probe.t3)
     )
-    assert written["base_ns"] == base
+    assert written.base_ns == base
     state = json.loads((agent.state_dir / "clock.json").read_text())
     expected = {
         "base_ns": base,
         "offset_ns": 1_500_000,
         "skew_ppm": 12.5,
         "uncertainty_ns": 40_000,
-        "anchor_ns": probe["t3"],
+        "anchor_ns": probe.t3,
         "synced": True,
     }
     assert {key: state[key] for key in expected} == expected
-    assert client.call("clock")["offset_ns"] == 1_500_000
+    assert client.call(Clock()).offset_ns == 1_500_000
     with pytest.raises(AgentError, match="bad-request"):
-        client.call("clock_set", {"offset_ns": 0, "skew_ppm": 5000.0})
+        client.call(ClockSet(offset_ns=0, skew_ppm=5000.0))

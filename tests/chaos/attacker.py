@@ -24,7 +24,6 @@ import threading
 import time
 from typing import Any
 
-import msgpack
 import zmq
 
 GARBAGE_BYTES = 4096
@@ -98,8 +97,9 @@ def _garbage(host: str, port: int, per_s: int, until: float, out: dict[str, Any]
 def _unknown_keys(
     endpoint: str, server_key: bytes, count: int, until: float, out: dict, wait_s: float
 ) -> None:
-    """Strangers: fresh key pairs, each sending ``stop all`` right behind the handshake;
+    """Strangers: fresh key pairs, each sending ``stop`` (all) right behind the handshake;
     each waits up to ``wait_s`` for the handshake's outcome (a decoy never answers)."""
+    from kairos.control.commands import Stop
     from kairos.security.handshake import HandshakeWatch
 
     context = zmq.Context()
@@ -115,15 +115,9 @@ def _unknown_keys(
             sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
             watch = HandshakeWatch(sock)
             sock.connect(endpoint)
-            request = {
-                "v": 1,
-                "id": f"stranger-{attempt}",
-                "cmd": "stop",
-                "expires_ns": 2**62,
-                "args": {"all": True},
-            }
+            request = Stop().request(expires_ns=2**62, request_id=f"stranger-{attempt}")
             with contextlib.suppress(zmq.Again):
-                sock.send(msgpack.packb(request), zmq.NOBLOCK)  # queued until a handshake
+                sock.send(request.encode(), zmq.NOBLOCK)  # queued until a handshake
             outcome = watch.wait(wait_s).status
             out["unknown_key_outcomes"][outcome] = out["unknown_key_outcomes"].get(outcome, 0) + 1
             out["unknown_key_attempts"] += 1

@@ -25,6 +25,7 @@ from support import Processes, free_port
 from kairos import keys
 from kairos.actors.spec import ActorProcessSpec
 from kairos.control.client import ControlClient
+from kairos.control.commands import Heartbeat, Spawn, Status, StatusResult
 from kairos.control.sockets import CurveKeys
 
 pytestmark = [pytest.mark.chaos]
@@ -52,7 +53,7 @@ class Phase:
 @dataclass
 class Abuse:
     phases: dict[str, Phase] = field(default_factory=dict)
-    status: dict[str, Any] = field(default_factory=dict)
+    status: StatusResult | None = None
     agent_alive: bool = False
     agent_log: str = ""
 
@@ -81,7 +82,7 @@ def _attack(
     end = time.monotonic() + ATTACK_S - 1.5
     while time.monotonic() < end:
         sent = time.perf_counter()
-        client.call("heartbeat", timeout_s=5.0)
+        client.call(Heartbeat(), timeout_s=5.0)
         latencies.append((time.perf_counter() - sent) * 1e3)
         time.sleep(BEAT_EVERY_S)
     out, _ = proc.communicate(timeout=ATTACK_S + 30)
@@ -144,11 +145,11 @@ def abuse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Abuse]:
                 params={"freq_hz": 2.0},
                 rate_hz=50.0,
             )
-            client.call("spawn", {"spec": json.loads(spec.to_json())})
+            client.call(Spawn(spec))
             decoy, target = ["--decoy"], ["--target", f"127.0.0.1:{port}"]
             result.phases["baseline"] = _attack(processes, decoy, client, agent_pair.public)
             result.phases["attack"] = _attack(processes, target, client, agent_pair.public)
-            result.status = client.call("status")
+            result.status = client.call(Status())
         result.agent_alive = agent.poll() is None
         result.agent_log = log_path.read_text(errors="replace")
         yield result
@@ -158,7 +159,8 @@ def abuse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Abuse]:
 
 def test_unknown_keys_are_refused_and_nothing_is_delivered(abuse: Abuse) -> None:
     attacker = abuse.phases["attack"].attacker
-    counters = abuse.status["counters"]
+    assert abuse.status is not None
+    counters = abuse.status.counters
     record_result(
         "control_unknown_keys",
         attempts=attacker["unknown_key_attempts"],
@@ -171,7 +173,7 @@ def test_unknown_keys_are_refused_and_nothing_is_delivered(abuse: Abuse) -> None
     assert attacker["unknown_key_replies"] == 0
     assert counters["handshakes_refused"] >= UNKNOWN_KEYS
     # "stop all" from a stranger would have stopped it
-    assert [(a["name"], a["state"]) for a in abuse.status["actors"]] == [("osc", "running")]
+    assert [(a.name, a.state) for a in abuse.status.actors] == [("osc", "running")]
     assert abuse.agent_alive
 
 

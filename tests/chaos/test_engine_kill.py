@@ -33,6 +33,7 @@ from kairos.actors._checkpoint import read_checkpoint
 from kairos.actors.engine import Engine
 from kairos.actors.spec import ActorProcessSpec
 from kairos.control.client import ControlClient
+from kairos.control.commands import Status
 from kairos.launch import Launch
 from kairos.meshtime import MeshClock
 from kairos.tools._recording.reader import header_of, read
@@ -183,9 +184,9 @@ def engine_kill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineKill
             os.kill(old_pid, signal.SIGKILL)
 
             def restarted() -> bool:
-                actors = {a["name"]: a for a in client.call("status")["actors"]}
-                eng = actors["eng"]
-                return eng["state"] == "running" and eng["pid"] not in (None, old_pid)
+                eng = client.call(Status()).actor("eng")
+                assert eng is not None
+                return eng.state == "running" and eng.pid not in (None, old_pid)
 
             wait_for(restarted, 10, 0.01)
             restart_s = time.monotonic() - killed

@@ -29,6 +29,7 @@ from chaos.harness import Observer, drive, record_result
 from support import free_port, run_kairos
 
 from kairos.control.client import ControlClient
+from kairos.control.commands import ActorStatus, Status
 from kairos.launch import Launch
 from kairos.wire import Message
 
@@ -215,9 +216,9 @@ def termed_publisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terme
         sensor.wait(timeout=10)
         with ControlClient(launch.links["box"].endpoint) as client:
 
-            def exited() -> dict[str, Any] | None:
-                actors = {a["name"]: a for a in client.call("status")["actors"]}
-                return actors["src"] if actors["src"]["state"] != "running" else None
+            def exited() -> ActorStatus | None:
+                src = client.call(Status()).actor("src")
+                return src if src is not None and src.state != "running" else None
 
             sensor_after = drive(launch, exited, 5)
 
@@ -239,8 +240,8 @@ def termed_publisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terme
             observed=[s.message for s in observer.messages("src")],
             engine_input=engine.data["inputs"].get("src", {}) if engine else {},
             engine_rows_out=engine.data["rows_out"] if engine else -1,
-            exit_code=sensor_after["last_exit"],
-            state_after=sensor_after["state"],
+            exit_code=sensor_after.last_exit,
+            state_after=sensor_after.state,
             term_after_messages=sent_before,
         )
     finally:

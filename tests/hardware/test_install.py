@@ -16,15 +16,12 @@ import pytest
 import yaml
 
 from kairos import keys
-from kairos.agent.config import AgentConfig
+from kairos.agent.config import FILE_KEYS, SERVICE_BIND, AgentConfig
 from kairos.agent.install import (
-    CONFIG_KEYS,
-    DEFAULT_BIND,
     PLIST_NAME,
     UNIT_NAME,
     Layout,
     install,
-    load_agent_config,
     render_unit,
     systemd_version,
     uninstall,
@@ -149,14 +146,16 @@ def test_systemd_version_matches_the_installed_one() -> None:
 
 def test_config_loads_back_and_dirs_are_private(tmp_path: Path) -> None:
     install(root=tmp_path, platform="linux", device_class="pi-2", bind="tcp://10.0.0.5:7700")
-    config = load_agent_config(tmp_path / SYSTEM_CONFIG)
+    config = AgentConfig.from_file(tmp_path / SYSTEM_CONFIG)
     assert config.bind == "tcp://10.0.0.5:7700"
     assert config.device_class == "pi-2"
     assert config.state_dir == Path("/var/lib/kairos")
     assert config.trusted_keys_dir == Path("/etc/kairos/trusted")
     assert config.log_level == "info"
     raw = yaml.safe_load((tmp_path / SYSTEM_CONFIG).read_text())
-    assert tuple(raw) == CONFIG_KEYS
+    # every key an install sets, in the reader's order (device: the host name at run time)
+    written = ("bind", "device_class", "state_dir", "curve_key", "trusted_keys_dir", "log_level")
+    assert tuple(raw) == written and set(written) <= set(FILE_KEYS)
     assert stat.S_IMODE((tmp_path / "etc/kairos/trusted").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "var/lib/kairos").stat().st_mode) == 0o700
 
@@ -165,9 +164,9 @@ def test_auto_class_is_detected(tmp_path: Path) -> None:
     from kairos.hardware.detect import detect_class
 
     plan = install(root=tmp_path, platform="linux")
-    config = load_agent_config(tmp_path / SYSTEM_CONFIG)
+    config = AgentConfig.from_file(tmp_path / SYSTEM_CONFIG)
     assert config.device_class == detect_class().name
-    assert config.bind == DEFAULT_BIND
+    assert config.bind == SERVICE_BIND
     assert any(note.startswith("detected device class") for note in plan.notes)
 
 
@@ -188,10 +187,10 @@ def test_edited_config_is_kept_unless_forced(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("log_level: info", "log_level: debug"))
     again = install(root=tmp_path, platform="linux", device_class="pi-4")
     assert again.kept == [config]
-    assert load_agent_config(config).log_level == "debug"
+    assert AgentConfig.from_file(config).log_level == "debug"
     forced = install(root=tmp_path, platform="linux", device_class="pi-4", force=True)
     assert config in forced.written
-    assert load_agent_config(config).log_level == "info"
+    assert AgentConfig.from_file(config).log_level == "info"
 
 
 def test_launchd_plist(tmp_path: Path) -> None:
@@ -215,7 +214,7 @@ def test_launchd_plist(tmp_path: Path) -> None:
     assert job["StandardErrorPath"] == "/var/log/kairos/agent.err.log"
     assert job["WorkingDirectory"] == "/var/lib/kairos"
     assert (tmp_path / "var/log/kairos").is_dir()
-    assert load_agent_config(tmp_path / SYSTEM_CONFIG).device_class == "mac-mini"
+    assert AgentConfig.from_file(tmp_path / SYSTEM_CONFIG).device_class == "mac-mini"
 
 
 def test_launchd_user_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -365,10 +364,9 @@ def test_install_makes_the_agent_key_pair_once_and_config_uses_it(tmp_path: Path
     assert stat.S_IMODE((tmp_path / SYSTEM_KEYS).stat().st_mode) == 0o700
     pair = keys.resolve_pair(str(secret))
     assert pair.public == plan.agent_key == keys.read_key_file(public)[0]
-    config = load_agent_config(tmp_path / SYSTEM_CONFIG)
-    assert config.curve_key == Path("/etc/kairos/keys/agent.key_secret")
-    # the agent's own reader takes the same file, curve_key included
-    assert AgentConfig.from_file(tmp_path / SYSTEM_CONFIG).curve_key == str(config.curve_key)
+    config = AgentConfig.from_file(tmp_path / SYSTEM_CONFIG)
+    assert config.curve_key == "/etc/kairos/keys/agent.key_secret"
+    assert keys.resolve_pair(str(tmp_path / config.curve_key.lstrip("/"))).public == pair.public
     # an existing pair is the agent's identity: kept, even when the config is forced
     again = install(root=tmp_path, platform="linux", device_class="pi-4", force=True)
     assert not again.key_generated and again.agent_key == plan.agent_key
@@ -382,7 +380,7 @@ def test_kept_config_without_curve_key_is_noted(tmp_path: Path) -> None:
     config.write_text(
         "\n".join(line for line in config.read_text().splitlines() if "curve_key" not in line)
     )
-    assert load_agent_config(config).curve_key is None  # an older install's file still loads
+    assert AgentConfig.from_file(config).curve_key is None  # an older install's file still loads
     again = install(root=tmp_path, platform="linux", device_class="pi-4")
     assert config in again.kept
     assert any("no curve_key" in note and "--force" in note for note in again.notes)
@@ -437,4 +435,4 @@ def test_installed_key_serves_curve_after_the_printed_trust_step(tmp_path: Path,
     assert launcher.secret is not None
     curve = CurveKeys(launcher.public, launcher.secret, agent_public.encode())
     with ControlClient(ready.read_text().strip(), curve=curve) as client:
-        assert client.hello()["device"] == "staged"
+        assert client.hello().device == "staged"

@@ -14,6 +14,7 @@ import zmq
 from support import run_kairos
 
 from kairos.control.client import ControlClient
+from kairos.control.commands import Status
 from kairos.wire import decode
 
 
@@ -114,14 +115,14 @@ def test_kill9_engine_is_restarted_and_subscribers_see_the_gap(
             os.kill(pid, signal.SIGKILL)
 
             def restarted():
-                actors = {a["name"]: a for a in client.call("status")["actors"]}
-                engine = actors["coherent"]
-                return engine if engine["state"] == "running" and engine["pid"] != pid else None
+                engine = client.call(Status()).actor("coherent")
+                assert engine is not None
+                return engine if engine.state == "running" and engine.pid != pid else None
 
             engine = wait_until(restarted, 10, step_s=0.02)
             elapsed = time.monotonic() - killed
             assert elapsed < 2.0, f"engine restarted after {elapsed:.2f} s"
-            assert engine["restarts"] == 1
+            assert engine.restarts == 1
             # the sync actor, a subscriber of the engine, reports a restart and an outage
             wait_until(lambda: _witness_input(sub, "coherent", "restarts") >= 1, 20)
             assert _witness_input(sub, "coherent", "outage_ns", wait_s=5) > 0

@@ -20,6 +20,7 @@ import zmq
 from support import free_port, run_kairos
 
 from kairos import keys, wire
+from kairos.control.commands import Status
 from kairos.meshkey import MeshKey, connect_encrypted
 
 SEALED = """\
@@ -286,7 +287,7 @@ def test_launcher_key_and_agent_key_over_curve(processes, tmp_path, wait_until, 
     # the launcher stopped the actors on the agent it does not own; the agent still serves
     assert agent.poll() is None
     with keys_client(endpoint, launcher, agent_pair) as client:
-        assert [a for a in client.call("status")["actors"] if a["state"] == "running"] == []
+        assert [a for a in client.call(Status()).actors if a.state == "running"] == []
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=15) == 0
     assert mentioning(str(tmp_path)) == []

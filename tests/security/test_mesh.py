@@ -11,6 +11,8 @@ import zmq
 from support import free_port
 
 from kairos import wire
+from kairos.actors.spec import ActorProcessSpec
+from kairos.control.commands import Spawn, Status
 from kairos.errors import SecurityError
 from kairos.launch.agents import check_agent_keys, mesh_curve
 from kairos.meshkey import MeshKey, connect_encrypted
@@ -71,11 +73,11 @@ def test_encrypted_actors_work_and_strangers_hear_nothing(secure_agent: Any, wai
     key = MeshKey.new()
     sensor, engine = specs(key)
     with secure_agent.client() as client:
-        client.call("spawn", {"spec": engine})
-        client.call("spawn", {"spec": sensor})
+        client.call(Spawn(ActorProcessSpec.from_dict(engine)))
+        client.call(Spawn(ActorProcessSpec.from_dict(sensor)))
 
         def running() -> bool:
-            states = [a["state"] for a in client.call("status")["actors"]]
+            states = [a.state for a in client.call(Status()).actors]
             return states == ["running", "running"]
 
         wait(running, 20)
@@ -89,7 +91,7 @@ def test_encrypted_actors_work_and_strangers_hear_nothing(secure_agent: Any, wai
     assert listen(sensor["bind"], "", 2.0, None) == []
     assert listen(engine["bind"], "", 2.0, MeshKey.new()) == []
     with secure_agent.client() as client:
-        assert [a["state"] for a in client.call("status")["actors"]] == ["running", "running"]
+        assert [a.state for a in client.call(Status()).actors] == ["running", "running"]
     spec_file = secure_agent.state_dir / "actors" / "osc" / "spec.json"
     assert (secure_agent.state_dir.stat().st_mode & 0o077) == 0  # the key stays private
     assert key.secret.decode() in spec_file.read_text()

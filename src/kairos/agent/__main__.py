@@ -15,7 +15,7 @@ keep_agent_lean()  # before structlog or hashlib is imported
 from kairos import _log  # noqa: E402
 from kairos.agent.config import add_run_arguments, config_from_args  # noqa: E402
 from kairos.agent.daemon import Agent  # noqa: E402
-from kairos.errors import KairosError  # noqa: E402
+from kairos.errors import EXIT_FAILURE, KairosError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return Agent(config).serve()
     except KairosError as exc:
         print(f"kairos agent: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -1,17 +1,45 @@
-"""The agent's configuration: read once, from the command line and an optional YAML file."""
+"""The agent's configuration: read once, from the command line and an optional ``agent.yaml``.
+
+:class:`AgentConfig` is the one reader and writer of ``agent.yaml``: ``kairos agent install``
+writes it with :meth:`AgentConfig.write`, ``kairos agent run --config`` reads it with
+:meth:`AgentConfig.from_file`, and a key missing from the file means the same default for
+both (there is one default per key, below).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from kairos.errors import AgentError
+from kairos.topologies.model import DEFAULT_AGENT_PORT
 
-DEFAULT_BIND = "tcp://127.0.0.1:7700"
+#: where ``kairos agent run`` listens unless told otherwise: loopback, where it may run
+#: without CurveZMQ (kairos.security.policy), so a bare ``kairos agent run`` is safe
+DEFAULT_BIND: Final = f"tcp://127.0.0.1:{DEFAULT_AGENT_PORT}"
+#: what ``kairos agent install`` writes unless told otherwise: every interface, so launchers
+#: on the network reach the service (which then requires CurveZMQ; install makes its keys)
+SERVICE_BIND: Final = f"tcp://0.0.0.0:{DEFAULT_AGENT_PORT}"
+CONFIG_NAME: Final = "agent.yaml"
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+#: keys of agent.yaml, in the order they are written; ``class`` is read as ``device_class``
+FILE_KEYS: Final = (
+    "bind",
+    "device_class",
+    "device",
+    "state_dir",
+    "ready_file",
+    "curve_key",
+    "trusted_keys_dir",
+    "log_level",
+)
+_ALIASES: Final = {"class": "device_class"}
+_PATHS: Final = ("state_dir", "ready_file", "trusted_keys_dir")
 
 
 def default_state_dir() -> Path:
@@ -24,46 +52,84 @@ def default_state_dir() -> Path:
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """How an agent binds, classifies itself, stores and secures; what ``agent.yaml`` holds."""
+
     bind: str = DEFAULT_BIND
     #: a device class name, or "auto" to detect it
     device_class: str = "auto"
+    #: the device's name ("": the host name)
     device: str = ""
+    #: Path() (empty): :func:`default_state_dir`
     state_dir: Path = Path()
     ready_file: Path | None = None
     #: this agent's CurveZMQ key pair: a name in CONFIG/keys or a NAME.key_secret file;
-    #: required on any bind beyond loopback (see kairos.security.policy)
+    #: required on any bind beyond loopback (see kairos.security.policy); an agent.yaml
+    #: from before keys has none
     curve_key: str | None = None
     #: the allow-list of launcher public keys (CurveZMQ); default CONFIG/trusted
     trusted_keys_dir: Path | None = None
     #: written by ``kairos agent install``; overrides the command line's --log-level
     log_level: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.log_level is not None and self.log_level not in LOG_LEVELS:
+            raise AgentError(f"log level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+
     @classmethod
     def from_file(cls, path: Path) -> AgentConfig:
-        """Keys: bind, class (or device_class), device, state_dir, ready_file, curve_key,
-        trusted_keys_dir, log_level — the file ``kairos agent install`` writes is one."""
+        """Read ``agent.yaml`` (the keys of :data:`FILE_KEYS`, each optional); AgentError
+        naming the file for anything else: unknown keys, a value of the wrong type."""
         import yaml
 
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
+            raw = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:
             raise AgentError(f"cannot read agent config {path}: {exc}") from None
+        if raw is None:
+            raw = {}
         if not isinstance(raw, dict):
-            raise AgentError(f"agent config {path} is not a map")
-        names = {"class": "device_class"} | {f.name: f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - set(names))
+            raise AgentError(f"agent config {path}: expected a mapping of {', '.join(FILE_KEYS)}")
+        try:
+            return cls.from_map(raw)
+        except AgentError as exc:
+            raise AgentError(f"agent config {path}: {exc}") from None
+
+    @classmethod
+    def from_map(cls, raw: Mapping[str, Any]) -> AgentConfig:
+        names = {**_ALIASES, **{f.name: f.name for f in fields(cls)}}
+        unknown = sorted(str(k) for k in set(raw) - set(names))
         if unknown:
             raise AgentError(
-                f"agent config {path}: unknown keys {', '.join(unknown)}; valid: "
-                f"{', '.join(sorted(names))}"
+                f"unknown keys {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
             )
-        values: dict[str, Any] = {names[k]: v for k, v in raw.items()}
-        if values.get("curve_key") is not None:
-            values["curve_key"] = str(values["curve_key"])
-        for key in ("state_dir", "ready_file", "trusted_keys_dir"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = names[key]
+            if value is None:
+                continue  # an empty key: its default
+            if not isinstance(value, str):
+                raise AgentError(f"{key} must be a string, not {type(value).__name__}")
+            values[name] = Path(value) if name in _PATHS else value
         return cls(**values)
+
+    def to_map(self) -> dict[str, str]:
+        """The keys worth writing, in :data:`FILE_KEYS` order: every one that is set."""
+        values: dict[str, str] = {}
+        for key in FILE_KEYS:
+            value = getattr(self, key)
+            if value is None or value == "" or (key == "state_dir" and value == Path()):
+                continue
+            values[key] = str(value)
+        return values
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return (
+            "# Kairos agent configuration, written by `kairos agent install`.\n"
+            "# Read by `kairos agent run --config <this file>`; edit and restart the service.\n"
+            + yaml.safe_dump(self.to_map(), sort_keys=False)
+        )
 
     def resolved(self) -> AgentConfig:
         """Defaults filled in: a device name and an absolute state directory (actors run in

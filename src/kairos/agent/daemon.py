@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from collections import Counter, OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -31,7 +32,7 @@ from kairos.agent.config import AgentConfig
 from kairos.agent.health import HealthMonitor
 from kairos.agent.notify import notify, watchdog_interval_s
 from kairos.agent.supervisor import Supervisor
-from kairos.control.commands import COMMANDS
+from kairos.control.commands import COMMANDS, HealthReport, Spawn
 from kairos.control.protocol import (
     BAD_REQUEST,
     DUPLICATE,
@@ -355,17 +356,18 @@ class Agent:
                 f"than {MAX_TTL_NS // 10**9} s: correct the clock estimate and resend",
                 {"now_ns": now},
             )
-        command = COMMANDS.get(request.cmd)
-        if command is None:
+        command_type = COMMANDS.get(request.cmd)
+        if command_type is None:
             return Reply.failure(
                 request.id,
                 UNKNOWN_COMMAND,
                 f"unknown command {request.cmd!r}; known: {', '.join(sorted(COMMANDS))}",
             )
         try:
-            if request.cmd == "spawn":
-                check_spawn(request.args)  # a mesh key must be a real key pair
-            result = command.execute(self, request.args, received_ns)
+            command = command_type.from_args(request.args)
+            if isinstance(command, Spawn):
+                check_spawn(command.spec)  # a mesh key must be a real key pair
+            result = command.execute(self, received_ns).to_map()
         except RequestError as exc:
             return Reply.failure(request.id, exc.code, str(exc))
         except AgentError as exc:
@@ -375,7 +377,7 @@ class Agent:
         except Exception as exc:  # a command's bug must never take the agent down
             self._log.exception("command failed", cmd=request.cmd)
             return Reply.failure(request.id, ERROR, f"{request.cmd} failed: {exc!r}")
-        if request.cmd not in ("heartbeat", "clock"):
+        if command_type.logged:
             self._log.info("command", cmd=request.cmd, id=request.id)
         return Reply.success(request.id, result)
 
@@ -399,12 +401,12 @@ class _GuardedHealth:
         self._monitor = monitor
         self._agent = agent
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self) -> HealthReport:
         return self._monitor.sample()
 
     @property
-    def latest(self) -> dict[str, Any]:
-        return {**self._monitor.latest, "security": self._agent.security_counters()}
+    def latest(self) -> HealthReport:
+        return replace(self._monitor.latest, security=self._agent.security_counters())
 
 
 def _device_class(requested: str) -> str:

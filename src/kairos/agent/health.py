@@ -9,6 +9,8 @@ from typing import Any
 
 import psutil
 
+from kairos.control.commands.health import HealthReport
+
 
 class HealthMonitor:
     """Keeps the latest sample of the device's cpu, memory, load and temperature."""
@@ -17,27 +19,26 @@ class HealthMonitor:
         self._process = psutil.Process()
         psutil.cpu_percent(interval=None)  # prime: the first call has no interval to measure
         self._process.cpu_percent(interval=None)
-        self.latest: dict[str, Any] = {}
-        self.sample()
+        self.latest = self.sample()
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self) -> HealthReport:
         memory = psutil.virtual_memory()
         try:
-            load = list(os.getloadavg())
+            load: tuple[float, ...] | None = os.getloadavg()
         except OSError:  # not every platform has a load average
             load = None
-        self.latest = {
-            "t_s": time.time(),
-            "cpu_percent": psutil.cpu_percent(interval=None),
-            "cpu_count": psutil.cpu_count() or 1,
-            "memory_total_bytes": memory.total,
-            "memory_available_bytes": memory.available,
-            "memory_percent": memory.percent,
-            "load": load,
-            "temperature_c": _temperature(),
-            "agent_rss_bytes": self._process.memory_info().rss,
-            "agent_cpu_percent": self._process.cpu_percent(interval=None),
-        }
+        self.latest = HealthReport(
+            t_s=time.time(),
+            cpu_percent=psutil.cpu_percent(interval=None),
+            cpu_count=psutil.cpu_count() or 1,
+            memory_total_bytes=memory.total,
+            memory_available_bytes=memory.available,
+            memory_percent=memory.percent,
+            load=load,
+            temperature_c=_temperature(),
+            agent_rss_bytes=self._process.memory_info().rss,
+            agent_cpu_percent=self._process.cpu_percent(interval=None),
+        )
         return self.latest
 
 

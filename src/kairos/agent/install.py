@@ -25,91 +25,23 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-import yaml
-
 from kairos import keys
+from kairos.agent.config import CONFIG_NAME, SERVICE_BIND, AgentConfig
 from kairos.errors import AgentError
 
 UNIT_NAME = "kairos-agent.service"
 LAUNCHD_LABEL = "com.kairos.agent"
 PLIST_NAME = f"{LAUNCHD_LABEL}.plist"
-CONFIG_NAME = "agent.yaml"
-DEFAULT_BIND = "tcp://0.0.0.0:7700"
 FALLBACK_CLASS = "cloud"
 #: first systemd release with RestartSteps= and RestartMaxDelaySec= (increasing delays)
 RESTART_STEPS_SINCE = 254
 RESTART_STEPS = 5
 RESTART_MAX_DELAY_S = 60
-#: keys of agent.yaml, in the order they are written
-CONFIG_KEYS = ("bind", "device_class", "state_dir", "curve_key", "trusted_keys_dir", "log_level")
-#: keys an older install's agent.yaml may lack
-OPTIONAL_CONFIG_KEYS = ("curve_key",)
 #: the name of the agent's key pair in CONFIG/keys
 AGENT_KEY_NAME = "agent"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 Platform = Literal["linux", "darwin"]
 Scope = Literal["system", "user"]
-
-
-@dataclass(frozen=True)
-class AgentServiceConfig:
-    """What ``agent.yaml`` holds: how the installed agent binds, classifies and stores."""
-
-    bind: str
-    device_class: str
-    state_dir: Path
-    trusted_keys_dir: Path
-    log_level: str = "info"
-    #: the agent's CurveZMQ secret key file (None: an agent.yaml from before keys)
-    curve_key: Path | None = None
-
-    def to_yaml(self) -> str:
-        values: dict[str, str] = {
-            "bind": self.bind,
-            "device_class": self.device_class,
-            "state_dir": str(self.state_dir),
-        }
-        if self.curve_key is not None:
-            values["curve_key"] = str(self.curve_key)
-        values["trusted_keys_dir"] = str(self.trusted_keys_dir)
-        values["log_level"] = self.log_level
-        body = yaml.safe_dump(values, sort_keys=False)
-        return (
-            "# Kairos agent configuration, written by `kairos agent install`.\n"
-            "# Read by `kairos agent run --config <this file>`; edit and restart the service.\n"
-            + body
-        )
-
-
-def load_agent_config(path: Path) -> AgentServiceConfig:
-    """Read ``agent.yaml`` back, refusing unknown or missing keys."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise AgentError(f"cannot read agent config {path}: {exc}") from None
-    if not isinstance(raw, dict):
-        raise AgentError(f"agent config {path}: expected a mapping of {', '.join(CONFIG_KEYS)}")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    missing = [k for k in CONFIG_KEYS if k not in raw and k not in OPTIONAL_CONFIG_KEYS]
-    if unknown or missing:
-        raise AgentError(
-            f"agent config {path}: unknown keys {unknown}, missing keys {missing}; "
-            f"valid: {', '.join(CONFIG_KEYS)}"
-        )
-    if raw["log_level"] not in LOG_LEVELS:
-        raise AgentError(
-            f"agent config {path}: log_level {raw['log_level']!r} is not one of "
-            f"{', '.join(LOG_LEVELS)}"
-        )
-    return AgentServiceConfig(
-        bind=str(raw["bind"]),
-        device_class=str(raw["device_class"]),
-        state_dir=Path(raw["state_dir"]),
-        trusted_keys_dir=Path(raw["trusted_keys_dir"]),
-        log_level=str(raw["log_level"]),
-        curve_key=Path(raw["curve_key"]) if raw.get("curve_key") is not None else None,
-    )
 
 
 @dataclass(frozen=True)
@@ -414,17 +346,15 @@ def plan_install(
     target = _check_platform(platform)
     if not Path(python).is_absolute():
         raise AgentError(f"the agent's interpreter must be an absolute path, got {python!r}")
-    if log_level not in LOG_LEVELS:
-        raise AgentError(f"log level {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     layout = Layout.for_target(target, user, home)
     plan = InstallPlan("install", layout, root, dry_run)
-    config = AgentServiceConfig(
-        bind=bind or DEFAULT_BIND,
+    config = AgentConfig(
+        bind=bind or SERVICE_BIND,
         device_class=_device_class(device_class, plan.notes),
         state_dir=layout.state_dir,
         trusted_keys_dir=layout.trusted_dir,
         log_level=log_level,
-        curve_key=layout.agent_secret_key,
+        curve_key=str(layout.agent_secret_key),
     )
     plan.dirs = [
         PlannedDir(layout.config_dir, 0o755),
@@ -540,10 +470,11 @@ def _agent_key_pair(plan: InstallPlan) -> None:
     config = plan.staged(plan.layout.config_file)
     if config in plan.kept:
         try:
-            raw = yaml.safe_load(config.read_text()) or {}
-        except yaml.YAMLError:
-            raw = {}
-        if isinstance(raw, dict) and raw.get("curve_key") is None:
+            kept = AgentConfig.from_file(config)
+        except AgentError as exc:
+            plan.notes.append(f"the kept {config.name} does not read ({exc}); rerun with --force")
+            return
+        if kept.curve_key is None:
             plan.notes.append(
                 f"the kept {config.name} has no curve_key: the agent cannot bind beyond "
                 f"loopback; add 'curve_key: {plan.layout.agent_secret_key}' or rerun with --force"

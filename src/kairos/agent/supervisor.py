@@ -27,27 +27,25 @@ import psutil
 
 from kairos import _log
 from kairos.actors.spec import ActorProcessSpec
+from kairos.control.commands.spawn import RESTARTED, STARTED, UNCHANGED
+from kairos.control.commands.status import BACKOFF, FAILED, RUNNING, STOPPED, ActorStatus
 from kairos.control.protocol import REFUSED
 from kairos.errors import AgentError
+from kairos.timeouts import STOP_GRACE_S
 from kairos.topologies.model import RestartPolicy
 
 #: the only module an agent ever runs
 ACTOR_MODULE: Final = "kairos.actors"
 #: running this long without dying resets the backoff and the restart budget
 HEALTHY_AFTER_S: Final = 60.0
-STOP_GRACE_S: Final = 3.0
 MAX_LOG_BYTES: Final = 8 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-RUNNING: Final = "running"
-BACKOFF: Final = "backoff"
-STOPPED: Final = "stopped"
-FAILED: Final = "failed"
 
 
 def check_actor_name(name: str) -> str:
     """Actor names become directory names: letters, digits, ``_ . -``; no path tricks."""
-    if not _NAME.match(name) or name in {".", ".."}:
+    # a spec is parsed from a peer's map: its name may not even be a string
+    if not isinstance(name, str) or not _NAME.match(name) or name in {".", ".."}:
         raise AgentError(
             f"actor name {name!r} is not a plain name (letters, digits, _ . -)", code=REFUSED
         )
@@ -83,21 +81,21 @@ class ActorProcess:
     def pid_path(self) -> Path:
         return self.directory / "pid"
 
-    def snapshot(self, now: float) -> dict:
+    def snapshot(self, now: float) -> ActorStatus:
         running = self.state == RUNNING and self.popen is not None
-        return {
-            "name": self.name,
-            "state": self.state,
-            "pid": self.popen.pid if running and self.popen else None,
-            "restarts": self.restarts,
-            "last_exit": self.last_exit,
-            "uptime_s": round(now - self.started_at, 3) if running else 0.0,
-            "spec_hash": self.spec_hash,
-            "policy": self.policy.policy,
-            "next_start_s": round(max(0.0, self.next_start_at - now), 3)
+        return ActorStatus(
+            name=self.name,
+            state=self.state,
+            pid=self.popen.pid if running and self.popen else None,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+            uptime_s=round(now - self.started_at, 3) if running else 0.0,
+            spec_hash=self.spec_hash,
+            policy=self.policy.policy,
+            next_start_s=round(max(0.0, self.next_start_at - now), 3)
             if self.state == BACKOFF
             else None,
-        }
+        )
 
 
 class Supervisor:
@@ -122,11 +120,11 @@ class Supervisor:
         current = self.actors.get(name)
         if current is not None and current.state in (RUNNING, BACKOFF):
             if current.spec_hash == received_hash:
-                return "unchanged"
+                return UNCHANGED
             self.stop([name], STOP_GRACE_S)
-            outcome = "restarted"
+            outcome = RESTARTED
         else:
-            outcome = "started"
+            outcome = STARTED
         directory = self.actors_dir / name
         work_dir = directory / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +167,7 @@ class Supervisor:
             actor.state = STOPPED
         return [a.name for a in targets]
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[ActorStatus]:
         now = time.monotonic()
         return [actor.snapshot(now) for actor in self.actors.values()]
 

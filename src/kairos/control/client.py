@@ -1,29 +1,33 @@
 """The client side of the control plane: one DEALER talking to one agent.
 
-Every request carries a fresh id and an expiry on the agent's clock; every wait is bounded by
-a poll.  A client learns the agent's clock from its replies (``now_ns``), so an agent whose
-clock is far from ours does not refuse our commands as expired.
+A caller hands it a command of :mod:`kairos.control.commands` (``client.call(Status())``)
+and gets the command's typed result back; the command, not the caller, spells its name and
+arguments.  Every request carries a fresh id and an expiry on the agent's clock; every wait is
+bounded by a poll.  A client learns the agent's clock from its replies (``now_ns``), so an
+agent whose clock is far from ours does not refuse our commands as expired.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import zmq
 
 from kairos import PROTOCOL_VERSION
+from kairos.control.commands import Command, Hello, HelloResult, Result
 from kairos.control.protocol import (
     EXPIRED,
     Reply,
     Request,
     VersionMismatch,
-    new_id,
 )
 from kairos.control.sockets import CurveKeys, control_socket
 from kairos.errors import AgentError, ProtocolError
 from kairos.meshtime import sample_base_ns
 from kairos.timeouts import poll_ms
+
+R = TypeVar("R", bound=Result)
 
 DEFAULT_TIMEOUT_S = 5.0
 #: how long a request stays valid on the agent
@@ -61,12 +65,12 @@ class ControlClient:
 
     # -- pipelined use -------------------------------------------------------------------
 
-    def send(
-        self, cmd: str, args: dict[str, Any] | None = None, request_id: str | None = None
-    ) -> str:
-        """Queue one request without waiting; returns its id, or raises AgentError if the
-        agent is not connected (the socket never queues for an absent agent)."""
-        request = self._request(cmd, args, request_id)
+    def send(self, command: Command[Any], request_id: str | None = None) -> str:
+        """Queue one command without waiting; returns its request id, or raises AgentError
+        if the agent is not connected (the socket never queues for an absent agent).  Its
+        reply comes back from :meth:`collect` or :meth:`wait`; ``command.parse_result``
+        reads it."""
+        request = self.request(command, request_id)
         self._send(request)
         return request.id
 
@@ -86,37 +90,42 @@ class ControlClient:
 
     def call(
         self,
-        cmd: str,
-        args: dict[str, Any] | None = None,
+        command: Command[R],
         *,
         timeout_s: float | None = None,
         request_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Send one request and wait for its reply; the result, or AgentError with the code."""
-        reply = self.call_reply(cmd, args, timeout_s=timeout_s, request_id=request_id)
+    ) -> R:
+        """Send one command and wait for its reply; its typed result, or AgentError with the
+        reply's code (ProtocolError when the result does not parse)."""
+        reply = self.call_reply(command, timeout_s=timeout_s, request_id=request_id)
         if reply.code == EXPIRED and request_id is None:
             # our idea of the agent's clock was wrong; the reply taught us, try once more
-            reply = self.call_reply(cmd, args, timeout_s=timeout_s)
+            reply = self.call_reply(command, timeout_s=timeout_s)
         if not reply.ok:
             raise AgentError(
-                f"{cmd} refused: {reply.code}: {reply.error}",
+                f"{command.name} refused: {reply.code}: {reply.error}",
                 address=self.endpoint,
                 code=reply.code,
             )
-        return reply.result
+        return command.parse_result(reply.result)
 
     def call_reply(
         self,
-        cmd: str,
-        args: dict[str, Any] | None = None,
+        command: Command[Any],
         *,
         timeout_s: float | None = None,
         request_id: str | None = None,
     ) -> Reply:
         """Like :meth:`call` but returns the Reply, whatever its code."""
+        return self.exchange(self.request(command, request_id), timeout_s=timeout_s)
+
+    def exchange(self, request: Request, *, timeout_s: float | None = None) -> Reply:
+        """Send one request as it is and wait for its Reply, whatever its code.
+
+        For requests no command builds (a hostile-input test, a fuzzer's seed); everything
+        else goes through :meth:`call`."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
-        request = self._request(cmd, args, request_id)
         while True:
             try:
                 self._send(request)
@@ -124,11 +133,11 @@ class ControlClient:
             except AgentError:
                 if time.monotonic() >= deadline:
                     raise AgentError(
-                        f"{cmd}: agent not reachable within {timeout:.1f} s",
+                        f"{request.cmd}: agent not reachable within {timeout:.1f} s",
                         address=self.endpoint,
                     ) from None
                 time.sleep(0.02)
-        return self.wait(request.id, max(0.0, deadline - time.monotonic()), cmd)
+        return self.wait(request.id, max(0.0, deadline - time.monotonic()), request.cmd)
 
     def wait(self, request_id: str, timeout_s: float, cmd: str = "request") -> Reply:
         """Wait for the reply to ``request_id``; other replies are kept for ``collect``."""
@@ -146,12 +155,12 @@ class ControlClient:
             self._receive_one()
         return self._mailbox.pop(request_id)
 
-    def hello(self, timeout_s: float | None = None) -> dict[str, Any]:
+    def hello(self, timeout_s: float | None = None) -> HelloResult:
         """The version handshake: the agent's identity, or one clear error on a mismatch."""
-        result = self.call("hello", {"version": PROTOCOL_VERSION}, timeout_s=timeout_s)
-        if result.get("version") != PROTOCOL_VERSION:
+        result = self.call(Hello(), timeout_s=timeout_s)
+        if result.version != PROTOCOL_VERSION:
             raise VersionMismatch(
-                f"agent {self.endpoint} speaks control protocol {result.get('version')!r}, "
+                f"agent {self.endpoint} speaks control protocol {result.version!r}, "
                 f"this client speaks {PROTOCOL_VERSION}"
             )
         return result
@@ -165,11 +174,15 @@ class ControlClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- internals -----------------------------------------------------------------------
+    def expires_ns(self) -> int:
+        """When a request sent now should expire, on the agent's clock as far as we know it."""
+        return self.now_ns() + self.agent_offset_ns + int(self.ttl_s * 1e9)
 
-    def _request(self, cmd: str, args: dict[str, Any] | None, request_id: str | None) -> Request:
-        expires = self.now_ns() + self.agent_offset_ns + int(self.ttl_s * 1e9)
-        return Request(cmd=cmd, args=args or {}, expires_ns=expires, id=request_id or new_id())
+    def request(self, command: Command[Any], request_id: str | None = None) -> Request:
+        """``command`` as a request valid for ``ttl_s`` on the agent's clock."""
+        return command.request(self.expires_ns(), request_id)
+
+    # -- internals -----------------------------------------------------------------------
 
     def _send(self, request: Request) -> None:
         try:

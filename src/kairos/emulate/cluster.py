@@ -1,4 +1,4 @@
-"""The emulated cluster (docs/design.md §9): a network namespace and cgroups per device.
+"""The emulated cluster (docs/design.md §9): one network namespace and cgroup set per device.
 
 A topology's devices become namespaces on one Linux bridge, each with its own address in a
 /24 of 10.77.0.0/16 and its device class's CPU and memory budget enforced by cgroups.
@@ -36,13 +36,12 @@ import psutil
 from kairos.emulate import cgroups as _cgroups
 from kairos.emulate import netns as _netns
 from kairos.errors import EmulationError
+from kairos.timeouts import STOP_GRACE_S
 from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
 
 PREFIX = "kz"
 STATE_DIR = Path("/run/kairos/emulate")
-#: SIGTERM grace period before spawned processes are killed.
 JOIN_TIMEOUT_S = 5.0
-TERM_GRACE_S = 3.0
 _CLUSTER_ID = re.compile(r"^[a-z0-9]{1,8}$")
 _NAME = re.compile(rf"^{PREFIX}([a-z0-9]{{1,8}})-")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -151,14 +150,14 @@ def _signal_and_reap(pids: set[int], popens: Sequence[subprocess.Popen[Any]]) ->
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.terminate()
-    _gone, alive = psutil.wait_procs(procs, timeout=TERM_GRACE_S)
+    _gone, alive = psutil.wait_procs(procs, timeout=STOP_GRACE_S)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-    psutil.wait_procs(alive, timeout=TERM_GRACE_S)
+    psutil.wait_procs(alive, timeout=STOP_GRACE_S)
     for popen in popens:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=TERM_GRACE_S)
+            popen.wait(timeout=STOP_GRACE_S)
 
 
 def _tree(pid: int) -> set[int]:

@@ -31,10 +31,13 @@ from kairos.errors import AgentError, SecurityError
 from kairos.meshkey import MeshKey
 from kairos.security.endpoints import is_loopback
 from kairos.security.handshake import HandshakeWatch
+from kairos.timeouts import STOP_GRACE_S
 from kairos.topologies.model import Device, Topology
 
 READY_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 2.0
+#: an agent on SIGTERM stops its actors (each within STOP_GRACE_S) before it exits: killing
+#: it sooner would leave them running without an agent
+STOP_TIMEOUT_S = STOP_GRACE_S + 1.0
 HANDSHAKE_TIMEOUT_S = 5.0
 DEFAULT_LAUNCHER_KEY = "launcher"
 

@@ -22,6 +22,7 @@ from kairos.clocksync import (
     mesh_offsets,
 )
 from kairos.control.client import ControlClient
+from kairos.control.commands import Clock, ClockSet
 from kairos.control.protocol import Reply
 from kairos.errors import AgentError, KairosError
 
@@ -80,14 +81,14 @@ class MeshTimeKeeper:
             if device not in answered:
                 continue
             correction = offsets.correction(device)
-            args = {
-                "offset_ns": correction.offset_ns,
-                "skew_ppm": correction.skew_ppm,
-                "uncertainty_ns": correction.uncertainty_ns,
-                "anchor_ns": correction.anchor_ns,
-            }
+            command = ClockSet(
+                offset_ns=correction.offset_ns,
+                skew_ppm=correction.skew_ppm,
+                uncertainty_ns=correction.uncertainty_ns,
+                anchor_ns=correction.anchor_ns,
+            )
             try:
-                self.pending[clients[device].send("clock_set", args)] = device
+                self.pending[clients[device].send(command)] = device
             except AgentError as exc:
                 self._log.warning("clock_set failed", device=device, error=str(exc))
         if offsets.falsetickers and (
@@ -136,16 +137,14 @@ def probe(client: ControlClient) -> ProbeSample | None:
     """One four-timestamp probe, or None when it is lost or inconsistent."""
     t1 = client.now_ns()
     try:
-        reply = client.call_reply("clock", {"t1": t1}, timeout_s=PROBE_TIMEOUT_S)
+        reply = client.call_reply(Clock(t1), timeout_s=PROBE_TIMEOUT_S)
     except AgentError:
         return None
     t4 = client.now_ns()
     if not reply.ok:
         return None
-    t2, t3 = reply.result.get("t2"), reply.result.get("t3")
-    if type(t2) is not int or type(t3) is not int:
-        return None
     try:
-        return ProbeSample(t1, t2, t3, t4)
+        reading = Clock.parse_result(reply.result)
+        return ProbeSample(t1, reading.t2, reading.t3, t4)
     except KairosError:
         return None

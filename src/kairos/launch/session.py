@@ -1,5 +1,9 @@
 """One launch of a topology: validate, plan, start agents, deploy, watch, tear down.
 
+Each device's agent comes from an agent provider (kairos.launch.providers: remote, local or
+emulated); this module keeps what is the launch's own: keys and data-plane encryption, the
+witness, liveness and reconciliation, and mesh time.
+
 The launcher is single-threaded: ``tick()`` does a bounded amount of work (heartbeats and
 status requests pipelined to every agent, reconciliation, a mesh-time round, witness
 records) and ``run()`` calls it until the duration ends or ``request_stop()`` is called
@@ -14,15 +18,13 @@ starved agent (a 0.1-CPU device waits up to 90 ms per CFS period) has 1.5 s to a
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import zmq
 
@@ -30,26 +32,37 @@ from kairos import _log
 from kairos.actors.spec import ActorProcessSpec
 from kairos.clocksync import MeshOffsets
 from kairos.control.client import ControlClient
+from kairos.control.commands import ActorStatus, Heartbeat, Spawn, Status, Stop
 from kairos.control.commands.spawn import spec_digest
-from kairos.errors import AgentError, KairosError
+from kairos.control.commands.status import RUNNING
+from kairos.control.protocol import Reply
+from kairos.errors import AgentError, KairosError, ProtocolError
 from kairos.keys import KeyPair
 from kairos.launch.agents import (
     StartedAgent,
-    agent_argv,
-    agent_credentials,
     check_agent_keys,
     client_curve,
-    connect,
     launcher_pair,
     mesh_curve,
-    start_agent,
 )
 from kairos.launch.meshtime import MeshTimeKeeper
 from kairos.launch.plan import Plan, make_plan
+from kairos.launch.providers import (
+    AgentProvider,
+    EmulatedAgent,
+    LocalAgent,
+    RemoteAgent,
+    agent_environ,
+    emulated_agents,
+    wait_ready,
+)
 from kairos.launch.witness import WitnessMonitor
 from kairos.meshkey import MeshKey
-from kairos.timeouts import poll_ms
-from kairos.topologies.model import DEFAULT_AGENT_PORT, Topology
+from kairos.timeouts import STOP_GRACE_S, poll_ms
+from kairos.topologies.model import Device, Topology
+
+if TYPE_CHECKING:
+    from kairos.emulate.cluster import EmulatedCluster
 
 #: a running actor silent (no witness record) this long is reported hung
 HUNG_AFTER_S: Final = 2.5
@@ -61,20 +74,20 @@ LOST_AFTER_S: Final = 1.5
 #: unanswered heartbeats remembered per agent (the oldest one is always kept)
 MAX_UNANSWERED: Final = 32
 CLOCK_EVERY_S: Final = 2.0
-STOP_GRACE_S: Final = 2.0
 HELLO_TIMEOUT_S: Final = 10.0
-#: an emulated agent on a 0.1-CPU device needs seconds just to import
-AGENT_READY_TIMEOUT_S: Final = 30.0
+#: how long a reconciliation's ``status`` may take to come back
+RECONCILE_STATUS_TIMEOUT_S: Final = 2.0
 
 
 @dataclass
 class DeviceLink:
-    """The launcher's connection to one device's agent."""
+    """The launcher's connection to one device's agent, and what it knows of it."""
 
     name: str
     endpoint: str
     client: ControlClient
-    started: StartedAgent | None = None
+    #: where the agent comes from (and who stops it)
+    provider: AgentProvider
     #: heartbeats sent before the latest beat and still unanswered
     missed: int = 0
     lost: bool = False
@@ -84,15 +97,15 @@ class DeviceLink:
     heartbeats: dict[str, float] = field(default_factory=dict)
     #: status requests in flight (request id -> monotonic send time)
     statuses: dict[str, float] = field(default_factory=dict)
-    actors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    actors: dict[str, ActorStatus] = field(default_factory=dict)
     needs_reconcile: bool = False
-    #: what the launcher starts an emulated agent with (to restart it the same way)
-    agent_argv: list[str] | None = None
-    #: the file an agent we started writes once it serves; nothing is sent to it before
-    ready_file: Path | None = None
-    starting: bool = False
     #: spoken to over CurveZMQ (may be given the mesh key of ``mesh.encrypt``)
     curve: bool = False
+
+    @property
+    def started(self) -> StartedAgent | None:
+        """The agent process this launcher started for the device (None: it started none)."""
+        return self.provider.started
 
 
 class Launch:
@@ -125,8 +138,10 @@ class Launch:
         self.plan: Plan | None = None
         self.specs: dict[str, ActorProcessSpec] = {}
         self.links: dict[str, DeviceLink] = {}
+        #: each device's agent provider, from the moment it may have started an agent
+        self.providers: dict[str, AgentProvider] = {}
         self._context: zmq.Context | None = None
-        self._cluster: Any = None
+        self._cluster: EmulatedCluster | None = None
         self._witness: WitnessMonitor | None = None
         self._clock = MeshTimeKeeper(None) if clock_sync else None
         self._stop_requested = False
@@ -175,47 +190,35 @@ class Launch:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._check_agent_env(plan.topology)
         self._context = zmq.Context()
-        topology = self._start_emulated() if self.emulate else plan.topology
-        if topology is not plan.topology:
+        topology = plan.topology
+        if self.emulate:
+            self._cluster, topology, emulated = emulated_agents(
+                plan.topology, self.state_dir, self._launcher_pair(), self._agent_environ
+            )
+            self.providers.update(emulated)
             self.topology = topology
             self.plan = plan = make_plan(topology, self.exclude)
+        else:
+            for device in topology.devices.values():
+                self.providers[device.name] = self._provider(device)
         if self._clock is not None:
             self._clock.reference = topology.mesh.clock_reference
-        for device in topology.devices.values():
+        for name, provider in self.providers.items():
             self._check_stop()
-            if device.name in self.links:  # an emulated device's agent, started above
-                continue
-            started = None
-            endpoint = device.agent
-            curve = None
-            if device.is_local:
-                started = start_agent(
-                    device.name,
-                    device.device_class,
-                    self.state_dir,
-                    spawn=self._local_spawner(device.name),
-                )
-                endpoint = started.endpoint
-            elif device.agent_key:
-                curve = client_curve(self._launcher_pair(), device.agent_key)
-            link = DeviceLink(
-                device.name,
-                endpoint,
-                # the CurveZMQ handshake is proven here: a refused key is an AgentError
-                connect(endpoint, context=self._context, curve=curve),
-                started=started,
-                curve=curve is not None,
+            agent = provider.start(self._context)
+            self.links[name] = DeviceLink(
+                name, agent.endpoint, agent.client, provider, curve=agent.curve
             )
-            self.links[device.name] = link
+        wait_ready(self.providers, self._check_stop)
         for link in self.links.values():
             self._check_stop()
             hello = link.client.hello(timeout_s=HELLO_TIMEOUT_S)
             self._log.info(
                 "agent ready",
                 device=link.name,
-                endpoint=link.endpoint,
-                agent_device=hello["device"],
-                device_class=hello["class"],
+                agent=link.provider.describe(),
+                agent_device=hello.device,
+                device_class=hello.device_class,
             )
         self.specs = dict(plan.specs)  # each agent sets the work dir and clock file
         mesh_key = None
@@ -254,22 +257,22 @@ class Launch:
         """Stop every actor on every agent, stop the agents we started, release everything."""
         reachable = [link for link in self.links.values() if not link.lost]
         waiting: list[tuple[DeviceLink, str]] = []
+        stop_all = Stop(grace_s=STOP_GRACE_S)
         for link in reachable:
             with contextlib.suppress(AgentError):
-                waiting.append(
-                    (link, link.client.send("stop", {"all": True, "grace_s": STOP_GRACE_S}))
-                )
+                waiting.append((link, link.client.send(stop_all)))
         deadline = time.monotonic() + STOP_GRACE_S + 1.0
         for link, request_id in waiting:
             try:
-                link.client.wait(request_id, max(0.0, deadline - time.monotonic()), "stop")
+                link.client.wait(request_id, max(0.0, deadline - time.monotonic()), Stop.name)
             except KairosError as exc:
                 self._log.warning("stop not confirmed", device=link.name, error=str(exc))
+        for provider in self.providers.values():
+            provider.stop()
         for link in self.links.values():
-            if link.started is not None:
-                link.started.stop()
             link.client.close()
         self.links.clear()
+        self.providers.clear()
         if self._witness is not None:
             self._witness.close()
             self._witness = None
@@ -324,17 +327,17 @@ class Launch:
         return self._clock.last if self._clock is not None else None
 
     @property
-    def cluster(self) -> Any:
+    def cluster(self) -> EmulatedCluster | None:
         """The emulated cluster this launch built (``EmulatedCluster``), or None."""
         return self._cluster
 
-    def _state_of(self, actor: str, info: dict[str, Any]) -> str:
+    def _state_of(self, actor: str, info: ActorStatus | None) -> str:
         """The agent's word for an actor, except that a running actor whose witness record
         has been missing for HUNG_AFTER_S is hung (stopped, deadlocked, starved): the agent
         sees a live process, only its silence tells."""
-        state = info.get("state", "unknown")
+        state = info.state if info is not None else "unknown"
         silent = self._witness.silent_for(actor) if self._witness else None
-        if state == "running" and silent is not None and silent > HUNG_AFTER_S:
+        if state == RUNNING and silent is not None and silent > HUNG_AFTER_S:
             if actor not in self._hung:
                 self._hung.add(actor)
                 self._log.warning("actor hung: no witness record", actor=actor, silent_s=silent)
@@ -348,7 +351,7 @@ class Launch:
         actors = []
         for actor in plan.actors if plan else ():
             link = self.links.get(actor.device)
-            info = link.actors.get(actor.name, {}) if link else {}
+            info = link.actors.get(actor.name) if link else None
             actors.append(
                 {
                     "name": actor.name,
@@ -358,8 +361,8 @@ class Launch:
                     "state": "excluded"
                     if plan and actor.name in plan.excluded
                     else self._state_of(actor.name, info),
-                    "pid": info.get("pid"),
-                    "restarts": info.get("restarts", 0),
+                    "pid": info.pid if info else None,
+                    "restarts": info.restarts if info else 0,
                     "rate_hz": self._witness.rate(actor.name) if self._witness else None,
                     "coherence": self._witness.coherence(actor.name) if self._witness else None,
                 }
@@ -381,15 +384,9 @@ class Launch:
             raise KeyboardInterrupt
 
     def _spawn(self, link: DeviceLink, name: str) -> None:
-        spec = self.specs[name]
-        result = link.client.call("spawn", {"spec": _spec_map(spec)})
-        link.actors[name] = {
-            "state": "running",
-            "pid": result["pid"],
-            "restarts": 0,
-            "spec_hash": result["spec_hash"],
-        }
-        self._log.info("actor deployed", actor=name, device=link.name, outcome=result["outcome"])
+        result = link.client.call(Spawn(self.specs[name]))
+        link.actors[name] = ActorStatus(name, RUNNING, pid=result.pid, spec_hash=result.spec_hash)
+        self._log.info("actor deployed", actor=name, device=link.name, outcome=result.outcome)
 
     def _device_status(self, name: str, link: DeviceLink) -> dict[str, Any]:
         info: dict[str, Any] = {"endpoint": link.endpoint, "lost": link.lost, "missed": link.missed}
@@ -401,13 +398,13 @@ class Launch:
 
     def _beat(self, link: DeviceLink, now: float, ask_status: bool) -> None:
         try:
-            if not self._agent_ready(link):
+            if not link.provider.ready():
                 return  # an agent we (re)started is not serving yet: stay quiet
         except AgentError as exc:
             self._log.error("agent failed to start", device=link.name, error=str(exc))
         link.missed = len(link.heartbeats)
         try:
-            link.heartbeats[link.client.send("heartbeat")] = now
+            link.heartbeats[link.client.send(Heartbeat())] = now
         except AgentError:  # not connected: counts as a heartbeat nobody answered
             link.heartbeats[f"unsent-{now!r}"] = now
         if len(link.heartbeats) > MAX_UNANSWERED:  # a long-lost agent: keep the oldest send
@@ -418,7 +415,7 @@ class Launch:
             # a status older than one round is given up (its reply would be stale anyway)
             link.statuses = {}
             with contextlib.suppress(AgentError):
-                link.statuses[link.client.send("status")] = now
+                link.statuses[link.client.send(Status())] = now
 
     def _check_lost(self, link: DeviceLink, now: float) -> None:
         if link.lost or not link.heartbeats:
@@ -434,7 +431,7 @@ class Launch:
                 unanswered=len(link.heartbeats),
             )
 
-    def _on_reply(self, link: DeviceLink, reply: Any) -> None:
+    def _on_reply(self, link: DeviceLink, reply: Reply) -> None:
         if reply.id in link.heartbeats:
             sent = link.heartbeats[reply.id]
             if not reply.ok:
@@ -448,9 +445,14 @@ class Launch:
             link.lost = False
             link.lost_since = None
         elif link.statuses.pop(reply.id, None) is not None and reply.ok:
-            link.actors = {a["name"]: a for a in reply.result.get("actors", [])}
+            try:
+                status = Status.parse_result(reply.result)
+            except ProtocolError as exc:
+                self._log.warning("unreadable status", device=link.name, error=str(exc))
+                return
+            link.actors = {a.name: a for a in status.actors}
             planned = {a.name for a in self.plan.on(link.name)} if self.plan else set()
-            active = {n for n, a in link.actors.items() if a["state"] in ("running", "backoff")}
+            active = {n for n, a in link.actors.items() if a.active}
             if planned - set(link.actors) or active - planned:
                 link.needs_reconcile = True
         elif self._clock is not None:
@@ -460,25 +462,19 @@ class Launch:
         """Make the agent match the plan: spawn what is missing, stop what is not planned."""
         link.needs_reconcile = False
         try:
-            status = link.client.call("status", timeout_s=2.0)
-            present = {a["name"]: a for a in status["actors"]}
+            status = link.client.call(Status(), timeout_s=RECONCILE_STATUS_TIMEOUT_S)
+            present = {a.name: a for a in status.actors}
             planned = [a.name for a in self.plan.on(link.name)] if self.plan else []
             for name in planned:
                 current = present.get(name)
                 wanted = spec_digest(self.specs[name])
-                if current is None or current["spec_hash"] != wanted:
+                if current is None or current.spec_hash != wanted:
                     self._spawn(link, name)
-            extra = [
-                name
-                for name, a in present.items()
-                if name not in planned and a["state"] in ("running", "backoff")
-            ]
+            extra = [name for name, a in present.items() if name not in planned and a.active]
             if extra:
-                link.client.call(
-                    "stop", {"names": extra, "grace_s": STOP_GRACE_S}, timeout_s=STOP_GRACE_S + 2.0
-                )
+                link.client.call(Stop(tuple(extra), STOP_GRACE_S), timeout_s=STOP_GRACE_S + 2.0)
                 self._log.warning("stopped actors not in the plan", device=link.name, actors=extra)
-        except AgentError as exc:
+        except (AgentError, ProtocolError) as exc:
             link.needs_reconcile = True
             self._log.warning("reconciliation failed, will retry", device=link.name, error=str(exc))
 
@@ -498,98 +494,21 @@ class Launch:
                 )
 
     def _agent_environ(self, device: str) -> dict[str, str] | None:
-        extra = self.agent_env.get(device)
-        return None if extra is None else {**os.environ, **extra}
+        return agent_environ(self.agent_env.get(device))
 
-    def _local_spawner(self, device: str) -> Any:
-        """How start_agent starts a local agent: like it does itself, plus ``agent_env``."""
-        env = self._agent_environ(device)
-        if env is None:
-            return None
-
-        def spawn(argv: list[str], log: Any, cwd: Path) -> subprocess.Popen[Any]:
-            return subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                cwd=cwd,
-            )
-
-        return spawn
-
-    def _start_emulated(self) -> Topology:
-        """Build the emulated cluster and one agent per device inside it."""
-        from kairos.emulate.cluster import EmulatedCluster
-
-        if self.plan is None or self.state_dir is None:
-            raise KairosError("load() the topology before starting an emulated cluster")
-        self._cluster = EmulatedCluster(self.plan.topology)
-        self._cluster.start()
-        topology = self._cluster.topology()
-        for device in topology.devices.values():
-            ip = self._cluster.address(device.name)
-            state = self.state_dir / "agents" / device.name
-            state.mkdir(parents=True, exist_ok=True)
-            bind = f"tcp://{ip}:{DEFAULT_AGENT_PORT}"
-            # beyond loopback an agent serves CurveZMQ only: a fresh pair per device that
-            # trusts this launcher alone (kairos.launch.agents)
-            launcher = self._launcher_pair()
-            credentials = agent_credentials(self.state_dir, device.name, launcher.public)
-            ready = state / "ready"
-            link = DeviceLink(
+    def _provider(self, device: Device) -> AgentProvider:
+        """A local agent this launcher starts, or a remote one it connects to (over
+        CurveZMQ when the device names its ``agent_key``)."""
+        assert self.state_dir is not None
+        if device.is_local:
+            return LocalAgent(
                 device.name,
-                bind,
-                ControlClient(
-                    bind,
-                    context=self._context,
-                    curve=client_curve(launcher, credentials.pair.public),
-                ),
-                agent_argv=agent_argv(
-                    bind, device.name, device.device_class, state, ready, credentials
-                ),
-                ready_file=ready,
-                curve=True,
+                device.device_class,
+                self.state_dir,
+                env=self._agent_environ(device.name),
             )
-            self.links[device.name] = link
-            self.spawn_emulated_agent(device.name)
-        deadline = time.monotonic() + AGENT_READY_TIMEOUT_S
-        for link in self.links.values():
-            while not self._agent_ready(link):
-                self._check_stop()
-                if time.monotonic() > deadline:
-                    raise AgentError(
-                        f"emulated agent of device {link.name!r} not serving after "
-                        f"{AGENT_READY_TIMEOUT_S:.0f} s; "
-                        f"see {self.state_dir}/agents/{link.name}.log",
-                        address=link.endpoint,
-                    )
-                time.sleep(0.05)
-        return topology
-
-    def _agent_ready(self, link: DeviceLink) -> bool:
-        """Whether an agent this launcher started serves yet (AgentError if it died first).
-
-        Until it does, nothing is sent to it: an agent proves its CurveZMQ allow-list on
-        its own socket before serving, and a request arriving during that self-test would
-        be taken for the test's probe (the agent then refuses to serve).
-        """
-        if not link.starting:
-            return True
-        if link.ready_file is not None and link.ready_file.exists():
-            link.starting = False
-            return True
-        proc = link.started.proc if link.started is not None else None
-        if proc is not None and proc.poll() is not None:
-            link.starting = False
-            raise AgentError(
-                f"agent of device {link.name!r} exited with {proc.returncode} before serving; "
-                f"see {link.started.log_path if link.started else 'its log'}",
-                address=link.endpoint,
-            )
-        return False
+        curve = client_curve(self._launcher_pair(), device.agent_key) if device.agent_key else None
+        return RemoteAgent(device.name, device.agent, curve)
 
     def _launcher_pair(self) -> KeyPair:
         """This launcher's CurveZMQ pair: ``key`` (default CONFIG/keys/launcher); for agents
@@ -607,34 +526,9 @@ class Launch:
         (``stop()`` stops it).  Used after an agent died: the launcher sees it answer again
         and redeploys its actors.  The previous process must be gone (same address).
         """
-        link = self.links.get(device)
-        if self._cluster is None or link is None or link.agent_argv is None:
+        provider = self.providers.get(device)
+        if not isinstance(provider, EmulatedAgent):
             raise KairosError(
                 f"device {device!r} has no agent in an emulated cluster of this launch"
             )
-        if link.started is not None and link.started.proc.poll() is None:
-            raise AgentError(
-                f"the agent of device {device!r} still runs (pid {link.started.proc.pid})",
-                address=link.endpoint,
-            )
-        assert self.state_dir is not None
-        log_path = self.state_dir / "agents" / f"{device}.log"
-        if link.ready_file is not None:
-            link.ready_file.unlink(missing_ok=True)
-            link.starting = True
-        with open(log_path, "ab") as log:
-            proc = self._cluster.spawn(
-                device,
-                link.agent_argv,
-                env=self._agent_environ(device),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir / "agents" / device,  # never the caller's directory
-            )
-        link.started = StartedAgent(device, proc, link.endpoint, log_path)
-        return proc
-
-
-def _spec_map(spec: ActorProcessSpec) -> dict[str, Any]:
-    return json.loads(spec.to_json())
+        return provider.restart()

@@ -11,27 +11,17 @@ why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from kairos.actors.spec import ActorProcessSpec
 from kairos.control.protocol import BAD_REQUEST, RequestError
 from kairos.errors import KairosError
 
 
-def check_spawn(args: Mapping[str, Any]) -> None:
-    """RequestError (bad-request) for a malformed mesh key.
+def check_spawn(spec: ActorProcessSpec) -> None:
+    """RequestError (bad-request) for a malformed mesh key in ``spec``.
 
-    A spec that does not parse, or names a role, adapter or encoding this agent lacks, is
-    left to ``spawn`` itself, which answers it.
+    A role, adapter or encoding this agent lacks is left to ``spawn`` itself, which
+    answers it.
     """
-    raw = args.get("spec")
-    if not isinstance(raw, dict):
-        return
-    try:
-        spec = ActorProcessSpec.from_dict(raw)
-    except KairosError:
-        return
     if spec.curve is not None:
         from kairos.meshkey import MeshKey
 

@@ -15,6 +15,7 @@ import argparse
 import json
 
 from kairos.agent.config import DEFAULT_BIND, add_run_arguments
+from kairos.errors import EXIT_OK
 from kairos.tools import agent_install
 
 
@@ -53,33 +54,40 @@ def run(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from kairos.control.client import ControlClient
+    from kairos.control.commands import Health, Hello, Status
 
     with ControlClient(args.endpoint, timeout_s=args.timeout) as client:
         hello = client.hello()
-        status = client.call("status")
-        health = client.call("health")
+        status = client.call(Status())
+        health = client.call(Health())
     if args.json:
-        print(json.dumps({"hello": hello, "status": status, "health": health}))
-        return 0
+        print(
+            json.dumps(
+                {
+                    Hello.name: hello.to_map(),
+                    Status.name: status.to_map(),
+                    Health.name: health.to_map(),
+                }
+            )
+        )
+        return EXIT_OK
     print(
-        f"agent {args.endpoint}: device {hello['device']} ({hello['class']}), "
-        f"kairos {hello['agent_version']}, protocol {hello['version']}"
+        f"agent {args.endpoint}: device {hello.device} ({hello.device_class}), "
+        f"kairos {hello.agent_version}, protocol {hello.version}"
     )
-    load = health.get("load")
-    temperature = health.get("temperature_c")
+    load, temperature = health.load, health.temperature_c
     print(
-        f"cpu {health['cpu_percent']:.0f}%  memory {health['memory_percent']:.0f}%  "
+        f"cpu {health.cpu_percent:.0f}%  memory {health.memory_percent:.0f}%  "
         f"load {' '.join(f'{v:.2f}' for v in load) if load else 'n/a'}  "
         f"temperature {f'{temperature:.1f} °C' if temperature else 'n/a'}  "
-        f"agent rss {health['agent_rss_bytes'] / 2**20:.1f} MiB"
+        f"agent rss {health.agent_rss_bytes / 2**20:.1f} MiB"
     )
-    actors = status["actors"]
-    if not actors:
+    if not status.actors:
         print("no actors")
-    for actor in actors:
+    for actor in status.actors:
         print(
-            f"  {actor['name']:<20} {actor['state']:<8} pid {actor['pid'] or '-':<8} "
-            f"restarts {actor['restarts']:<3} last exit {actor['last_exit']} "
-            f"uptime {actor['uptime_s']:.0f} s  spec {actor['spec_hash']}"
+            f"  {actor.name:<20} {actor.state:<8} pid {actor.pid or '-':<8} "
+            f"restarts {actor.restarts:<3} last exit {actor.last_exit} "
+            f"uptime {actor.uptime_s:.0f} s  spec {actor.spec_hash}"
         )
-    return 0
+    return EXIT_OK

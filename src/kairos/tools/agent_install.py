@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kairos.agent.config import LOG_LEVELS, SERVICE_BIND
+from kairos.errors import EXIT_OK, EXIT_USAGE
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -39,14 +42,14 @@ def configure_install(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="device class of this machine (default: detect it)",
     )
-    parser.add_argument("--bind", help="control endpoint of the agent (default tcp://0.0.0.0:7700)")
+    parser.add_argument("--bind", help=f"control endpoint of the agent (default {SERVICE_BIND})")
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter the service runs (default: this one)"
     )
     parser.add_argument(
         "--agent-log-level",
         default="info",
-        choices=("debug", "info", "warning", "error"),
+        choices=LOG_LEVELS,
         help="log level written to agent.yaml",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing agent.yaml")
@@ -71,7 +74,7 @@ def run_install(args: argparse.Namespace) -> int:
     problem = _needs_staging(args)
     if problem:
         print(f"kairos agent install: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     plan = install(
         device_class=args.device_class,
         user=args.user,
@@ -85,7 +88,7 @@ def run_install(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         sys.stdout.write(plan.render())
-        return 0
+        return EXIT_OK
     for note in plan.notes:
         print(f"note: {note}")
     for path in plan.written:
@@ -97,7 +100,7 @@ def run_install(args: argparse.Namespace) -> int:
     if plan.root is not None:
         print(f"staged under {plan.root}; no service manager was called")
     _print_key_steps(plan)
-    return 0
+    return EXIT_OK
 
 
 def _print_key_steps(plan: Any) -> None:
@@ -124,7 +127,7 @@ def run_uninstall(args: argparse.Namespace) -> int:
     problem = _needs_staging(args)
     if problem:
         print(f"kairos agent uninstall: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     plan = uninstall(
         user=args.user,
         root=args.root,
@@ -134,7 +137,7 @@ def run_uninstall(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         sys.stdout.write(plan.render())
-        return 0
+        return EXIT_OK
     for command in plan.ran:
         print(f"ran {' '.join(command)}")
     for path in plan.removed:
@@ -143,4 +146,4 @@ def run_uninstall(args: argparse.Namespace) -> int:
         print(f"kept {path} (not empty; --purge deletes it)")
     if not plan.removed:
         print("nothing was installed")
-    return 0
+    return EXIT_OK

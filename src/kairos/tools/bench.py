@@ -17,9 +17,9 @@ import time
 import traceback
 from typing import Any
 
+from kairos.errors import EXIT_FAILURE, EXIT_OK
+
 BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale")
-EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
-from kairos.errors import KairosError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from kairos.errors import EXIT_FAILURE, KairosError
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -88,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kairos {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
 
 
 if __name__ == "__main__":

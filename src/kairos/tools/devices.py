@@ -13,12 +13,9 @@ import json
 import sys
 from typing import Any
 
-from kairos.errors import DeviceClassError
+from kairos.errors import EXIT_OK, EXIT_USAGE, DeviceClassError
 from kairos.hardware.classes import DeviceClass, all_classes, load_class
 from kairos.hardware.detect import detect_class
-
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from kairos.errors import EXIT_OK
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="emulate_command", metavar="ACTION", required=True)
@@ -37,7 +39,7 @@ def _clean(args: argparse.Namespace) -> int:
         print(f"removed {item}")
     if not removed:
         print("nothing to clean")
-    return 0
+    return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -63,10 +65,10 @@ def _list(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return 0
+        return EXIT_OK
     if not clusters:
         print("no emulated clusters")
-        return 0
+        return EXIT_OK
     for cid, info in sorted(clusters.items()):
         owner = (
             f"owner pid {info.owner_pid} ({'running' if info.owner_alive else 'gone'})"
@@ -80,4 +82,4 @@ def _list(args: argparse.Namespace) -> int:
             print(f"  link   {link}")
         for directory in info.cgroups:
             print(f"  cgroup {directory}")
-    return 0
+    return EXIT_OK

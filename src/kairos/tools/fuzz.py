@@ -18,10 +18,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from kairos.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from kairos.tools._fuzz import TARGET_MODULES, load_target, target_modules
 from kairos.tools._fuzz._stats import Stats
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 ENGINES = ("auto", "atheris", "random", "hypothesis")
 
 

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from kairos.errors import EXIT_OK
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
@@ -39,15 +41,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"public key  {pair.public.decode()}")
         print(f"wrote       {pair.public_file} (share this one)")
         print(f"            {pair.secret_file} (mode 0600: keep it here)")
-        return 0
+        return EXIT_OK
     if args.keys_action == "trust":
         trusted = keys.trust(args.trusted_dir or keys.default_trusted_dir(), args.key, args.name)
         print(f"trusted {trusted.name} ({keys.fingerprint(trusted.public)}…) in {trusted.path}")
-        return 0
+        return EXIT_OK
     if args.keys_action == "revoke":
         removed = keys.revoke(args.trusted_dir or keys.default_trusted_dir(), args.name)
         print(f"revoked {args.name} ({removed})")
-        return 0
+        return EXIT_OK
     pairs_dir = args.dir or keys.default_keys_dir()
     allowed = keys.list_trusted(args.trusted_dir or keys.default_trusted_dir())
     pairs = sorted(p.name.removesuffix(keys.SECRET_SUFFIX) for p in pairs_dir.glob("*.key_secret"))
@@ -60,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
         )
-        return 0
+        return EXIT_OK
     print(f"key pairs in {pairs_dir}: {', '.join(pairs) or 'none'}")
     print(f"trusted launcher keys: {len(allowed)}")
     for key in allowed:
         print(f"  {key.name:<20} {key.public.decode()}")
-    return 0
+    return EXIT_OK

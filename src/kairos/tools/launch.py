@@ -46,13 +46,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kairos.errors import KairosError, SecurityError, TopologyError
+    from kairos.errors import (
+        EXIT_FAILURE,
+        EXIT_OK,
+        EXIT_USAGE,
+        KairosError,
+        SecurityError,
+        TopologyError,
+    )
     from kairos.launch import Launch, PlanError
     from kairos.launch.view import StatusView
 
     if args.duration is not None and args.duration <= 0:
         print("kairos launch: --duration must be positive", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     launch = Launch(
         args.file,
         state_dir=args.state_dir,
@@ -69,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"kairos launch: {len(exc.problems)} problem(s); nothing was started", file=sys.stderr
         )
-        return 2
+        return EXIT_USAGE
     except (PlanError, SecurityError) as exc:
         print(f"kairos launch: {exc}; nothing was started", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(
         f"topology {plan.topology.name}: {len(plan.actors)} actors on {len(plan.devices)} device(s)"
     )
@@ -106,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
         pass  # Ctrl-C is how a launch is meant to end: the finally below tears it down
     except KairosError as exc:
         print(f"kairos launch: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     finally:
         launch.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("stopped", flush=True)
-    return 0
+    return EXIT_OK

@@ -14,11 +14,8 @@ import sys
 from collections import Counter
 from typing import Any
 
-from kairos.errors import TopologyError
+from kairos.errors import EXIT_OK, EXIT_USAGE, TopologyError
 from kairos.registry import ROLES
-
-EXIT_OK = 0
-EXIT_INVALID = 2
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             print(summary(file, topology))
     if args.json and resolved:
         print(json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
-    return EXIT_INVALID if failed else EXIT_OK
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 def summary(file: str, topology: Any) -> str:

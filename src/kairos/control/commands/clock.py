@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kairos.control.commands.base import AgentServices, Command
+from kairos.control.commands.base import AgentServices, Command, Result, take
 
 
-class Clock(Command):
+@dataclass(frozen=True)
+class ClockReading(Result):
+    """One probe's agent side: t2 (receipt) and t3 (reply) on its local clock, the echoed t1,
+    and the correction the agent applies now."""
+
+    t1: int | None
+    t2: int
+    t3: int
+    offset_ns: int
+    uncertainty_ns: int
+    synced: bool
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "t1": self.t1,
+            "t2": self.t2,
+            "t3": self.t3,
+            "offset_ns": self.offset_ns,
+            "uncertainty_ns": self.uncertainty_ns,
+            "synced": self.synced,
+        }
+
+    @classmethod
+    def from_map(cls, raw: Mapping[str, Any]) -> ClockReading:
+        return cls(
+            t1=take(raw, "t1", int, optional=True),
+            t2=take(raw, "t2", int),
+            t3=take(raw, "t3", int),
+            offset_ns=take(raw, "offset_ns", int),
+            uncertainty_ns=take(raw, "uncertainty_ns", int),
+            synced=take(raw, "synced", bool),
+        )
+
+
+@dataclass(frozen=True)
+class Clock(Command[ClockReading]):
     """Answer a four-timestamp probe: the client stamps t1 (send) and t4 (receive).
 
     Request args: ``{}`` (a client may echo its own ``t1``; it is returned unchanged).
@@ -19,15 +55,26 @@ class Clock(Command):
     """
 
     name = "clock"
+    result_type = ClockReading
+    logged = False
 
-    def execute(self, agent: AgentServices, args: Mapping[str, Any], received_ns: int) -> dict:
-        state = agent.clock.state
+    t1: int | None = None
+
+    def args(self) -> dict[str, Any]:
+        return {} if self.t1 is None else {"t1": self.t1}
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> Clock:
         t1 = args.get("t1")
-        return {
-            "t1": t1 if type(t1) is int else None,
-            "t2": received_ns,
-            "offset_ns": state.offset_ns,
-            "uncertainty_ns": state.uncertainty_ns,
-            "synced": state.synced,
-            "t3": agent.local_ns(),
-        }
+        return cls(t1=t1 if type(t1) is int else None)  # an echo only: never refused
+
+    def execute(self, agent: AgentServices, received_ns: int) -> ClockReading:
+        state = agent.clock.state
+        return ClockReading(
+            t1=self.t1,
+            t2=received_ns,
+            offset_ns=state.offset_ns,
+            uncertainty_ns=state.uncertainty_ns,
+            synced=state.synced,
+            t3=agent.local_ns(),  # last: as close to the reply as the agent can stamp it
+        )

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kairos import registry
 from kairos.actors.spec import ActorProcessSpec
-from kairos.control.commands.base import AgentServices, Command, arg
+from kairos.control.commands.base import AgentServices, Command, Result, arg, take
 from kairos.control.protocol import BAD_REQUEST, REFUSED, RequestError, spec_hash
 from kairos.errors import KairosError
 
+#: what ``outcome`` says: the actor was started, already ran with this spec, or ran with
+#: another spec and was replaced
+STARTED, UNCHANGED, RESTARTED = "started", "unchanged", "restarted"
 
-class Spawn(Command):
+
+@dataclass(frozen=True)
+class SpawnResult(Result):
+    """The actor spawned: what happened, the hash of its spec, its pid (None: not running)."""
+
+    name: str
+    outcome: str
+    spec_hash: str
+    pid: int | None
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "spec_hash": self.spec_hash,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def from_map(cls, raw: Mapping[str, Any]) -> SpawnResult:
+        return cls(
+            name=take(raw, "name", str),
+            outcome=take(raw, "outcome", str),
+            spec_hash=take(raw, "spec_hash", str),
+            pid=take(raw, "pid", int, optional=True),
+        )
+
+
+@dataclass(frozen=True)
+class Spawn(Command[SpawnResult]):
     """Start an actor; idempotent on identical specs.
 
     Request args: ``{"spec": {...}}`` — an ``ActorProcessSpec`` as a map
@@ -25,19 +59,32 @@ class Spawn(Command):
     """
 
     name = "spawn"
+    result_type = SpawnResult
 
-    def execute(self, agent: AgentServices, args: Mapping[str, Any], received_ns: int) -> dict:
+    spec: ActorProcessSpec
+
+    def args(self) -> dict[str, Any]:
+        return {"spec": json.loads(self.spec.to_json())}
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> Spawn:
         raw = arg(args, "spec", dict)
         try:
-            spec = ActorProcessSpec.from_dict(raw)
-            canonical = spec.to_json()
+            return cls(ActorProcessSpec.from_dict(raw))
         except (KairosError, TypeError, ValueError) as exc:
+            raise RequestError(BAD_REQUEST, f"spawn: {exc}") from None
+
+    def execute(self, agent: AgentServices, received_ns: int) -> SpawnResult:
+        spec = self.spec
+        try:
+            canonical = spec.to_json()
+        except (TypeError, ValueError) as exc:
             raise RequestError(BAD_REQUEST, f"spawn: {exc}") from None
         check_installed(spec)
         digest = spec_hash(canonical)  # same as spec_digest(spec), canonical already made
         outcome = agent.supervisor.spawn(spec, digest)
-        actor = next(a for a in agent.supervisor.status() if a["name"] == spec.name)
-        return {"name": spec.name, "outcome": outcome, "spec_hash": digest, "pid": actor["pid"]}
+        actor = next(a for a in agent.supervisor.status() if a.name == spec.name)
+        return SpawnResult(name=spec.name, outcome=outcome, spec_hash=digest, pid=actor.pid)
 
 
 def check_installed(spec: ActorProcessSpec) -> None:
