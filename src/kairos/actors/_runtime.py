@@ -25,7 +25,9 @@ import zmq
 
 from kairos import _log, wire
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
+from kairos.actors._screen import INPUT_REASONS, witness_counts
 from kairos.actors.spec import ActorProcessSpec
+from kairos.drops import DropLog, Reason
 from kairos.errors import WireError
 from kairos.meshtime import MeshClock
 from kairos.timeouts import poll_ms
@@ -67,6 +69,9 @@ def _recv_frames(sock: zmq.Socket) -> list[bytes]:
 
 
 POSITIONS_FILE = "inputs.pos"
+#: the stream a malformed message is counted under when its topic names none of the inputs
+#: (keeping a hostile peer's random topics from growing the counts without bound)
+UNKNOWN_STREAM = "(unknown)"
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
 CONNECT_TIMEOUT_MS = 1000
@@ -97,12 +102,15 @@ class Outgoing:
 
 @dataclass
 class ActorContext:
-    """What an actor may use during setup: its spec, the mesh clock, a logger, a work dir."""
+    """What an actor may use during setup: its spec, the mesh clock, a logger, a work dir,
+    and the runtime's DropLog (None outside a runtime: the actor keeps its own)."""
 
     spec: ActorProcessSpec
     clock: MeshClock
     log: Any
     work_dir: Path
+    #: counts and tells every input the actor drops; flushed on the witness second
+    drops: DropLog | None = None
 
 
 class Actor(ABC):
@@ -138,6 +146,7 @@ class ActorRuntime:
         self.clock = MeshClock(Path(spec.clock_file) if spec.clock_file else None)
         self.epoch = self.clock.now_ns()
         self.counters = Counters()
+        self.drops = DropLog(self.log)
         self.latency = LatencyWindow()
         self.tracks: dict[str, StreamTrack] = {}
         self._seqs: dict[str, int] = {}
@@ -222,7 +231,7 @@ class ActorRuntime:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         work_dir = Path(self.spec.work_dir)
-        context = ActorContext(self.spec, self.clock, self.log, work_dir)
+        context = ActorContext(self.spec, self.clock, self.log, work_dir, self.drops)
         try:
             self.actor.setup(context)
             self.log.info("started", bind=self.spec.bind, pid=os.getpid())
@@ -295,6 +304,7 @@ class ActorRuntime:
             now = time.monotonic()
             if now >= next_witness:
                 self.clock.refresh()
+                self.drops.flush()
                 self._publish_witness()
                 next_witness = max(next_witness + WITNESS_INTERVAL_S, now)
                 if os.getppid() != self._parent_pid:
@@ -312,8 +322,9 @@ class ActorRuntime:
             try:
                 message = wire.decode(frames)
             except WireError as exc:
-                self.counters.decode_errors += 1
-                self.log.debug("dropped undecodable frame", error=str(exc))
+                topic = frames[0].decode("utf-8", "replace")
+                stream = topic if topic in self._wanted else UNKNOWN_STREAM
+                self.drops.drop(stream, Reason.MALFORMED, error=str(exc))
                 message = None
             if message is not None and message.stream in self._wanted:
                 message.received_ns = self.clock.now_ns()
@@ -361,6 +372,7 @@ class ActorRuntime:
         self._last_samples_out = self.counters.samples_out
         p50, p99 = self.latency.percentiles()
         self.latency.clear()  # each record speaks of its own interval, not of start-up
+        role_fields = self.actor.witness()
         record = {
             "actor": self.spec.name,
             "role": self.spec.role,
@@ -374,8 +386,7 @@ class ActorRuntime:
             "msgs_in": self.counters.msgs_in,
             "msgs_out": self.counters.msgs_out,
             "gaps": sum(t.gaps for t in self.tracks.values()),
-            "decode_errors": self.counters.decode_errors,
-            "drops": self.counters.drops,
+            **self._drop_totals(),
             "latency_p50_ms": p50,
             "latency_p99_ms": p99,
             "cpu_percent": self._process.cpu_percent(None),
@@ -383,10 +394,27 @@ class ActorRuntime:
             "clock_offset_ns": self.clock.offset_ns,
             "clock_uncertainty_ns": self.clock.uncertainty_ns,
             "subscribers": self._subscribers,
-            "inputs": {name: track.as_record() for name, track in self.tracks.items()},
+            "inputs": self._input_records(role_fields.pop("inputs", {})),
         }
-        record.update(self.actor.witness())
+        record.update(role_fields)
         return record
+
+    def _drop_totals(self) -> dict[str, int]:
+        """The actor's drops of every reason it can have, 0 when none (docs/wire.md)."""
+        reasons = (Reason.MALFORMED, *INPUT_REASONS)
+        return {reason.value: self.drops.total(reason) for reason in reasons}
+
+    def _input_records(self, role_inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Per input: the runtime's stream bookkeeping, its drop counts, the role's fields."""
+        names = sorted(set(self.tracks) | set(role_inputs))
+        return {
+            name: {
+                **(self.tracks[name].as_record() if name in self.tracks else {}),
+                **witness_counts(self.drops, name),
+                **role_inputs.get(name, {}),
+            }
+            for name in names
+        }
 
     def _shutdown(self) -> None:
         try:

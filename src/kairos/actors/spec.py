@@ -111,6 +111,7 @@ def build_specs(
         "collapse_threshold": topology.mesh.collapse_threshold,
         "hysteresis": topology.mesh.hysteresis,
         "pulse_hz": topology.mesh.pulse_hz,
+        "max_future_s": topology.mesh.max_future_s,
     }
     consumers: dict[str, int] = {}
     for actor in topology.actors.values():

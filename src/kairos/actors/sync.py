@@ -1,10 +1,17 @@
-"""The sync role: combines every node into one mesh phase and global coherence (docs/design.md §5.5).
+"""The sync role: combines the nodes into one mesh phase and global coherence (docs/design.md §5.5).
 
 Nodes are engines (their slow, Master window) or other syncs (cells of cells: their global
 coherence and mesh phase).  On every tick of a common mesh-time grid the sync combines the
 latest state of each live node, publishes the mesh state, the mesh pulse that coupled
 sensors follow (§5.6), and an event whenever emergence starts or ends.  A node silent for
 more than 3 of its periods is left out and listed as stale until it speaks again.
+
+A node's rows are screened as an engine screens its inputs (kairos.actors._screen): a row
+stamped ahead of mesh time, not after the node's previous row, or with a value no engine or
+sync produces (non-finite, a coherence or resonance outside [0, 1], a phase outside [−π, π])
+is dropped and counted, and the node keeps its previous state: one hostile node can never
+make the mesh state non-finite.  A node whose every row is dropped falls silent, so it goes
+stale like a node that stopped talking.
 """
 
 from __future__ import annotations
@@ -15,15 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from kairos import kernels
-from kairos.actors._runtime import Actor, Outgoing
+from kairos import _log, kernels
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors._screen import InputScreen, clock_event, is_finite_number
 from kairos.actors.spec import ActorProcessSpec
+from kairos.drops import DropLog
+from kairos.topologies.model import MeshSpec
 from kairos.wire import Message
 
 #: a node is stale after this many of its own message periods of silence…
 STALE_PERIODS = 3
 #: …but never sooner than this (a node's first messages say little about its period)
 MIN_STALE_NS = 300_000_000
+#: the engine columns a sync reads; the first two are required, the others default to 0
+NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 
 
 @dataclass
@@ -65,38 +77,50 @@ class Sync(Actor):
         self.emerged = False
         self.next_tick_ns: int | None = None
         self.ticks = 0
+        self._init_screens(DropLog(_log.get("sync", actor=spec.name)))
+
+    def _init_screens(self, drops: DropLog) -> None:
+        max_future_s = float(self.spec.mesh.get("max_future_s", MeshSpec.max_future_s))
+        self.screens = {name: InputScreen(name, max_future_s, drops) for name in self.nodes}
+
+    def setup(self, context: ActorContext) -> None:
+        if context.drops is not None:
+            self._init_screens(context.drops)
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        outgoing: list[Outgoing] = []
         for message in inputs:
             node = self.nodes.get(message.stream)
             if node is not None:
-                self._take(node, message, now_ns)
+                outgoing.extend(self._take(node, message, now_ns))
         if self.next_tick_ns is None:
             self.next_tick_ns = (now_ns // self.period_ns + 1) * self.period_ns
-        outgoing: list[Outgoing] = []
         if now_ns >= self.next_tick_ns:
             tick_ns = now_ns // self.period_ns * self.period_ns  # on the common grid
             outgoing.extend(self._tick(tick_ns, now_ns))
             self.next_tick_ns = tick_ns + self.period_ns
         return outgoing
 
-    def _take(self, node: _Node, message: Message, now_ns: int) -> None:
-        if message.is_record:  # a sync feeding this one: a cell of cells
-            record = message.data
-            node.coherence = float(record.get("global_coherence", 0.0))
-            node.phase = float(record.get("mesh_phase", 0.0))
-            node.resonance = 0.0
-            node.collapsed = bool(record.get("emerged", False))
-            node.last_t_ns = int(record.get("t_ns", message.sent_ns))
-        else:
-            if len(message.times) == 0 or "coherence_slow" not in message.fields:
-                return
-            node.coherence = float(message.column("coherence_slow")[-1])
-            node.phase = float(message.column("phase_slow")[-1])
-            node.resonance = float(message.column("resonance_slow")[-1])
-            node.collapsed = bool(message.column("collapsed_slow")[-1])
-            node.last_t_ns = int(message.times[-1])
-        node.hear(now_ns)
+    def _take(self, node: _Node, message: Message, now_ns: int) -> list[Outgoing]:
+        """Take the node's newest acceptable row; returns a clock event if one is due."""
+        rows = _node_rows(message)
+        if rows is None:
+            return []
+        times, values, valid = rows
+        last = node.last_t_ns if node.last_heard_ns is not None else None
+        screen = self.screens[node.name]
+        accepted, clock = screen.check(times, valid, last, now_ns, values[:, 0])
+        events = []
+        if clock is not None:
+            events.append(Outgoing("events", [now_ns], clock_event(node.name, clock, now_ns)))
+        taken = np.flatnonzero(accepted)
+        if len(taken):
+            row = taken[-1]
+            node.coherence, node.phase, node.resonance = (float(v) for v in values[row, :3])
+            node.collapsed = bool(values[row, 3])
+            node.last_t_ns = int(times[row])
+            node.hear(now_ns)
+        return events
 
     def _tick(self, tick_ns: int, now_ns: int) -> list[Outgoing]:
         self.ticks += 1
@@ -154,4 +178,53 @@ class Sync(Actor):
         return self.next_tick_ns
 
     def witness(self) -> dict[str, Any]:
-        return {"ticks": self.ticks, "emerged": self.emerged, "nodes": len(self.nodes)}
+        return {
+            "ticks": self.ticks,
+            "emerged": self.emerged,
+            "nodes": len(self.nodes),
+            "inputs": {name: {"clock": s.clock_fault} for name, s in self.screens.items()},
+        }
+
+
+def _node_rows(message: Message) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A node message as (times, rows of NODE_FIELDS, whether each row is valid), or None when
+    it carries no node state at all (an empty message, an engine stream without the fields).
+
+    A valid row has a finite coherence and resonance in [0, 1] and a phase in [−π, π]: what
+    every engine (np.angle) and sync (atan2) produces.
+    """
+    if message.is_record:  # a sync feeding this one: a cell of cells
+        record = message.data
+        coherence, phase = record.get("global_coherence"), record.get("mesh_phase")
+        valid = is_finite_number(coherence) and is_finite_number(phase)
+        stamp = int(message.times[-1]) if len(message.times) else message.sent_ns
+        row = [coherence, phase, 0.0, bool(record.get("emerged"))] if valid else [0.0] * 4
+        values = np.array([row], dtype=np.float64)
+        times = np.array([stamp], dtype=np.int64)
+        return times, values, np.array([valid]) & _in_range(values)
+    if len(message.times) == 0 or not {"coherence_slow", "phase_slow"} <= set(message.fields):
+        return None
+    n = len(message.times)
+    values = np.zeros((n, len(NODE_FIELDS)), dtype=np.float64)
+    usable = np.ones(n, dtype=bool)
+    for index, name in enumerate(NODE_FIELDS):
+        if name not in message.fields:
+            continue
+        column = message.column(name)
+        if column.dtype.kind not in "biuf":  # a complex column is not a node state
+            usable[:] = False
+            continue
+        values[:, index] = column
+    return np.asarray(message.times, dtype=np.int64), values, usable & _in_range(values)
+
+
+def _in_range(values: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        coherence, phase, resonance = values[:, 0], values[:, 1], values[:, 2]
+        return (
+            (coherence >= 0.0)
+            & (coherence <= 1.0)
+            & (np.abs(phase) <= np.pi)
+            & (resonance >= 0.0)
+            & (resonance <= 1.0)
+        )
