@@ -151,7 +151,7 @@ class InputScreen:
             return {"t_ns": t_ns, "ahead_s": round((t_ns - now_ns) / 1e9, 3)}
         if reason is Reason.TIME_VIOLATION:
             return {"t_ns": t_ns, "last_t_ns": last_ns}
-        return {"t_ns": t_ns, "value": repr(values[row]) if values is not None else None}
+        return {"t_ns": t_ns, "value": str(values[row]) if values is not None else None}
 
     def _clock_ok(self) -> None:
         if self.clock_fault != BEHIND:  # rows that pass do not say the stream caught up

@@ -112,6 +112,8 @@ class _InputState:
     span_ns: float = 0.0
     #: mesh time since which its rows lag the engine's other inputs (see Engine._lags)
     behind_since_ns: int | None = None
+    #: every row of its latest message was dropped: it holds no other input back
+    dropping: bool = False
 
     def note_arrival(self, message: Message, now_ns: int) -> int:
         """Queue one message; returns how many old ones had to be dropped for it (0 or 1)."""
@@ -277,6 +279,7 @@ class Engine(Actor):
             if state is not None and not message.is_record:
                 rows_in += len(message.times)
                 taken = self._admit(state, message, now_ns, outgoing)
+                state.dropping = taken is None and len(message.times) > 0
                 if taken is not None:
                     rows_taken += len(taken.times)
                     if state.note_arrival(taken, now_ns):
@@ -378,7 +381,7 @@ class Engine(Actor):
             if other is candidate or other.queue:
                 continue
             caught_up = other.last_time is not None and other.last_time >= first
-            if caught_up or self._lags(other, first):
+            if caught_up or other.dropping or self._lags(other, first):
                 continue
             if not other.stale(now_ns, self.started_ns or now_ns):
                 return None
@@ -453,7 +456,7 @@ class Engine(Actor):
             Reason.INVALID_SAMPLE,
             len(bad),
             t_ns=int(times[bad[0]]),
-            phasor=repr(z[bad[0]]),
+            phasor=str(z[bad[0]]),
         )
         return times[ok], z[ok]
 
