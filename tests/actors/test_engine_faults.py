@@ -232,7 +232,7 @@ def test_an_engine_whose_every_row_is_dropped_reports_itself_degraded(harness_of
     harness = harness_of(engine)
     published_while_degraded = 0
     events = []
-    for k, m in enumerate(chunked("mic", times, values)):
+    for m in chunked("mic", times, values):
         out = harness.feed(m, now_ns=int(m.times[-1]))
         events += [o.data for o in out if o.stream == "events" and o.data["kind"] == "degraded"]
         if engine.degraded is not None:
