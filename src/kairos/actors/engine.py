@@ -8,6 +8,12 @@ phasor of its inputs, C = |Σ s_i| / Σ m_i and R = |Σ T_i|² / (Σ E_i · Σ E
 Input messages are processed in sample-time order, not arrival order (a message waits until
 every other live input has caught up with it), so the same input messages always give the
 same outputs, bit for bit: what makes a replay reproduce a live run.
+
+Every input row is screened before it is queued (kairos.actors._screen, docs/wire.md
+"Counters"): a row stamped beyond mesh time + ``mesh.max_future_s``, not after its stream's
+newest accepted row, or with a non-finite value is dropped and counted, and never reaches the
+state.  So a stream with a wrong clock cannot hold the others back: its dropped rows never
+enter the sample-time order, and one whose rows lag the others by far is not waited for.
 """
 
 from __future__ import annotations
