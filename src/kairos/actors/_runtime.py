@@ -409,7 +409,7 @@ class ActorRuntime:
         names = sorted(set(self.tracks) | set(role_inputs))
         return {
             name: {
-                **(self.tracks[name].as_record() if name in self.tracks else {}),
+                **self.tracks.get(name, StreamTrack()).as_record(),
                 **witness_counts(self.drops, name),
                 **role_inputs.get(name, {}),
             }

@@ -197,8 +197,8 @@ class Engine(Actor):
         self.checkpoint_path: Path | None = None
         self.next_checkpoint_ns: int | None = None
         self.restored_from_ns: int | None = None
-        self.log: Any = None
-        self._init_screens(DropLog(_log.get("engine", actor=spec.name)))
+        self.log: Any = _log.get("engine", actor=spec.name)  # the runtime's, once set up
+        self._init_screens(DropLog(self.log))
 
     def _init_screens(self, drops: DropLog) -> None:
         """Every input's screen, counting into ``drops`` (the runtime's, once set up)."""

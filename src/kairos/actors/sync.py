@@ -77,13 +77,15 @@ class Sync(Actor):
         self.emerged = False
         self.next_tick_ns: int | None = None
         self.ticks = 0
-        self._init_screens(DropLog(_log.get("sync", actor=spec.name)))
+        self.log: Any = _log.get("sync", actor=spec.name)  # the runtime's, once set up
+        self._init_screens(DropLog(self.log))
 
     def _init_screens(self, drops: DropLog) -> None:
         max_future_s = float(self.spec.mesh.get("max_future_s", MeshSpec.max_future_s))
         self.screens = {name: InputScreen(name, max_future_s, drops) for name in self.nodes}
 
     def setup(self, context: ActorContext) -> None:
+        self.log = context.log
         if context.drops is not None:
             self._init_screens(context.drops)
 
@@ -112,6 +114,7 @@ class Sync(Actor):
         accepted, clock = screen.check(times, valid, last, now_ns, values[:, 0])
         events = []
         if clock is not None:
+            self.log.warning("input clock is wrong", stream=node.name, reason=clock)
             events.append(Outgoing("events", [now_ns], clock_event(node.name, clock, now_ns)))
         taken = np.flatnonzero(accepted)
         if len(taken):
