@@ -49,7 +49,7 @@ MAX_PHASOR = 2 * MAX_VALUE
 
 _FUTURE, _VIOLATION, _INVALID = 1, 2, 3
 _CODES = dict(zip(ROW_REASONS, (_FUTURE, _VIOLATION, _INVALID), strict=True))
-_INT64_MIN = np.iinfo(np.int64).min
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 def finite_values(values: np.ndarray, bound: float = MAX_VALUE) -> np.ndarray:
@@ -118,7 +118,8 @@ class InputScreen:
         ``valid`` says per row whether its value is usable; ``last_ns`` is the stream's newest
         accepted row; ``values`` (optional) is shown with the first invalid value logged.
         """
-        fate = classify(times, valid, last_ns, now_ns + self.max_future_ns)
+        limit_ns = min(now_ns + self.max_future_ns, _INT64_MAX)  # a huge max_future_s
+        fate = classify(times, valid, last_ns, limit_ns)
         accepted = fate == 0
         if accepted.all():
             self._clock_ok()
