@@ -78,3 +78,10 @@ def test_a_wrong_clock_is_told_once_per_episode() -> None:
     assert screen.clock_fault == "future_stamps"
     assert screen.drops.total(Reason.FUTURE_STAMP) == 50 + 40
     assert [line["event"] for line in log.lines] == ["input dropped"]  # the rest: summaries
+
+
+def test_unordered_streams_are_checked_for_stamps_and_values_only() -> None:
+    times = np.array([5, 3, 3, 40, 4])
+    valid = np.array([True, True, False, True, True])
+    assert classify(times, valid, 10, 30, ordered=False).tolist() == [0, 0, 3, 1, 0]
+    assert classify(times, valid, 10, 30).tolist() == [2, 2, 2, 1, 2]

@@ -70,17 +70,23 @@ def finite_values(values: np.ndarray, bound: float = MAX_VALUE) -> np.ndarray:
 
 
 def classify(
-    times: np.ndarray, valid: np.ndarray, last_ns: int | None, limit_ns: int
+    times: np.ndarray,
+    valid: np.ndarray,
+    last_ns: int | None,
+    limit_ns: int,
+    ordered: bool = True,
 ) -> np.ndarray:
     """Each row's fate: 0 accepted, else the code of the first reason it fails.
 
     Sequentially: a row is accepted if it is not beyond ``limit_ns``, later than ``last_ns``
-    and every row accepted before it, and valid.  Vectorised: the rows that could raise the
-    running newest time are the in-bound valid ones (one that is not after it cannot raise
-    it), so a running maximum over those is the sequential answer.
+    and every row accepted before it (unless not ``ordered``), and valid.  Vectorised: the
+    rows that could raise the running newest time are the in-bound valid ones (one that is not
+    after it cannot raise it), so a running maximum over those is the sequential answer.
     """
     times = np.asarray(times, dtype=np.int64)
     future = times > limit_ns
+    if not ordered:
+        return np.where(future, _FUTURE, np.where(valid, 0, _INVALID))
     candidate = np.where(~future & valid, times, _INT64_MIN)
     newest = np.maximum.accumulate(candidate) if len(times) else candidate
     before = np.empty_like(newest)
@@ -94,10 +100,18 @@ def classify(
 
 
 class InputScreen:
-    """One input stream's screen: counts its dropped rows and watches its clock."""
+    """One input stream's screen: counts its dropped rows and watches its clock.
 
-    def __init__(self, stream: str, max_future_s: float, drops: DropLog) -> None:
+    ``ordered=False`` leaves time order unchecked, for a stream whose rows may legitimately
+    go back in time: an engine with several inputs publishes one row per input row, so two
+    sensors sampling together give every sample time twice (see kairos.actors.sync).
+    """
+
+    def __init__(
+        self, stream: str, max_future_s: float, drops: DropLog, ordered: bool = True
+    ) -> None:
         self.stream = stream
+        self.ordered = ordered
         self.max_future_ns = round(max_future_s * 1e9)
         self.drops = drops
         #: the clock reason this stream is reported for, while it lasts (witness ``clock``)
@@ -119,7 +133,7 @@ class InputScreen:
         accepted row; ``values`` (optional) is shown with the first invalid value logged.
         """
         limit_ns = min(now_ns + self.max_future_ns, _INT64_MAX)  # a huge max_future_s
-        fate = classify(times, valid, last_ns, limit_ns)
+        fate = classify(times, valid, last_ns, limit_ns, self.ordered)
         accepted = fate == 0
         if accepted.all():
             self._clock_ok()
