@@ -8,7 +8,7 @@ stream                      class                  published by
 ==========================  =====================  =========================================
 ``<sync>``                  :class:`MeshState`     a sync actor, once per tick
 ``<sync>/pulse``            :class:`Pulse`         a sync actor, once per tick
-``<actor>/events``          :class:`Event`         an engine (collapse), a sync (emergence)
+``<actor>/events``          :class:`Event`         an engine, a sync (state changes)
 ``<actor>/witness``         :class:`Witness`       every actor, once a second
 ==========================  =====================  =========================================
 
@@ -45,7 +45,9 @@ EVENTS_STREAM = "events"
 #: event kinds and the windows each is about
 COLLAPSE = "collapse"
 EMERGENCE = "emergence"
-EVENT_KINDS = (COLLAPSE, EMERGENCE)
+CLOCK = "clock"
+DEGRADED = "degraded"
+EVENT_KINDS = (COLLAPSE, EMERGENCE, CLOCK, DEGRADED)
 EVENT_WINDOWS = ("fast", "slow", "pair", "mesh")
 
 _T = TypeVar("_T")
@@ -111,6 +113,13 @@ class _Fields:
             raise self._wrong(key, "a string")
         return value
 
+    def optional_text(self, key: str) -> str | None:
+        """A string or None (the key may be absent: None too)."""
+        value = self.payload.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._wrong(key, "a string or null")
+        return value
+
     def mapping(self, key: str) -> Mapping[str, Any]:
         value = self.payload[key]
         if not isinstance(value, Mapping):
@@ -164,42 +173,98 @@ Pulse.KEYS = _keys(Pulse)
 
 @dataclass(frozen=True)
 class Event:
-    """A state change: an engine window collapsing or releasing (``kind="collapse"``, window
-    fast, slow or pair), or the mesh emerging or falling apart (``"emergence"``, ``"mesh"``).
+    """A change of state, told once when it happens.  Four kinds, each with its own keys:
 
-    ``state`` is the new state, ``value`` the resonance or the mesh level that crossed the
-    threshold, ``t_ns`` the sample (or tick) time at which it did.
+    * ``collapse`` (an engine): a window (``fast``, ``slow`` or ``pair``) collapsed or
+      released; ``value`` is the resonance that crossed the threshold;
+    * ``emergence`` (a sync): the mesh emerged or fell apart (window ``mesh``); ``value`` is
+      the mesh level that crossed it;
+    * ``clock`` (an engine or a sync): input ``stream``'s clock is wrong — every row dropped
+      for ``reason`` (``future_stamps``, ``time_violations``) or lagging the other inputs
+      (``behind``) for 3 s (kairos.actors._screen);
+    * ``degraded`` (an engine): every input row has been dropped for 1 s, for ``reason`` the
+      most common drop reason; ``state`` false when valid rows arrive again.
+
+    ``state`` is the new state and ``t_ns`` the sample (or tick, or mesh) time at which the
+    change happened.  Keys a kind does not have are None here and absent on the wire.
     """
 
     kind: str
-    window: str
     state: bool
     t_ns: int
-    value: float
+    window: str | None = None
+    value: float | None = None
+    stream: str | None = None
+    reason: str | None = None
 
-    KEYS: ClassVar[tuple[str, ...]]
+    KEYS: ClassVar[tuple[str, ...]] = ("kind", "state", "t_ns")
+    #: each kind's keys, in wire order
+    WIRE_KEYS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        COLLAPSE: ("kind", "window", "state", "t_ns", "value"),
+        EMERGENCE: ("kind", "window", "state", "t_ns", "value"),
+        CLOCK: ("kind", "stream", "reason", "state", "t_ns"),
+        DEGRADED: ("kind", "state", "reason", "t_ns"),
+    }
+    #: the keys of each kind beyond KEYS
+    KIND_KEYS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        kind: tuple(key for key in keys if key not in ("kind", "state", "t_ns"))
+        for kind, keys in WIRE_KEYS.items()
+    }
+
+    def __post_init__(self) -> None:
+        missing = [key for key in self.KIND_KEYS[self.kind] if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} event needs {', '.join(missing)}")
 
     def encode(self) -> dict[str, Any]:
-        return {
+        values = {
             "kind": self.kind,
             "window": self.window,
             "state": bool(self.state),
             "t_ns": int(self.t_ns),
-            "value": float(self.value),
+            "value": None if self.value is None else float(self.value),
+            "stream": self.stream,
+            "reason": self.reason,
         }
+        return {key: values[key] for key in self.WIRE_KEYS[self.kind]}
 
     @classmethod
     def decode(cls, payload: Any, where: str = "events") -> Event:
         read = _Fields(payload, where, cls.KEYS)
-        kind, window = read.text("kind"), read.text("window")
-        if kind not in EVENT_KINDS:
+        kind = read.text("kind")
+        if kind not in cls.KIND_KEYS:
             raise WireError(f"{where}: event kind {kind!r:.40} is not one of {EVENT_KINDS}")
-        if window not in EVENT_WINDOWS:
-            raise WireError(f"{where}: event window {window!r:.40} is not one of {EVENT_WINDOWS}")
-        return cls(kind, window, read.flag("state"), read.integer("t_ns"), read.number("value"))
+        read = _Fields(payload, where, cls.KEYS + cls.KIND_KEYS[kind])
+        extra: dict[str, Any] = {}
+        if "window" in cls.KIND_KEYS[kind]:
+            window = read.text("window")
+            if window not in EVENT_WINDOWS:
+                raise WireError(
+                    f"{where}: event window {window!r:.40} is not one of {EVENT_WINDOWS}"
+                )
+            extra["window"] = window
+        if "value" in cls.KIND_KEYS[kind]:
+            extra["value"] = read.number("value")
+        for key in ("stream", "reason"):
+            if key in cls.KIND_KEYS[kind]:
+                extra[key] = read.text(key)
+        return cls(kind, read.flag("state"), read.integer("t_ns"), **extra)
 
+    @classmethod
+    def collapse(cls, window: str, state: bool, t_ns: int, value: float) -> Event:
+        return cls(COLLAPSE, state, t_ns, window=window, value=value)
 
-Event.KEYS = _keys(Event)
+    @classmethod
+    def emergence(cls, state: bool, t_ns: int, value: float) -> Event:
+        return cls(EMERGENCE, state, t_ns, window="mesh", value=value)
+
+    @classmethod
+    def clock(cls, stream: str, reason: str, t_ns: int) -> Event:
+        return cls(CLOCK, True, t_ns, stream=stream, reason=reason)
+
+    @classmethod
+    def degraded(cls, state: bool, reason: str, t_ns: int) -> Event:
+        return cls(DEGRADED, state, t_ns, reason=reason)
 
 
 # -- mesh state ----------------------------------------------------------------------------------
@@ -324,46 +389,80 @@ MeshState.KEYS = _keys(MeshState)
 
 @dataclass(frozen=True)
 class InputStats:
-    """What an actor heard of one input stream (an entry of :attr:`Witness.inputs`): messages,
-    messages lost within a publisher epoch or at the start of a new one (``gaps``), publisher
-    restarts, and the silence those restarts caused (``outage_ns``); docs/wire.md."""
+    """What an actor heard of one input stream (an entry of :attr:`Witness.inputs`), totals
+    since it started: messages; messages lost within a publisher epoch or at the start of a
+    new one (``gaps``); publisher restarts and the silence they caused (``outage_ns``); rows
+    dropped per reason (docs/wire.md, "Counters"): messages that did not decode
+    (``decode_errors``, of those whose topic names the stream), stamped too far ahead (``future_stamps``),
+    not after the stream's newest row (``time_violations``), with a non-finite or absurd
+    value (``invalid_samples``), messages an engine's full queue pushed out (``drops``); and
+    ``clock``, the reason the stream's clock is reported wrong, or None.
+    """
 
     msgs: int
     gaps: int
     restarts: int
     outage_ns: int
+    decode_errors: int = 0
+    future_stamps: int = 0
+    time_violations: int = 0
+    invalid_samples: int = 0
+    drops: int = 0
+    clock: str | None = None
 
     KEYS: ClassVar[tuple[str, ...]]
+    #: the key of the stream's clock fault (a role reports it: Actor.witness "inputs")
+    CLOCK_KEY: ClassVar[str] = "clock"
+    #: keys a reader takes as 0 (None for ``clock``) when a producer older than them omits them
+    LATER_KEYS: ClassVar[tuple[str, ...]] = (
+        "decode_errors",
+        "future_stamps",
+        "time_violations",
+        "invalid_samples",
+        "drops",
+        "clock",
+    )
 
-    def encode(self) -> dict[str, int]:
+    def encode(self) -> dict[str, Any]:
         return {
             "msgs": self.msgs,
             "gaps": self.gaps,
             "restarts": self.restarts,
             "outage_ns": self.outage_ns,
+            "decode_errors": self.decode_errors,
+            "future_stamps": self.future_stamps,
+            "time_violations": self.time_violations,
+            "invalid_samples": self.invalid_samples,
+            "drops": self.drops,
+            "clock": self.clock,
         }
 
     @classmethod
     def decode(cls, payload: Any, where: str) -> InputStats:
         read = _Fields(payload, where, cls.KEYS)
+        counts = {key: read.integer(key) for key in cls.LATER_KEYS[:-1] if key in payload}
         return cls(
             read.integer("msgs"),
             read.integer("gaps"),
             read.integer("restarts"),
             read.integer("outage_ns"),
+            clock=read.optional_text("clock"),
+            **counts,
         )
 
 
-InputStats.KEYS = _keys(InputStats)
+InputStats.KEYS = _keys(InputStats, skip=InputStats.LATER_KEYS)
 
 
 @dataclass(frozen=True)
 class EngineStats:
     """The engine's own fields of its witness (:attr:`Witness.role_fields`): output rows so
-    far, messages queued per input (waiting for the others to catch up), and each window's
-    collapse state.  (An engine's dropped queue entries are the witness's ``drops``.)"""
+    far, the drop reason it is degraded by (every input row dropped, see :class:`Event`) or
+    None, messages queued per input (waiting for the others to catch up), and each window's
+    collapse state."""
 
     rows_out: int
+    degraded: str | None
     queued: Mapping[str, int]
     collapsed: Mapping[str, bool]
 
@@ -372,6 +471,7 @@ class EngineStats:
     def encode(self) -> dict[str, Any]:
         return {
             "rows_out": self.rows_out,
+            "degraded": self.degraded,
             "queued": dict(self.queued),
             "collapsed": dict(self.collapsed),
         }
@@ -384,7 +484,9 @@ class EngineStats:
             raise WireError(f"{where}: record key 'queued' is not a map of counts")
         if not all(type(v) is bool for v in collapsed.values()):
             raise WireError(f"{where}: record key 'collapsed' is not a map of true/false")
-        return cls(read.integer("rows_out"), dict(queued), dict(collapsed))
+        return cls(
+            read.integer("rows_out"), read.optional_text("degraded"), dict(queued), dict(collapsed)
+        )
 
 
 EngineStats.KEYS = _keys(EngineStats)
@@ -505,6 +607,9 @@ class Witness:
     gaps: int
     decode_errors: int
     drops: int
+    future_stamps: int
+    time_violations: int
+    invalid_samples: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     cpu_percent: float
@@ -516,6 +621,8 @@ class Witness:
     role_fields: Mapping[str, Any] = field(default_factory=dict)
 
     KEYS: ClassVar[tuple[str, ...]]
+    #: row drop totals a reader takes as 0 when a producer older than them omits them
+    LATER_KEYS: ClassVar[tuple[str, ...]]
 
     def with_role_fields(self, role_fields: Mapping[str, Any]) -> Witness:
         """This witness with the role's fields added; a role field named like a common key
@@ -540,6 +647,9 @@ class Witness:
             "gaps": self.gaps,
             "decode_errors": self.decode_errors,
             "drops": self.drops,
+            "future_stamps": self.future_stamps,
+            "time_violations": self.time_violations,
+            "invalid_samples": self.invalid_samples,
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p99_ms": self.latency_p99_ms,
             "cpu_percent": self.cpu_percent,
@@ -574,6 +684,7 @@ class Witness:
             gaps=read.integer("gaps"),
             decode_errors=read.integer("decode_errors"),
             drops=read.integer("drops"),
+            **{key: read.integer(key) if key in payload else 0 for key in cls.LATER_KEYS},
             latency_p50_ms=read.optional_number("latency_p50_ms"),
             latency_p99_ms=read.optional_number("latency_p99_ms"),
             cpu_percent=read.number("cpu_percent"),
@@ -582,7 +693,7 @@ class Witness:
             clock_uncertainty_ns=read.integer("clock_uncertainty_ns"),
             subscribers=read.integer("subscribers"),
             inputs=inputs,
-            role_fields={k: v for k, v in payload.items() if k not in cls.KEYS},
+            role_fields={k: v for k, v in payload.items() if k not in cls.KEYS + cls.LATER_KEYS},
         )
 
     def role_stats(self) -> RoleStats:
@@ -593,7 +704,8 @@ class Witness:
         return cls.decode(self.role_fields, f"{self.actor}/witness")  # type: ignore[no-any-return]
 
 
-Witness.KEYS = _keys(Witness, _WITNESS_RENAMED, skip=("role_fields",))
+Witness.LATER_KEYS = ("future_stamps", "time_violations", "invalid_samples")
+Witness.KEYS = _keys(Witness, _WITNESS_RENAMED, skip=("role_fields", *Witness.LATER_KEYS))
 #: wire key -> field name of every common witness key a role may set (not the inputs)
 _WITNESS_FIELD_OF = {
     _WITNESS_RENAMED.get(f.name, f.name): f.name

@@ -38,8 +38,10 @@ def _through_the_wire(stream: str, record: records.Record) -> wire.Message:
     [
         ("mesh", seed_state()),
         ("mesh/pulse", seed_state().pulse()),
-        ("eng/events", Event("collapse", "pair", False, 7, 0.5)),
-        ("mesh/events", Event("emergence", "mesh", True, 8, 0.8)),
+        ("eng/events", Event.collapse("pair", False, 7, 0.5)),
+        ("mesh/events", Event.emergence(True, 8, 0.8)),
+        ("eng/events", Event.clock("osc", "future_stamps", 9)),
+        ("eng/events", Event.degraded(True, "invalid_samples", 10)),
         ("eng/witness", seed_witness()),
     ],
 )
@@ -76,24 +78,56 @@ def test_mesh_state_bytes_are_those_of_the_dict_the_sync_built() -> None:
     pulse = {"t_ns": 10, "mesh_phase": 0.3, "order_parameter": 0.9}
     assert msgpack.packb(state.pulse().encode()) == msgpack.packb(pulse)
     event = {"kind": "collapse", "window": "slow", "state": True, "t_ns": 4, "value": 0.96}
-    assert msgpack.packb(Event("collapse", "slow", True, 4, 0.96).encode()) == msgpack.packb(event)
+    assert msgpack.packb(Event.collapse("slow", True, 4, 0.96).encode()) == msgpack.packb(event)
+    clock = {"kind": "clock", "stream": "osc", "reason": "behind", "state": True, "t_ns": 5}
+    assert msgpack.packb(Event.clock("osc", "behind", 5).encode()) == msgpack.packb(clock)
+    degraded = {"kind": "degraded", "state": False, "reason": "invalid_samples", "t_ns": 6}
+    assert msgpack.packb(Event.degraded(False, "invalid_samples", 6).encode()) == msgpack.packb(
+        degraded
+    )
+
+
+def test_an_event_of_a_kind_has_that_kinds_keys() -> None:
+    with pytest.raises(ValueError, match="clock event needs stream"):
+        Event("clock", True, 1, reason="behind")
+    with pytest.raises(WireError, match="lacks reason"):
+        Event.decode({"kind": "degraded", "state": True, "t_ns": 1})
+    with pytest.raises(WireError, match="event kind 'shell'"):
+        Event.decode({"kind": "shell", "state": True, "t_ns": 1})
 
 
 def test_witness_bytes_are_those_of_the_dict_the_runtime_built() -> None:
     before = {  # actors/_runtime.py's dict, then the engine's witness() merged into it
         "actor": "eng", "role": "engine", "device": "pc", "class": "mac-mini", "pid": 42,
         "epoch": 1, "t_ns": 2, "rate_hz": 10.0, "samples_per_s": 80.0, "msgs_in": 5,
-        "msgs_out": 6, "gaps": 0, "decode_errors": 0, "drops": 0, "latency_p50_ms": None,
+        "msgs_out": 6, "gaps": 0, "decode_errors": 0, "drops": 2, "future_stamps": 1,
+        "time_violations": 0, "invalid_samples": 3, "latency_p50_ms": None,
         "latency_p99_ms": 1.5, "cpu_percent": 3.0, "rss_bytes": 1 << 20, "clock_offset_ns": -5,
         "clock_uncertainty_ns": 100, "subscribers": 1,
-        "inputs": {"osc": {"msgs": 5, "gaps": 1, "restarts": 0, "outage_ns": 0}},
+        "inputs": {"osc": {
+            "msgs": 5, "gaps": 1, "restarts": 0, "outage_ns": 0, "decode_errors": 0,
+            "future_stamps": 1,
+            "time_violations": 0, "invalid_samples": 3, "drops": 0, "clock": None,
+        }},
     }  # fmt: skip
-    before.update({"rows_out": 9, "drops": 2, "queued": {"osc": 0}, "collapsed": {"fast": False}})
+    before.update(
+        {"rows_out": 9, "degraded": None, "queued": {"osc": 0}, "collapsed": {"fast": False}}
+    )
     witness = seed_witness()
-    assert witness.drops == 2  # the engine's queue drops are the record's drops
-    assert witness.role_stats() == EngineStats(9, {"osc": 0}, {"fast": False})
+    assert witness.role_stats() == EngineStats(9, None, {"osc": 0}, {"fast": False})
     assert msgpack.packb(witness.encode()) == msgpack.packb(before)
     assert Witness.decode(before, "eng/witness") == witness
+
+
+def test_a_witness_from_before_the_drop_counters_reads_them_as_0() -> None:
+    older = seed_witness().encode()
+    for key in Witness.LATER_KEYS:
+        del older[key]
+    for key in InputStats.LATER_KEYS:
+        del older["inputs"]["osc"][key]
+    decoded = Witness.decode(older, "eng/witness")
+    assert (decoded.future_stamps, decoded.invalid_samples, decoded.time_violations) == (0, 0, 0)
+    assert decoded.inputs["osc"] == InputStats(5, 1, 0, 0)
 
 
 def test_unknown_keys_are_ignored_and_a_witness_keeps_its_roles() -> None:
@@ -101,7 +135,7 @@ def test_unknown_keys_are_ignored_and_a_witness_keeps_its_roles() -> None:
     assert MeshState.decode(payload) == seed_state()
     own = {"samples": 80, "skipped_samples": 0, "exhausted": False, "adapter": "file"}
     sensor = {**seed_witness().encode(), "role": "sensor", **own}
-    for key in ("rows_out", "queued", "collapsed"):
+    for key in ("rows_out", "degraded", "queued", "collapsed"):
         del sensor[key]
     decoded = Witness.decode(sensor, "mic/witness")
     assert decoded.role_fields == own

@@ -88,8 +88,6 @@ class Counters:
     msgs_in: int = 0
     msgs_out: int = 0
     samples_out: int = 0
-    decode_errors: int = 0
-    drops: int = 0
 
 
 class InputPositions:

@@ -25,10 +25,12 @@ import zmq
 
 from kairos import _log, wire
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
+from kairos.actors._screen import witness_counts
 from kairos.actors.spec import ActorProcessSpec
+from kairos.drops import DropLog, Reason
 from kairos.errors import WireError
 from kairos.meshtime import MeshClock
-from kairos.records import WITNESS_STREAM, Witness
+from kairos.records import WITNESS_STREAM, InputStats, Witness
 from kairos.timeouts import poll_ms
 
 LINGER_MS = 500
@@ -68,6 +70,9 @@ def _recv_frames(sock: zmq.Socket) -> list[bytes]:
 
 
 POSITIONS_FILE = "inputs.pos"
+#: the stream a malformed message is counted under when its topic names none of the inputs
+#: (keeping a hostile peer's random topics from growing the counts without bound)
+UNKNOWN_STREAM = "(unknown)"
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
 CONNECT_TIMEOUT_MS = 1000
@@ -191,12 +196,15 @@ class Outgoing:
 
 @dataclass
 class ActorContext:
-    """What an actor may use during setup: its spec, the mesh clock, a logger, a work dir."""
+    """What an actor may use during setup: its spec, the mesh clock, a logger, a work dir,
+    and the runtime's DropLog (None outside a runtime: the actor keeps its own)."""
 
     spec: ActorProcessSpec
     clock: MeshClock
     log: Any
     work_dir: Path
+    #: counts and tells every input the actor drops; flushed on the witness second
+    drops: DropLog | None = None
 
 
 class Actor(ABC):
@@ -216,7 +224,8 @@ class Actor(ABC):
 
     def witness(self) -> dict[str, Any]:
         """The role's own fields of the witness record (:attr:`kairos.records.Witness.role_fields`;
-        a field named like a common key, such as ``drops``, sets that key)."""
+        a field named like a common key sets that key; ``inputs`` maps an input stream to
+        fields of its :class:`~kairos.records.InputStats`, such as its ``clock`` fault)."""
         return {}
 
     def teardown(self) -> None:  # noqa: B027 - optional hook
@@ -233,6 +242,7 @@ class ActorRuntime:
         self.clock = MeshClock(Path(spec.clock_file) if spec.clock_file else None)
         self.epoch = self.clock.now_ns()
         self.counters = Counters()
+        self.drops = DropLog(self.log)
         self.latency = LatencyWindow()
         self.tracks: dict[str, StreamTrack] = {}
         self._seqs: dict[str, int] = {}
@@ -302,7 +312,7 @@ class ActorRuntime:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         work_dir = Path(self.spec.work_dir)
-        context = ActorContext(self.spec, self.clock, self.log, work_dir)
+        context = ActorContext(self.spec, self.clock, self.log, work_dir, self.drops)
         try:
             self.actor.setup(context)
             self.log.info("started", bind=self.spec.bind, pid=os.getpid())
@@ -342,6 +352,7 @@ class ActorRuntime:
             now = time.monotonic()
             if now >= next_witness:
                 self.clock.refresh()
+                self.drops.flush()
                 self._publish_witness()
                 next_witness = max(next_witness + WITNESS_INTERVAL_S, now)
                 if os.getppid() != self._parent_pid:
@@ -359,8 +370,9 @@ class ActorRuntime:
             try:
                 message = wire.decode(frames)
             except WireError as exc:
-                self.counters.decode_errors += 1
-                self.log.debug("dropped undecodable frame", error=str(exc))
+                topic = frames[0].decode("utf-8", "replace")
+                stream = topic if topic in self._wanted else UNKNOWN_STREAM
+                self.drops.drop(stream, Reason.MALFORMED, error=str(exc))
                 message = None
             if message is not None and message.stream in self._wanted:
                 message.received_ns = self.clock.now_ns()
@@ -404,6 +416,8 @@ class ActorRuntime:
         self._last_samples_out = self.counters.samples_out
         p50, p99 = self.latency.percentiles()
         self.latency.clear()  # each record speaks of its own interval, not of start-up
+        role_fields = self.actor.witness()
+        role_inputs = role_fields.pop("inputs", {})
         record = Witness(
             actor=self.spec.name,
             role=self.spec.role,
@@ -417,8 +431,11 @@ class ActorRuntime:
             msgs_in=self.counters.msgs_in,
             msgs_out=self.counters.msgs_out,
             gaps=sum(t.gaps for t in self.tracks.values()),
-            decode_errors=self.counters.decode_errors,
-            drops=self.counters.drops,
+            decode_errors=self.drops.total(Reason.MALFORMED),
+            drops=self.drops.total(Reason.QUEUE_OVERFLOW),
+            future_stamps=self.drops.total(Reason.FUTURE_STAMP),
+            time_violations=self.drops.total(Reason.TIME_VIOLATION),
+            invalid_samples=self.drops.total(Reason.INVALID_SAMPLE),
             latency_p50_ms=p50,
             latency_p99_ms=p99,
             cpu_percent=self._process.cpu_percent(None),
@@ -426,9 +443,25 @@ class ActorRuntime:
             clock_offset_ns=self.clock.offset_ns,
             clock_uncertainty_ns=self.clock.uncertainty_ns,
             subscribers=self._gate.subscribed,
-            inputs={name: track.as_record() for name, track in self.tracks.items()},
+            inputs=self._input_stats(role_inputs),
         )
-        return record.with_role_fields(self.actor.witness())
+        return record.with_role_fields(role_fields)
+
+    def _input_stats(self, role_inputs: dict[str, dict[str, Any]]) -> dict[str, InputStats]:
+        """Per input: the runtime's stream bookkeeping, its drop counts, and what the role
+        adds (an engine's or sync's ``clock`` fault)."""
+        names = sorted(set(self.tracks) | set(role_inputs))
+        return {
+            name: InputStats.decode(
+                {
+                    **self.tracks.get(name, StreamTrack()).as_record().encode(),
+                    **witness_counts(self.drops, name),
+                    **role_inputs.get(name, {}),
+                },
+                name,
+            )
+            for name in names
+        }
 
     def _shutdown(self) -> None:
         try:

@@ -48,6 +48,17 @@ class Encoder(ABC):
         """Phasors for one message: ``times`` int64 ns, shape (n,); ``values`` the sensor's
         payload, (n,) float64/complex128 or (n, k); returns complex128, shape (n,)."""
 
+    def used_values(self, values: np.ndarray) -> np.ndarray | None:
+        """The values :meth:`encode` reads from a payload, which the engine screens first
+        (a NaN or ±Inf there is dropped and counted, never encoded): the first column of a
+        multi-column payload for the built-ins.  None when the payload has no such column
+        (every row is then invalid).  A plugin that reads other columns overrides this."""
+        if values.ndim == 1:
+            return values
+        if values.ndim == 2 and values.shape[1] > 0:
+            return _first_column(values)
+        return None
+
     def state(self) -> list[Any] | None:
         """JSON-able state carried from one message to the next, for checkpoints; None when
         the encoding keeps none."""

@@ -8,10 +8,17 @@ phasor of its inputs, C = |Σ s_i| / Σ m_i and R = |Σ T_i|² / (Σ E_i · Σ E
 Input messages are processed in sample-time order, not arrival order (a message waits until
 every other live input has caught up with it), so the same input messages always give the
 same outputs, bit for bit: what makes a replay reproduce a live run.
+
+Every input row is screened before it is queued (kairos.actors._screen, docs/wire.md
+"Counters"): a row stamped beyond mesh time + ``mesh.max_future_s``, not after its stream's
+newest accepted row, or with a non-finite value is dropped and counted, and never reaches the
+state.  So a stream with a wrong clock cannot hold the others back: its dropped rows never
+enter the sample-time order, and one whose rows lag the others by far is not waited for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +27,25 @@ from typing import Any
 
 import numpy as np
 
-from kairos import kernels
+from kairos import _log, kernels
 from kairos.actors._checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors._screen import (
+    BEHIND,
+    CLOCK_PERSIST_S,
+    MAX_PHASOR,
+    ROW_REASONS,
+    InputScreen,
+    clock_event,
+    clock_faults,
+    degraded_event,
+    finite_values,
+)
 from kairos.actors.encodings import Encoder, make_encoder
 from kairos.actors.spec import ActorProcessSpec
+from kairos.drops import DropLog, Reason
 from kairos.errors import ConfigError
-from kairos.records import COLLAPSE, EVENTS_STREAM, EngineStats, Event
+from kairos.records import EVENTS_STREAM, EngineStats, Event
 from kairos.topologies.model import Encoding
 from kairos.wire import Message
 
@@ -52,6 +71,9 @@ CHECKPOINT_FILE = "checkpoint.bin"
 #: messages an input may queue while it waits for the others; beyond, the oldest are dropped
 #: (and counted): a stalled input can never eat the device's memory
 MAX_QUEUED = 4096
+#: an engine that has dropped every input row (of every input) for this long reports itself
+#: degraded: a second is 5 to 50 messages of a sensor, never a single glitch
+DEGRADED_AFTER_S = 1.0
 
 
 @dataclass
@@ -96,9 +118,18 @@ class _InputState:
     last_time: int | None = None
     last_heard_ns: int | None = None
     period_ns: float = 0.0
+    #: smoothed sample time its messages advance by (their span, whatever the arrival rate)
+    span_ns: float = 0.0
+    #: mesh time since which its rows lag the engine's other inputs (see Engine._lags)
+    behind_since_ns: int | None = None
+    #: every row of its latest message was dropped: it holds no other input back
+    dropping: bool = False
 
     def note_arrival(self, message: Message, now_ns: int) -> int:
         """Queue one message; returns how many old ones had to be dropped for it (0 or 1)."""
+        if len(message.times) and self.last_time is not None:
+            advance = int(message.times[-1]) - self.last_time
+            self.span_ns = advance if self.span_ns == 0 else 0.9 * self.span_ns + 0.1 * advance
         if self.last_heard_ns is not None:
             interval = now_ns - self.last_heard_ns
             self.period_ns = (
@@ -145,11 +176,23 @@ class Engine(Actor):
         self.checkpoint_path: Path | None = None
         self.next_checkpoint_ns: int | None = None
         self.restored_from_ns: int | None = None
-        self.drops = 0
-        self.log: Any = None
+        self.log: Any = _log.get("engine", actor=spec.name)  # the runtime's, once set up
+        self._init_screens(DropLog(self.log))
+
+    def _init_screens(self, drops: DropLog) -> None:
+        """Every input's screen, counting into ``drops`` (the runtime's, once set up)."""
+        self.drop_log = drops
+        max_future_s = self.spec.mesh.max_future_s
+        self.screens = {name: InputScreen(name, max_future_s, drops) for name in self.inputs}
+        #: the drop reason the engine is degraded by (every input row dropped), or None
+        self.degraded: str | None = None
+        self._healthy_ns: int | None = None  # mesh time of the last accepted row
+        self._totals_healthy = dict.fromkeys(ROW_REASONS, 0)
 
     def setup(self, context: ActorContext) -> None:
         self.log = context.log
+        if context.drops is not None:
+            self._init_screens(context.drops)
         if self.spec.checkpoint_s <= 0:
             return
         self.checkpoint_path = context.work_dir / CHECKPOINT_FILE
@@ -214,11 +257,20 @@ class Engine(Actor):
         if self.started_ns is None:
             self.started_ns = now_ns  # inputs never heard of count as silent from here
         self.last_now_ns = now_ns
+        outgoing: list[Outgoing] = []
+        rows_in = rows_taken = 0
         for message in inputs:
             state = self.inputs.get(message.stream)
             if state is not None and not message.is_record:
-                self.drops += state.note_arrival(message, now_ns)
-        outgoing: list[Outgoing] = []
+                rows_in += len(message.times)
+                taken = self._admit(state, message, now_ns, outgoing)
+                state.dropping = taken is None and len(message.times) > 0
+                if taken is not None:
+                    rows_taken += len(taken.times)
+                    if state.note_arrival(taken, now_ns):
+                        self.drop_log.drop(state.stream, Reason.QUEUE_OVERFLOW, queued=MAX_QUEUED)
+        outgoing.extend(self._health(now_ns, rows_in, rows_taken))
+        outgoing.extend(self._watch_lag(now_ns))
         while (ready := self._next_ready(now_ns)) is not None:
             outgoing.extend(self._process(ready, ready.queue.popleft()))
         self._maybe_checkpoint(now_ns)
@@ -227,6 +279,83 @@ class Engine(Actor):
     def teardown(self) -> None:
         if self.last_now_ns is not None:
             self._maybe_checkpoint(self.last_now_ns, force=True)
+
+    def _admit(
+        self, state: _InputState, message: Message, now_ns: int, events: list[Outgoing]
+    ) -> Message | None:
+        """The message with only its acceptable rows (None if none is): a row stamped beyond
+        mesh time + ``max_future_s``, not after the input's newest accepted row, or whose
+        value is not finite is dropped, counted and told (kairos.actors._screen)."""
+        times = np.asarray(message.times, dtype=np.int64)
+        values = state.encoder.used_values(np.asarray(message.data))
+        valid = finite_values(values) if values is not None else np.zeros(len(times), dtype=bool)
+        accepted, clock = self.screens[state.stream].check(
+            times, valid, state.last_time, now_ns, values
+        )
+        if clock is not None:
+            self.log.warning("input clock is wrong", stream=state.stream, reason=clock)
+            events.append(
+                Outgoing(EVENTS_STREAM, [now_ns], clock_event(state.stream, clock, now_ns))
+            )
+        if accepted.all():
+            return message
+        if not accepted.any():
+            return None
+        return dataclasses.replace(message, times=times[accepted], data=message.data[accepted])
+
+    def _health(self, now_ns: int, rows_in: int, rows_taken: int) -> list[Outgoing]:
+        """Degraded after DEGRADED_AFTER_S of every input row dropped; recovered at the next
+        accepted row.  Told by one event record each way (never a stale number instead)."""
+        if self._healthy_ns is None:
+            self._healthy_ns = now_ns
+        if rows_taken:
+            self._healthy_ns = now_ns
+            self._totals_healthy = {r: self.drop_log.total(r) for r in ROW_REASONS}
+            if self.degraded is None:
+                return []
+            reason, self.degraded = self.degraded, None
+            self.log.warning("engine recovered: valid input again", reason=reason)
+            return [Outgoing(EVENTS_STREAM, [now_ns], degraded_event(False, reason, now_ns))]
+        if not rows_in or self.degraded is not None:
+            return []
+        if now_ns - self._healthy_ns < DEGRADED_AFTER_S * 1e9:
+            return []
+        since = {r: self.drop_log.total(r) - self._totals_healthy[r] for r in ROW_REASONS}
+        self.degraded = max(ROW_REASONS, key=since.__getitem__).value
+        self.log.warning("engine degraded: every input row dropped", reason=self.degraded)
+        return [Outgoing(EVENTS_STREAM, [now_ns], degraded_event(True, self.degraded, now_ns))]
+
+    def _lags(self, state: _InputState, time_ns: int) -> bool:
+        """Whether ``state``'s newest row lags ``time_ns`` by more than any live input would:
+        its clock is behind (a Pi without an RTC in 1970, a device an hour slow), and waiting
+        for it to catch up in sample time would stall the others."""
+        if state.last_time is None:
+            return False
+        return time_ns - state.last_time > max(MIN_STALE_S * 1e9, 3 * state.span_ns)
+
+    def _watch_lag(self, now_ns: int) -> list[Outgoing]:
+        """Report once an input whose rows have lagged the others for CLOCK_PERSIST_S."""
+        start = self.started_ns or now_ns
+        live = [s for s in self.inputs.values() if not s.stale(now_ns, start)]
+        newest = max((s.last_time for s in live if s.last_time is not None), default=None)
+        events = []
+        for state in live:
+            screen = self.screens[state.stream]
+            if newest is None or not self._lags(state, newest):
+                state.behind_since_ns = None
+                if screen.clock_fault == BEHIND:
+                    screen.clock_fault = None
+                continue
+            if state.behind_since_ns is None:
+                state.behind_since_ns = now_ns
+            persisted = now_ns - state.behind_since_ns >= CLOCK_PERSIST_S * 1e9
+            if persisted and screen.clock_fault is None:
+                screen.clock_fault = BEHIND
+                self.log.warning("input clock is wrong", stream=state.stream, reason=BEHIND)
+                events.append(
+                    Outgoing(EVENTS_STREAM, [now_ns], clock_event(state.stream, BEHIND, now_ns))
+                )
+        return events
 
     def _next_ready(self, now_ns: int) -> _InputState | None:
         """The input whose head message is next in sample-time order, if it may go now."""
@@ -239,7 +368,9 @@ class Engine(Actor):
             if other is candidate or other.queue:
                 continue
             caught_up = other.last_time is not None and other.last_time >= first
-            if not caught_up and not other.stale(now_ns, self.started_ns or now_ns):
+            if caught_up or other.dropping or self._lags(other, first):
+                continue
+            if not other.stale(now_ns, self.started_ns or now_ns):
                 return None
         return candidate
 
@@ -248,6 +379,9 @@ class Engine(Actor):
         if len(times) == 0:
             return []
         z = source.encoder.encode(times, np.asarray(message.data))
+        times, z = self._usable_phasors(source, times, z)
+        if len(times) == 0:
+            return []
         others = [s for s in self.inputs.values() if s is not source]
         columns: dict[str, np.ndarray] = {}
         pooled_t: dict[str, np.ndarray] = {}
@@ -295,6 +429,24 @@ class Engine(Actor):
         self.rows_out += len(rows)
         return [Outgoing("", times, rows, ENGINE_FIELDS), *events]
 
+    def _usable_phasors(
+        self, source: _InputState, times: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Defence in depth: the rows whose phasor is finite and bounded (MAX_PHASOR); the
+        inputs were screened, so a drop here means an encoding misbehaved."""
+        ok = finite_values(z, MAX_PHASOR)
+        if ok.all():
+            return times, z
+        bad = np.flatnonzero(~ok)
+        self.drop_log.drop(
+            source.stream,
+            Reason.INVALID_SAMPLE,
+            len(bad),
+            t_ns=int(times[bad[0]]),
+            phasor=str(z[bad[0]]),
+        )
+        return times[ok], z[ok]
+
     def _events(
         self,
         window: str,
@@ -307,8 +459,8 @@ class Engine(Actor):
             Outgoing(
                 EVENTS_STREAM,
                 [int(times[i])],
-                Event(
-                    COLLAPSE, window, bool(collapsed[i]), int(times[i]), float(resonance[i])
+                Event.collapse(
+                    window, bool(collapsed[i]), int(times[i]), float(resonance[i])
                 ).encode(),
             )
             for i in changes
@@ -317,10 +469,12 @@ class Engine(Actor):
     def witness(self) -> dict[str, Any]:
         stats = EngineStats(
             rows_out=self.rows_out,
+            degraded=self.degraded,
             queued={name: len(s.queue) for name, s in self.inputs.items()},
             collapsed=dict(self.collapsed),
         )
-        return {**stats.encode(), "drops": self.drops}  # queue overflows are the drops
+        # each input's clock fault joins the runtime's per-input entry (InputStats.clock)
+        return {**stats.encode(), "inputs": clock_faults(self.screens)}
 
 
 def _first_time(message: Message) -> int:

@@ -5,22 +5,34 @@ coherence and mesh phase).  On every tick of a common mesh-time grid the sync co
 latest state of each live node, publishes the mesh state, the mesh pulse that coupled
 sensors follow (§5.6), and an event whenever emergence starts or ends.  A node silent for
 more than 3 of its periods is left out and listed as stale until it speaks again.
+
+A node's rows are screened as an engine screens its inputs (kairos.actors._screen): a row
+stamped ahead of mesh time, or with a value no engine or sync produces (non-finite, a
+coherence or resonance outside [0, 1], a phase outside [−π, π]) is dropped and counted, and
+the node keeps its previous state: one hostile node can never make the mesh state
+non-finite.  A node whose every row is dropped falls silent, so it goes stale like a node
+that stopped talking.  Time order is not checked: an engine with several inputs publishes
+one row per input row in sample-time order of its messages, so its stream goes back in time
+between messages (two sensors sampling together give every time twice: 4328 of 8700 rows of
+the demo's `coherent` engine in 11 s); the node's state is the newest row of each message.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kairos import kernels
-from kairos.actors._runtime import Actor, Outgoing
+from kairos import _log, kernels
+from kairos.actors._runtime import Actor, ActorContext, Outgoing
+from kairos.actors._screen import InputScreen, clock_event, clock_faults
 from kairos.actors.spec import ActorProcessSpec
+from kairos.drops import DropLog
 from kairos.errors import ConfigError, WireError
 from kairos.records import (
-    EMERGENCE,
     EVENTS_STREAM,
     PULSE_STREAM,
     Event,
@@ -34,6 +46,8 @@ from kairos.wire import Message
 STALE_PERIODS = 3
 #: …but never sooner than this (a node's first messages say little about its period)
 MIN_STALE_NS = 300_000_000
+#: the engine columns a sync reads; the first two are required, the others default to 0
+NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 
 
 @dataclass
@@ -77,41 +91,54 @@ class Sync(Actor):
         self.emerged = False
         self.next_tick_ns: int | None = None
         self.ticks = 0
+        self.log: Any = _log.get("sync", actor=spec.name)  # the runtime's, once set up
+        self._init_screens(DropLog(self.log))
+
+    def _init_screens(self, drops: DropLog) -> None:
+        max_future_s = self.spec.mesh.max_future_s
+        self.screens = {
+            name: InputScreen(name, max_future_s, drops, ordered=False) for name in self.nodes
+        }
+
+    def setup(self, context: ActorContext) -> None:
+        self.log = context.log
+        if context.drops is not None:
+            self._init_screens(context.drops)
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
+        outgoing: list[Outgoing] = []
         for message in inputs:
             node = self.nodes.get(message.stream)
             if node is not None:
-                self._take(node, message, now_ns)
+                outgoing.extend(self._take(node, message, now_ns))
         if self.next_tick_ns is None:
             self.next_tick_ns = (now_ns // self.period_ns + 1) * self.period_ns
-        outgoing: list[Outgoing] = []
         if now_ns >= self.next_tick_ns:
             tick_ns = now_ns // self.period_ns * self.period_ns  # on the common grid
             outgoing.extend(self._tick(tick_ns, now_ns))
             self.next_tick_ns = tick_ns + self.period_ns
         return outgoing
 
-    def _take(self, node: _Node, message: Message, now_ns: int) -> None:
-        if message.is_record:  # a sync feeding this one: a cell of cells
-            try:
-                state = MeshState.decode(message.data, message.stream)
-            except WireError:
-                return  # not a mesh state: the node is not heard (the runtime counts inputs)
-            node.coherence = state.global_coherence
-            node.phase = state.mesh_phase
-            node.resonance = 0.0
-            node.collapsed = state.emerged
-            node.last_t_ns = state.t_ns
-        else:
-            if len(message.times) == 0 or "coherence_slow" not in message.fields:
-                return
-            node.coherence = float(message.column("coherence_slow")[-1])
-            node.phase = float(message.column("phase_slow")[-1])
-            node.resonance = float(message.column("resonance_slow")[-1])
-            node.collapsed = bool(message.column("collapsed_slow")[-1])
-            node.last_t_ns = int(message.times[-1])
-        node.hear(now_ns)
+    def _take(self, node: _Node, message: Message, now_ns: int) -> list[Outgoing]:
+        """Take the node's newest acceptable row; returns a clock event if one is due."""
+        rows = _node_rows(message)
+        if rows is None:
+            return []
+        times, values, valid = rows
+        screen = self.screens[node.name]
+        accepted, clock = screen.check(times, valid, None, now_ns, values[:, 0])
+        events = []
+        if clock is not None:
+            self.log.warning("input clock is wrong", stream=node.name, reason=clock)
+            events.append(Outgoing(EVENTS_STREAM, [now_ns], clock_event(node.name, clock, now_ns)))
+        taken = np.flatnonzero(accepted)
+        if len(taken):
+            row = taken[-1]
+            node.coherence, node.phase, node.resonance = (float(v) for v in values[row, :3])
+            node.collapsed = bool(values[row, 3])
+            node.last_t_ns = int(times[row])
+            node.hear(now_ns)
+        return events
 
     def _tick(self, tick_ns: int, now_ns: int) -> list[Outgoing]:
         self.ticks += 1
@@ -156,7 +183,7 @@ class Sync(Actor):
             Outgoing(PULSE_STREAM, [tick_ns], state.pulse().encode()),
         ]
         if self.emerged != was:
-            event = Event(EMERGENCE, "mesh", self.emerged, tick_ns, float(level))
+            event = Event.emergence(self.emerged, tick_ns, float(level))
             out.append(Outgoing(EVENTS_STREAM, [tick_ns], event.encode()))
         return out
 
@@ -165,4 +192,58 @@ class Sync(Actor):
         return self.next_tick_ns
 
     def witness(self) -> dict[str, Any]:
-        return SyncStats(self.ticks, self.emerged, len(self.nodes)).encode()
+        stats = SyncStats(self.ticks, self.emerged, len(self.nodes))
+        # each node's clock fault joins the runtime's per-input entry (InputStats.clock)
+        return {**stats.encode(), "inputs": clock_faults(self.screens)}
+
+
+def _node_rows(message: Message) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A node message as (times, rows of NODE_FIELDS, whether each row is valid), or None when
+    it carries no node state at all (an empty message, an engine stream without the fields).
+
+    A valid row has a finite coherence and resonance in [0, 1] and a phase in [−π, π]: what
+    every engine (np.angle) and sync (atan2) produces.
+    """
+    if message.is_record:  # a sync feeding this one: a cell of cells
+        stamp = int(message.times[-1]) if len(message.times) else message.sent_ns
+        try:
+            state = MeshState.decode(message.data, message.stream)
+        except WireError:  # not a mesh state: an invalid row, counted as one
+            state = None
+        valid = state is not None and all(
+            math.isfinite(v) for v in (state.global_coherence, state.mesh_phase)
+        )
+        row = (
+            [state.global_coherence, state.mesh_phase, 0.0, float(state.emerged)]
+            if state is not None and valid
+            else [0.0] * 4
+        )
+        values = np.array([row], dtype=np.float64)
+        times = np.array([stamp], dtype=np.int64)
+        return times, values, np.array([valid]) & _in_range(values)
+    if len(message.times) == 0 or not {"coherence_slow", "phase_slow"} <= set(message.fields):
+        return None
+    n = len(message.times)
+    values = np.zeros((n, len(NODE_FIELDS)), dtype=np.float64)
+    usable = np.ones(n, dtype=bool)
+    for index, name in enumerate(NODE_FIELDS):
+        if name not in message.fields:
+            continue
+        column = message.column(name)
+        if column.dtype.kind not in "biuf":  # a complex column is not a node state
+            usable[:] = False
+            continue
+        values[:, index] = column
+    return np.asarray(message.times, dtype=np.int64), values, usable & _in_range(values)
+
+
+def _in_range(values: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        coherence, phase, resonance = values[:, 0], values[:, 1], values[:, 2]
+        return (
+            (coherence >= 0.0)
+            & (coherence <= 1.0)
+            & (np.abs(phase) <= np.pi)
+            & (resonance >= 0.0)
+            & (resonance <= 1.0)
+        )

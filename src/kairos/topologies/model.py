@@ -71,6 +71,10 @@ class MeshSpec:
     #: name of the reference device, or None for ``consensus``
     clock_reference: str | None = None
     pulse_hz: float = 10.0
+    #: seconds a sample may be stamped ahead of its receiver's mesh time before it is dropped
+    #: as a future stamp: mesh clocks agree to well under a millisecond (docs/design.md §6),
+    #: so 1 s is only ever crossed by a wrong clock
+    max_future_s: float = 1.0
     encrypt: bool = False
     base_port: int = 7800
 

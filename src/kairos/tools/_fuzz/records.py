@@ -64,7 +64,10 @@ def seed_witness() -> records.Witness:
         msgs_out=6,
         gaps=0,
         decode_errors=0,
-        drops=0,
+        drops=2,
+        future_stamps=1,
+        time_violations=0,
+        invalid_samples=3,
         latency_p50_ms=None,
         latency_p99_ms=1.5,
         cpu_percent=3.0,
@@ -72,20 +75,21 @@ def seed_witness() -> records.Witness:
         clock_offset_ns=-5,
         clock_uncertainty_ns=100,
         subscribers=1,
-        inputs={"osc": records.InputStats(5, 1, 0, 0)},
-    ).with_role_fields({**records.EngineStats(9, {"osc": 0}, {"fast": False}).encode(), "drops": 2})
+        inputs={"osc": records.InputStats(5, 1, 0, 0, future_stamps=1, invalid_samples=3)},
+    ).with_role_fields(records.EngineStats(9, None, {"osc": 0}, {"fast": False}).encode())
 
 
 def seeds() -> list[bytes]:
     state = seed_state()
     witness = seed_witness()
     payloads = [
-        state.encode(),
-        state.pulse().encode(),
-        records.Event(records.COLLAPSE, "slow", True, 10, float(np.float64(0.97))).encode(),
-        witness.encode(),
+        (0, state.encode()),
+        (1, state.pulse().encode()),
+        (2, records.Event.collapse("slow", True, 10, float(np.float64(0.97))).encode()),
+        (2, records.Event.clock("osc", "future_stamps", 11).encode()),
+        (3, witness.encode()),
     ]
-    out = [bytes([i]) + msgpack.packb(p, use_bin_type=True) for i, p in enumerate(payloads)]
+    out = [bytes([i]) + msgpack.packb(p, use_bin_type=True) for i, p in payloads]
     out.append(bytes([0]) + msgpack.packb({"t_ns": 1}))  # a mesh state lacking its keys
     out.append(bytes([3]) + b"\xc1")  # not msgpack
     return out
