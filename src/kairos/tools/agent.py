@@ -12,10 +12,9 @@ kairos agent install ... / kairos agent uninstall ...   (service set-up: systemd
 from __future__ import annotations
 
 import argparse
-import json
 
 from kairos.agent.config import DEFAULT_BIND, add_run_arguments
-from kairos.tools import agent_install
+from kairos.tools import _json, agent_install
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +58,7 @@ def _status(args: argparse.Namespace) -> int:
         status = client.call("status")
         health = client.call("health")
     if args.json:
-        print(json.dumps({"hello": hello, "status": status, "health": health}))
+        print(_json.dumps({"hello": hello, "status": status, "health": health}))
         return 0
     print(
         f"agent {args.endpoint}: device {hello['device']} ({hello['class']}), "

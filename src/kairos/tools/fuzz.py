@@ -13,11 +13,11 @@ targets (for testing the fuzzer itself); ``--target all`` runs the built-in ones
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from kairos.tools import _json
 from kairos.tools._fuzz import TARGET_MODULES, load_target, target_modules
 from kairos.tools._fuzz._stats import Stats
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     for name in names:
         stats = fuzz(name, engine, args)
-        print(json.dumps(stats.to_json()) if args.json else line(stats), flush=True)
+        print(_json.dumps(stats.to_json()) if args.json else line(stats), flush=True)
         if stats.crash is not None and stats.crash.details and not args.json:
             print(stats.crash.details.rstrip(), file=sys.stderr)
         failed |= not stats.ok

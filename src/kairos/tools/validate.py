@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections import Counter
 from typing import Any
 
 from kairos.errors import TopologyError
+from kairos.tools import _json
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(summary(file, topology))
     if args.json and resolved:
-        print(json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
+        print(_json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
     return EXIT_INVALID if failed else EXIT_OK
 
 
