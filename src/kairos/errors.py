@@ -63,7 +63,8 @@ class ClockError(KairosError):
 
 
 class AdapterError(KairosError):
-    """Raised when an adapter is unknown or its parameters are invalid."""
+    """Raised when an adapter is unknown, its parameters are invalid, or a sensor adapter's
+    reads keep failing (more than ``max_read_errors`` in a row)."""
 
 
 class RecordingError(KairosError):

@@ -25,6 +25,7 @@ import zmq
 
 from kairos import _log, wire
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
+from kairos.actors._ready import Consumers
 from kairos.actors.spec import ActorProcessSpec
 from kairos.errors import WireError
 from kairos.meshtime import MeshClock
@@ -142,7 +143,7 @@ class ActorRuntime:
         self.tracks: dict[str, StreamTrack] = {}
         self._seqs: dict[str, int] = {}
         self._stopping = False
-        self._subscribers = 0
+        self._consumers = Consumers(spec.consumers, self.log)
         # the agent that started us; an actor whose agent died stops too (checked each second)
         self._parent_pid = os.getppid()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -236,12 +237,13 @@ class ActorRuntime:
         """Hold the first message until every consumer named by the topology subscribed,
         then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while self._subscribers < self.spec.subscribers and not self._stopping:
+        while not self._consumers.complete and not self._stopping:
             if time.monotonic() >= deadline:
                 self.log.warning(
                     "not every subscriber arrived; publishing anyway",
-                    expected=self.spec.subscribers,
-                    subscribed=self._subscribers,
+                    expected=len(self._consumers.expected),
+                    subscribed=self._consumers.count,
+                    missing=self._consumers.missing(),
                 )
                 break
             self._take_subscriptions(deadline)
@@ -256,14 +258,13 @@ class ActorRuntime:
             self._drain_subscriptions()
 
     def _drain_subscriptions(self) -> None:
-        """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
+        """Follow the topology consumers' announcements (kairos.actors._ready)."""
         while True:
             try:
                 event = self._pub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if event[1:].startswith(wire.CONSUMER_MARK):
-                self._subscribers += 1 if event[:1] == b"\x01" else -1
+            self._consumers.take(event)
 
     def _loop(self) -> None:
         poller = zmq.Poller()
@@ -382,7 +383,7 @@ class ActorRuntime:
             "rss_bytes": self._process.memory_info().rss,
             "clock_offset_ns": self.clock.offset_ns,
             "clock_uncertainty_ns": self.clock.uncertainty_ns,
-            "subscribers": self._subscribers,
+            "subscribers": self._consumers.count,
             "inputs": {name: track.as_record() for name, track in self.tracks.items()},
         }
         record.update(self.actor.witness())

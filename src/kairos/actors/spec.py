@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kairos.errors import KairosError
-from kairos.topologies.model import RestartPolicy, Topology
+from kairos.topologies.model import MAX_READ_ERRORS, RestartPolicy, Topology
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,13 @@ class ActorProcessSpec:
     nodes: tuple[NodeInfo, ...] = ()
     mesh: dict[str, Any] = field(default_factory=dict)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: sensors: consecutive failing adapter reads survived before the actor ends
+    max_read_errors: int = MAX_READ_ERRORS
     #: engines: seconds between state checkpoints (0 disables them)
     checkpoint_s: float = 10.0
-    #: how many actors consume this actor's main stream (it waits for them before publishing)
-    subscribers: int = 0
+    #: the actors that consume this actor's main stream: it waits for their announcements
+    #: before publishing and counts only them (docs/wire.md, "Ready handshake")
+    consumers: tuple[str, ...] = ()
     #: the agent's clock file (see kairos.meshtime); None: this process's own local clock
     clock_file: str | None = None
     #: directory the actor may write files and checkpoints to
@@ -79,6 +82,7 @@ class ActorProcessSpec:
             if values.get("pulse") is not None:
                 values["pulse"] = InputLink(**values["pulse"])
             values["nodes"] = tuple(NodeInfo(**node) for node in values.get("nodes", ()))
+            values["consumers"] = tuple(str(name) for name in values.get("consumers", ()))
             if values.get("windows") is not None:
                 values["windows"] = tuple(values["windows"])
             values["restart"] = RestartPolicy(**values.get("restart", {}))
@@ -112,10 +116,10 @@ def build_specs(
         "hysteresis": topology.mesh.hysteresis,
         "pulse_hz": topology.mesh.pulse_hz,
     }
-    consumers: dict[str, int] = {}
+    consumers: dict[str, list[str]] = {}
     for actor in topology.actors.values():
         for name in actor.inputs:
-            consumers[name] = consumers.get(name, 0) + 1
+            consumers.setdefault(name, []).append(actor.name)
     specs: dict[str, ActorProcessSpec] = {}
     for actor in topology.actors.values():
         device = topology.devices[actor.device]
@@ -167,7 +171,8 @@ def build_specs(
             nodes=nodes,
             mesh=mesh,
             restart=actor.restart,
-            subscribers=consumers.get(actor.name, 0),
+            max_read_errors=actor.max_read_errors,
+            consumers=tuple(consumers.get(actor.name, ())),
             work_dir=str(work_root / actor.name),
         )
     return specs

@@ -18,12 +18,12 @@ from kairos.topologies._values import (
     as_str,
     seconds,
 )
-from kairos.topologies.model import ActorSpec, Encoding, MeshSpec, RestartPolicy
+from kairos.topologies.model import MAX_READ_ERRORS, ActorSpec, Encoding, MeshSpec, RestartPolicy
 
 ROLES = ("sensor", "engine", "sync", "output")
 _COMMON_KEYS = {"role", "device", "restart", "port"}
 ROLE_KEYS: dict[str, set[str]] = {
-    "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse"},
+    "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse", "max_read_errors"},
     "engine": _COMMON_KEYS | {"inputs", "encoding", "windows", "lag", "omega_hz", "weight"},
     "sync": _COMMON_KEYS | {"inputs", "rate_hz", "weight"},
     "output": _COMMON_KEYS | {"inputs", "adapter", "params"},
@@ -108,6 +108,7 @@ class ActorChecker:
             chunk = max(1, round(rate / _SENSOR_MESSAGES_HZ))
         if role == "sync" and rate is None:
             rate = self.mesh.pulse_hz
+        max_read_errors = as_int(spec.get("max_read_errors"))
         return ActorSpec(
             name=name,
             role=role or "sensor",
@@ -125,6 +126,7 @@ class ActorChecker:
             weight=as_number(spec.get("weight")) if role in ("engine", "sync") else None,
             pulse=pulse,
             restart=restart,
+            max_read_errors=MAX_READ_ERRORS if max_read_errors is None else max_read_errors,
             line=self.report.marked.key_at(where)[0],
         )
 

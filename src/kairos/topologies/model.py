@@ -15,6 +15,11 @@ Role = Literal["sensor", "engine", "sync", "output"]
 RestartPolicyName = Literal["never", "on-failure", "always"]
 LOCALHOST = "localhost"
 DEFAULT_AGENT_PORT = 7700
+#: consecutive failing reads a sensor survives (each read's rows skipped, counted, logged);
+#: one more ends the actor, so that its restart policy reopens the device.  At the usual 50
+#: reads a second that is one second of nothing but errors, while a flaky bus or connector
+#: fails a read here and there or a few in a row
+MAX_READ_ERRORS = 50
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class ActorSpec:
     #: sensors with a coupling adapter: the sync actor whose pulse they follow
     pulse: str | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: sensors: consecutive failing reads survived (see MAX_READ_ERRORS)
+    max_read_errors: int = MAX_READ_ERRORS
     line: int = 0
 
 

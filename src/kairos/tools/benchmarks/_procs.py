@@ -51,10 +51,10 @@ def sensor_spec(
     *,
     rate_hz: float,
     chunk: int,
-    subscribers: int = 1,
+    consumers: Sequence[str],
     params: dict[str, Any] | None = None,
 ) -> ActorProcessSpec:
-    """An oscillator sensor actor."""
+    """An oscillator sensor actor that waits for ``consumers`` (actor names)."""
     return ActorProcessSpec(
         name=name,
         role="sensor",
@@ -66,7 +66,7 @@ def sensor_spec(
         rate_hz=rate_hz,
         chunk=chunk,
         mesh=dict(MESH),
-        subscribers=subscribers,
+        consumers=tuple(consumers),
         work_dir=str(work_dir / name),
     )
 
@@ -77,9 +77,9 @@ def engine_spec(
     work_dir: Path,
     inputs: Sequence[tuple[str, int]],
     *,
-    subscribers: int = 1,
+    consumers: Sequence[str],
 ) -> ActorProcessSpec:
-    """A lock-in engine actor over ``inputs`` (actor name, port)."""
+    """A lock-in engine actor over ``inputs`` (actor name, port), waiting for ``consumers``."""
     return ActorProcessSpec(
         name=name,
         role="engine",
@@ -90,7 +90,7 @@ def engine_spec(
         encoding=dict(ENGINE_ENCODING),
         windows=ENGINE_WINDOWS,
         mesh=dict(MESH),
-        subscribers=subscribers,
+        consumers=tuple(consumers),
         work_dir=str(work_dir / name),
     )
 
