@@ -5,14 +5,19 @@ A topology consumer announces itself to a publisher by subscribing to
 XPUB reads each subscription as ``b"\\x01" + topic`` and each unsubscription as
 ``b"\\x00" + topic``.  libzmq keeps, per topic, the set of connections holding it: with
 ``XPUB_VERBOSE`` it reports every subscription, but an unsubscription only when the *last*
-connection holding that topic cancels it or goes away (a cancel from a connection that never
-held it is not reported at all; measured with libzmq 4.3.5).
+connection holding that topic cancels it or goes away (measured with libzmq 4.3.5).
 
 So for a name the events mean "some live connection announces it" and "none does any more",
 and the only exact count is of *names*: counting +1 and −1 per event counted a name announced
 by two connections twice for good (two subscriptions, one unsubscription).  Only the names
 the topology gives the publisher are counted; any other announcement is ignored, so a flood
 of made-up names cannot inflate the count or release a publisher early.
+
+What it cannot do against a peer that lies (docs/wire.md): an announcement proves nothing
+about who sent it, so a peer announcing a real consumer's name before it arrives releases the
+publisher early; and libzmq also reports a cancel sent by a connection that never held the
+topic, so a raw ZMTP peer can make a present consumer look gone (the count drops until that
+consumer reconnects).  ``mesh.encrypt`` admits only holders of the mesh key.
 """
 
 from __future__ import annotations
