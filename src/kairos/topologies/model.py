@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kairos.loopback import is_loopback_host
+
 Role = Literal["sensor", "engine", "sync", "output"]
 RestartPolicyName = Literal["never", "on-failure", "always"]
 LOCALHOST = "localhost"
@@ -40,6 +42,8 @@ class MeshSpec:
     #: name of the reference device, or None for ``consensus``
     clock_reference: str | None = None
     pulse_hz: float = 10.0
+    #: CurveZMQ on the data plane; left out of the file, true as soon as any device is off
+    #: loopback (docs/security.md)
     encrypt: bool = False
     base_port: int = 7800
 
@@ -62,6 +66,11 @@ class Device:
     @property
     def is_local(self) -> bool:
         return self.agent == LOCALHOST
+
+    @property
+    def on_loopback(self) -> bool:
+        """Its actors bind to a loopback address (unreachable from other machines)."""
+        return is_loopback_host(self.host)
 
 
 @dataclass(frozen=True)
