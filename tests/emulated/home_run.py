@@ -4,8 +4,9 @@ One launch serves the whole module (building namespaces and starting Python on a
 device takes seconds): a thread ticks the launcher and records every mesh-time round and
 every LOST/back change; a tap thread subscribes to every actor's endpoint and keeps each
 stream's messages (with the launch's mesh key: home.yaml's devices are off loopback, so its
-data plane is encrypted by default).  Tests read both under locks.  ``HomeRun.close()`` tears everything
-down; the fixture calls it on every path, and the clean-up test calls it explicitly.
+data plane is encrypted by default).  Tests read both under locks.  ``HomeRun.close()``
+tears everything down; the fixture calls it on every path, and the clean-up test calls it
+explicitly.
 """
 
 from __future__ import annotations
