@@ -95,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return _closed_pipe()
+        return closed_pipe()
 
 
-def _closed_pipe() -> int:
+def closed_pipe() -> int:
     """The reader of stdout went away (``| head``): stop quietly with status 1.
 
     Python's recipe for SIGPIPE: point stdout at /dev/null, so that the interpreter's own
