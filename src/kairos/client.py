@@ -41,7 +41,7 @@ import collections
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -406,8 +406,8 @@ class Publisher:
     does: sequence numbers per stream from 0, the epoch (this publisher's start in mesh time),
     ``sent_ns`` stamps, and the ready handshake before the first message.
 
-    ``consumers`` is how many topology consumers to wait for (docs/wire.md, "Ready
-    handshake"); :meth:`for_actor` takes it, and the endpoint, from the topology.
+    ``consumers`` names the topology consumers to wait for (docs/wire.md, "Ready
+    handshake"); :meth:`for_actor` takes them, and the endpoint, from the topology.
     ``clock_file`` is the local agent's clock file, for stamps in disciplined mesh time.
     """
 
@@ -416,7 +416,7 @@ class Publisher:
         endpoint: str,
         name: str,
         *,
-        consumers: int = 0,
+        consumers: Iterable[str] = (),
         mesh_key: MeshKey | str | Path | None = None,
         clock_file: str | Path | None = None,
     ) -> None:
@@ -469,7 +469,7 @@ class Publisher:
         return cls(
             spec.bind,
             actor,
-            consumers=spec.subscribers,
+            consumers=spec.consumers,
             mesh_key=mesh_key,
             clock_file=clock_file,
         )

@@ -77,7 +77,8 @@ class ConfigError(KairosError):
 
 
 class AdapterError(ConfigError):
-    """Raised when an adapter is unknown or its parameters are invalid."""
+    """Raised when an adapter is unknown, its parameters are invalid, or a sensor adapter's
+    reads keep failing (more than ``max_read_errors`` in a row)."""
 
 
 class RecordingError(KairosError):

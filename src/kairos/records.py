@@ -393,9 +393,9 @@ class InputStats:
     since it started: messages; messages lost within a publisher epoch or at the start of a
     new one (``gaps``); publisher restarts and the silence they caused (``outage_ns``); rows
     dropped per reason (docs/wire.md, "Counters"): messages that did not decode
-    (``decode_errors``, of those whose topic names the stream), stamped too far ahead (``future_stamps``),
-    not after the stream's newest row (``time_violations``), with a non-finite or absurd
-    value (``invalid_samples``), messages an engine's full queue pushed out (``drops``); and
+    (``decode_errors``, of those whose topic names the stream), rows stamped too far ahead
+    (``future_stamps``), not after the stream's newest row (``time_violations``), with a
+    non-finite or absurd value (``invalid_samples``), messages an engine's full queue pushed out (``drops``); and
     ``clock``, the reason the stream's clock is reported wrong, or None.
     """
 
@@ -517,11 +517,13 @@ SyncStats.KEYS = _keys(SyncStats)
 
 @dataclass(frozen=True)
 class SensorStats:
-    """A sensor's own fields of its witness: samples read, samples skipped after a stall,
-    whether its adapter ran out (a file that ended), and the adapter's name."""
+    """A sensor's own fields of its witness: samples read, samples skipped (after a stall,
+    or of a read that raised), adapter reads that raised (``read_errors``, docs/wire.md
+    "Counters"), whether its adapter ran out (a file that ended), and the adapter's name."""
 
     samples: int
     skipped_samples: int
+    read_errors: int
     exhausted: bool
     adapter: str
 
@@ -531,6 +533,7 @@ class SensorStats:
         return {
             "samples": self.samples,
             "skipped_samples": self.skipped_samples,
+            "read_errors": self.read_errors,
             "exhausted": self.exhausted,
             "adapter": self.adapter,
         }
@@ -541,6 +544,7 @@ class SensorStats:
         return cls(
             read.integer("samples"),
             read.integer("skipped_samples"),
+            read.integer("read_errors") if "read_errors" in payload else 0,
             read.flag("exhausted"),
             read.text("adapter"),
         )

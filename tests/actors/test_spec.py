@@ -32,7 +32,7 @@ def full_spec() -> ActorProcessSpec:
         nodes=(NodeInfo("e", "pc", "pi-4", 1.5),),
         mesh=MeshSpec(collapse_threshold=0.9, hysteresis=0.02, pulse_hz=4.0, encrypt=True),
         restart=RestartPolicy(policy="always", max_restarts=3),
-        subscribers=2,
+        consumers=("out", "tap"),
         curve={"public": "p", "secret": "s"},
     )
 

@@ -62,7 +62,7 @@ def test_file_sensor_actor_publishes_the_csv_in_order(processes, tmp_path, ctx):
         params={"path": "data.csv", "column": "level", "base_dir": str(tmp_path)},
         rate_hz=100.0,
         chunk=10,
-        subscribers=1,
+        consumers=("test",),
         work_dir=str(tmp_path / "work"),
     )
     sub = ctx.socket(zmq.SUB)

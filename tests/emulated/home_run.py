@@ -3,8 +3,10 @@
 One launch serves the whole module (building namespaces and starting Python on a 0.1-CPU
 device takes seconds): a thread ticks the launcher and records every mesh-time round and
 every LOST/back change; a tap thread subscribes to every actor's endpoint and keeps each
-stream's messages.  Tests read both under locks.  ``HomeRun.close()`` tears everything
-down; the fixture calls it on every path, and the clean-up test calls it explicitly.
+stream's messages (with the launch's mesh key: home.yaml's devices are off loopback, so its
+data plane is encrypted by default).  Tests read both under locks.  ``HomeRun.close()``
+tears everything down; the fixture calls it on every path, and the clean-up test calls it
+explicitly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from kairos import wire
 from kairos.clocksync import MeshOffsets
 from kairos.errors import WireError
 from kairos.launch import Launch
+from kairos.meshkey import MeshKey, connect_encrypted
 
 HOME = Path(__file__).resolve().parents[2] / "topologies" / "home.yaml"
 #: the clock shift injected into the pi-zero's agent (its local clock runs this far behind)
@@ -50,10 +53,12 @@ class Received:
 class Tap:
     """A SUB socket on every actor endpoint, all topics, in its own thread and context."""
 
-    def __init__(self, endpoints: list[str]) -> None:
+    def __init__(self, endpoints: list[str], mesh_key: MeshKey | None) -> None:
         self._context = zmq.Context()
         self._sock = self._context.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if mesh_key is not None:
+            connect_encrypted(self._sock, mesh_key)
         self._sock.setsockopt(zmq.RCVHWM, 0)  # the test must not lose what actors sent
         self._sock.setsockopt(zmq.SUBSCRIBE, b"")
         for endpoint in endpoints:
@@ -251,7 +256,8 @@ def start_home(state_dir: Path) -> HomeRun:
     except BaseException:
         launch.stop()
         raise
-    tap = Tap([a.endpoint for a in plan.actors])
+    key = MeshKey.read(launch.mesh_key_file) if launch.mesh_key_file is not None else None
+    tap = Tap([a.endpoint for a in plan.actors], key)
     driver = Driver(launch)
     run = HomeRun(
         launch=launch,

@@ -22,7 +22,9 @@ from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.topologies.model import Encoding
 
 
-def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcessSpec:
+def sensor_spec(
+    tmp_path: Path, port: int, consumers: tuple[str, ...] = ("eng",)
+) -> ActorProcessSpec:
     return ActorProcessSpec(
         name="mic",
         role="sensor",
@@ -33,7 +35,7 @@ def sensor_spec(tmp_path: Path, port: int, subscribers: int = 1) -> ActorProcess
         params={"freq_hz": 5.0},
         rate_hz=200.0,
         chunk=4,
-        subscribers=subscribers,
+        consumers=consumers,
         work_dir=str(tmp_path / "mic"),
     )
 
@@ -148,7 +150,7 @@ def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, conte
 
 def test_actor_stops_when_its_parent_dies(tmp_path):
     """A stand-in agent (a shell) starts an actor then is killed -9: the actor exits by itself."""
-    spec = sensor_spec(tmp_path, free_port(), subscribers=0)
+    spec = sensor_spec(tmp_path, free_port(), consumers=())
     path = tmp_path / "mic.json"
     path.write_text(spec.to_json())
     parent = subprocess.Popen(

@@ -12,7 +12,8 @@ import pytest
 from support import Processes, free_port
 
 from kairos.errors import SecurityError
-from kairos.security.endpoints import is_loopback, reachable_from_here
+from kairos.loopback import is_loopback
+from kairos.security.endpoints import reachable_from_here
 from kairos.security.policy import control_security
 
 

@@ -31,7 +31,7 @@ def specs(key: MeshKey) -> tuple[dict[str, Any], dict[str, Any]]:
         "rate_hz": 50.0,
         "chunk": 5,
         "params": {"freq_hz": 2.0},
-        "subscribers": 1,
+        "consumers": ["eng"],
         "curve": key.as_spec(),
     }
     engine = {

@@ -25,6 +25,7 @@ import zmq
 
 from kairos import _log, wire
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
+from kairos.actors._ready import Consumers
 from kairos.actors._screen import witness_counts
 from kairos.actors.spec import ActorProcessSpec
 from kairos.drops import DropLog, Reason
@@ -118,36 +119,40 @@ def open_publisher(context: zmq.Context, bind: str, mesh_key: Any = None) -> tup
 
 
 class ReadyGate:
-    """The ready handshake of a publisher (docs/wire.md): counts the topology consumers that
-    announced themselves on ``pub`` and holds the first message until ``expected`` are in."""
+    """The ready handshake of a publisher (docs/wire.md): follows the announcements of the
+    topology consumers named in ``expected`` on ``pub`` (kairos.actors._ready.Consumers:
+    names, so a name announced twice counts once and an unknown name not at all) and holds
+    the first message until every one of them is in."""
 
-    def __init__(self, pub: zmq.Socket, expected: int, log: Any) -> None:
+    def __init__(self, pub: zmq.Socket, expected: Iterable[str], log: Any) -> None:
         self.pub = pub
-        self.expected = expected
+        self.consumers = Consumers(expected, log)
         self.log = log
-        #: topology consumers subscribed now (announcements minus withdrawals)
-        self.subscribed = 0
+
+    @property
+    def subscribed(self) -> int:
+        """Topology consumers subscribed now (the witness ``subscribers``)."""
+        return self.consumers.count
 
     def wait(self, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Hold until every consumer subscribed (at most READY_TIMEOUT_S, then a warning),
         then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner.
         True when every consumer came."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        complete = True
-        while self.subscribed < self.expected and not stopping():
+        while not self.consumers.complete and not stopping():
             if time.monotonic() >= deadline:
                 self.log.warning(
                     "not every subscriber arrived; publishing anyway",
-                    expected=self.expected,
-                    subscribed=self.subscribed,
+                    expected=len(self.consumers.expected),
+                    subscribed=self.consumers.count,
+                    missing=self.consumers.missing(),
                 )
-                complete = False
                 break
             self._take(deadline)
         grace_end = time.monotonic() + WATCHER_GRACE_S
         while not stopping() and time.monotonic() < grace_end:
             self._take(grace_end)
-        return complete and self.subscribed >= self.expected
+        return self.consumers.complete
 
     def _take(self, until: float) -> None:
         """Wait (at most until ``until``) for subscription events and count those that came."""
@@ -156,14 +161,13 @@ class ReadyGate:
             self.drain()
 
     def drain(self) -> None:
-        """Count topology consumers by their announcement (see kairos.wire.CONSUMER_MARK)."""
+        """Follow every subscription event waiting on the XPUB."""
         while True:
             try:
                 event = self.pub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if event[1:].startswith(wire.CONSUMER_MARK):
-                self.subscribed += 1 if event[:1] == b"\x01" else -1
+            self.consumers.take(event)
 
 
 def send_frames(pub: zmq.Socket, frames: Sequence[Any]) -> None:
@@ -256,7 +260,7 @@ class ActorRuntime:
         self._mesh_key = _mesh_key(spec)
         # the XPUB and, when encrypted, the mesh key's ZAP authenticator
         self._pub, self._auth = open_publisher(self._ctx, spec.bind, self._mesh_key)
-        self._gate = ReadyGate(self._pub, spec.subscribers, self.log)
+        self._gate = ReadyGate(self._pub, spec.consumers, self.log)
         self._subs = self._make_subscribers()
         self._wanted = {link.stream for link in spec.inputs}
         if spec.pulse is not None:

@@ -3,6 +3,12 @@
 Sample times sit on a grid of ``1/rate_hz`` aligned to mesh time, so sensors of the same
 rate on different devices sample at the same instants.  Only whole chunks are sent; after a
 stall of more than a second the sensor skips ahead and counts the skipped samples as drops.
+
+An adapter's ``read`` that raises (an I²C error, a USB device gone for a moment) costs only
+that read's samples: they are skipped, the read is counted (``read_errors``) and logged
+through the drop log, and the grid moves on.  Only when ``max_read_errors`` reads in a row
+have failed and the next one fails too does the actor end with an AdapterError, so that its
+restart policy reopens the device.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from kairos.actors.adapters import (
     sensor_adapter,
 )
 from kairos.actors.spec import ActorProcessSpec
-from kairos.errors import ConfigError, WireError
+from kairos.drops import DropLog, Reason
+from kairos.errors import AdapterError, ConfigError, WireError
 from kairos.records import Pulse, SensorStats
 from kairos.topologies.model import default_chunk
 from kairos.wire import Message
@@ -45,6 +52,10 @@ class Sensor(Actor):
         self.samples = 0
         self.skipped = 0
         self.exhausted = False
+        #: reads that raised, in all and in a row (the limit is spec.max_read_errors)
+        self.read_errors = 0
+        self.failing_reads = 0
+        self.drops: DropLog | None = None
 
     def setup(self, context: ActorContext) -> None:
         cls = sensor_adapter(self.spec.adapter or "")
@@ -54,6 +65,7 @@ class Sensor(Actor):
                 self.spec.params, self.rate_hz, AdapterContext(self.spec.name, context.work_dir)
             ),
         )
+        self.drops = context.drops if context.drops is not None else DropLog(context.log)
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
         assert self.adapter is not None  # set in setup(); update is never called before
@@ -81,8 +93,13 @@ class Sensor(Actor):
             return []
         count = chunks * self.chunk
         times = self.next_sample_ns + self.step_ns * np.arange(count, dtype=np.int64)
-        values = np.asarray(self.adapter.read(times))
         self.next_sample_ns += count * self.step_ns
+        try:
+            values = np.asarray(self.adapter.read(times))
+        except Exception as exc:  # adapters are device code (plugins too): anything may fail
+            self._read_failed(count, exc)
+            return []
+        self.failing_reads = 0
         produced = len(values)
         if produced < count:
             self.exhausted = True  # a file that ended: send what there is, then stay quiet
@@ -98,6 +115,22 @@ class Sensor(Actor):
             for start in range(0, produced, self.chunk)
         ]
 
+    def _read_failed(self, count: int, exc: Exception) -> None:
+        """Skip and count the ``count`` samples of a read that raised; end the actor once
+        more than ``max_read_errors`` reads in a row have failed."""
+        self.read_errors += 1
+        self.failing_reads += 1
+        self.skipped += count
+        error = f"{type(exc).__name__}: {exc}"
+        assert self.drops is not None  # set in setup(), like the adapter
+        self.drops.drop(self.spec.name, Reason.READ_ERROR, error=error, samples=count)
+        if self.failing_reads > self.spec.max_read_errors:
+            raise AdapterError(
+                f"sensor {self.spec.name!r}: adapter {self.spec.adapter!r} failed "
+                f"{self.failing_reads} reads in a row (max_read_errors "
+                f"{self.spec.max_read_errors}); last: {error}"
+            ) from exc
+
     def next_call_ns(self) -> int | None:
         """When the next whole chunk is due (its last sample's time)."""
         if self.exhausted or self.next_sample_ns is None:
@@ -109,6 +142,8 @@ class Sensor(Actor):
             self.adapter.close()
 
     def witness(self) -> dict[str, Any]:
+        if self.drops is not None:
+            self.drops.flush()  # the witness second is the drop log's tick
         return SensorStats(
-            self.samples, self.skipped, self.exhausted, self.spec.adapter or ""
+            self.samples, self.skipped, self.read_errors, self.exhausted, self.spec.adapter or ""
         ).encode()

@@ -65,8 +65,9 @@ class ActorProcessSpec(ActorSettings):
     mesh: MeshSpec = field(default_factory=MeshSpec)
     #: engines: seconds between state checkpoints (0 disables them)
     checkpoint_s: float = 10.0
-    #: how many actors consume this actor's main stream (it waits for them before publishing)
-    subscribers: int = 0
+    #: the actors that consume this actor's main stream: it waits for their announcements
+    #: before publishing and counts only them (docs/wire.md, "Ready handshake")
+    consumers: tuple[str, ...] = ()
     #: the agent's clock file (see kairos.meshtime); None: this process's own local clock
     clock_file: str | None = None
     #: directory the actor may write files and checkpoints to
@@ -101,6 +102,7 @@ class ActorProcessSpec(ActorSettings):
             if values.get("pulse") is not None:
                 values["pulse"] = InputLink(**values["pulse"])
             values["nodes"] = tuple(NodeInfo(**node) for node in values.get("nodes", ()))
+            values["consumers"] = tuple(str(name) for name in values.get("consumers", ()))
             if values.get("windows") is not None:
                 values["windows"] = tuple(values["windows"])
             if values.get("encoding") is not None:
@@ -129,10 +131,10 @@ class ActorProcessSpec(ActorSettings):
 def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, ActorProcessSpec]:
     """One spec per actor of ``topology``, each writing under ``work_root / name`` (None:
     the default work dir); an agent sets its own clock file and work dir when it spawns."""
-    consumers: dict[str, int] = {}
+    consumers: dict[str, list[str]] = {}
     for actor in topology.actors.values():
         for name in actor.inputs:
-            consumers[name] = consumers.get(name, 0) + 1
+            consumers.setdefault(name, []).append(actor.name)
     specs: dict[str, ActorProcessSpec] = {}
     for actor in topology.actors.values():
         device = topology.devices[actor.device]
@@ -177,7 +179,7 @@ def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, 
             pulse=pulse,
             nodes=nodes,
             mesh=topology.mesh,
-            subscribers=consumers.get(actor.name, 0),
+            consumers=tuple(consumers.get(actor.name, ())),
             work_dir=str(work_root / actor.name) if work_root is not None else ".",
         )
     return specs

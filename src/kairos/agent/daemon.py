@@ -45,6 +45,7 @@ from kairos.control.protocol import (
     RequestError,
 )
 from kairos.control.sockets import bind, control_socket
+from kairos.drops import DropLog, Reason
 from kairos.errors import AgentError, KairosError
 from kairos.hardware.detect import detect_class
 from kairos.keys import fingerprint
@@ -87,6 +88,9 @@ class Agent:
         self.guard: ControlGuard | None = None
         self._replies: OrderedDict[str, tuple[str, bytes, int]] = OrderedDict()
         self._counts: Counter[str] = Counter()
+        #: every refusal is logged through it: the first of each code at once, then at most
+        #: one summary per code every 10 s, so a flood of bad requests cannot flood the log
+        self._drops = DropLog(self._log)
         self._stop = False
         self._child_exited = False
         self._wake_r, self._wake_w = socket.socketpair()
@@ -107,6 +111,9 @@ class Agent:
         if self.guard is not None:
             counts["handshakes_refused"] = self.guard.refused_handshakes
             counts["handshakes_allowed"] = self.guard.allowed_handshakes
+        refused = self._drops.total(Reason.REFUSED_REQUEST)
+        if refused:  # like the codes: a counter appears once it counts something
+            counts[Reason.REFUSED_REQUEST.value] = refused
         return counts
 
     def security_counters(self) -> dict[str, Any]:
@@ -221,6 +228,7 @@ class Agent:
                 next_supervise = now + SUPERVISE_EVERY_S
             if now >= next_health:
                 self.health.sample()
+                self._drops.flush()
                 next_health = now + HEALTH_EVERY_S
             if now >= next_watchdog:
                 try:
@@ -266,10 +274,7 @@ class Agent:
         key = user_id.encode() if isinstance(user_id, str) else b""
         if self.guard.trusts(key):
             return True
-        self._count("untrusted")
-        self._log.warning(
-            "request refused: launcher key no longer trusted", key=fingerprint(key) or "none"
-        )
+        self._refuse("untrusted", error="launcher key not trusted", key=fingerprint(key) or "none")
         envelope = [b""] if len(parts) == 3 and len(parts[1]) == 0 else []
         try:
             request_id = Request.decode(parts[-1].bytes).id
@@ -287,7 +292,7 @@ class Agent:
         if len(body) == 2 and body[0] == b"":  # a REQ client: keep its empty delimiter
             envelope, body = [b""], body[1:]
         if len(body) != 1:
-            self._count(BAD_REQUEST, malformed=True)
+            self._refuse(BAD_REQUEST, malformed=True, error=f"{len(body)} frames")
             reply = Reply.failure("", BAD_REQUEST, f"expected 1 frame, got {len(body)}")
             self._send(sock, identity, envelope, reply.encode())
             return
@@ -298,25 +303,22 @@ class Agent:
         try:
             request = Request.decode(frame)
         except RequestError as exc:
-            self._count(exc.code, malformed=exc.code == BAD_REQUEST)
-            self._log.warning("malformed request refused", code=exc.code, error=str(exc))
+            self._refuse(exc.code, malformed=exc.code == BAD_REQUEST, error=str(exc))
             return Reply.failure(exc.request_id, exc.code, str(exc)).encode()
         digest = request.digest()
         remembered = self._replies.get(request.id)
         if remembered is not None:
             if remembered[0] == digest:
-                self._count("replayed")
-                self._log.warning("replayed request not executed again", id=request.id)
+                self._refuse("replayed", error="not executed again", id=request.id)
                 return remembered[1]
-            self._count(DUPLICATE)
-            self._log.warning("request id reused for another request refused", id=request.id)
+            self._refuse(DUPLICATE, error="id reused for another request", id=request.id)
             return Reply.failure(
                 request.id, DUPLICATE, f"id {request.id} was already used for another request"
             ).encode()
         if len(self._replies) >= MAX_REMEMBERED:
             self._forget_expired()
             if len(self._replies) >= MAX_REMEMBERED:  # a flood of long-lived ids: refuse
-                self._count(ERROR)
+                self._refuse(ERROR, error="busy: too many live requests", id=request.id)
                 return Reply.failure(
                     request.id, ERROR, "agent busy: too many live requests"
                 ).encode()
@@ -325,7 +327,10 @@ class Agent:
         self._replies[request.id] = (digest, encoded, request.expires_ns)
         if len(self._replies) > REPLAY_CACHE_SIZE:
             self._forget_expired()
-        self._count(reply.code)
+        if reply.ok:
+            self._count(reply.code)
+        else:
+            self._refuse(reply.code, error=reply.error, id=request.id, cmd=request.cmd)
         return encoded
 
     def _forget_expired(self) -> None:
@@ -339,7 +344,6 @@ class Agent:
         now = self.mesh_ns()
         if now > request.expires_ns:
             late_ms = (now - request.expires_ns) / 1e6
-            self._log.warning("expired request refused", id=request.id, late_ms=round(late_ms))
             return Reply.failure(
                 request.id,
                 EXPIRED,
@@ -348,7 +352,6 @@ class Agent:
             )
         if request.expires_ns - now > MAX_TTL_NS:
             ahead_s = (request.expires_ns - now) / 1e9
-            self._log.warning("request expiring too late refused", id=request.id, ahead_s=ahead_s)
             return Reply.failure(
                 request.id,
                 EXPIRED,
@@ -387,6 +390,11 @@ class Agent:
         except zmq.ZMQError as exc:  # EHOSTUNREACH (ROUTER_MANDATORY) or a full queue
             self._count("unroutable")
             self._log.warning("reply not delivered", error=str(exc))
+
+    def _refuse(self, code: str, malformed: bool = False, **detail: Any) -> None:
+        """Count a refused request and log it through the drop log (its code as the stream)."""
+        self._count(code, malformed)
+        self._drops.drop(code, Reason.REFUSED_REQUEST, **detail)
 
     def _count(self, code: str, malformed: bool = False) -> None:
         self._counts[code] += 1

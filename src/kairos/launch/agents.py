@@ -28,8 +28,8 @@ from kairos import keys
 from kairos.control.client import ControlClient
 from kairos.control.sockets import CurveKeys
 from kairos.errors import AgentError, SecurityError
+from kairos.loopback import is_loopback
 from kairos.meshkey import MeshKey
-from kairos.security.endpoints import is_loopback
 from kairos.security.handshake import HandshakeWatch
 from kairos.timeouts import STOP_GRACE_S
 from kairos.topologies.model import Device, Topology

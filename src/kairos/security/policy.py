@@ -13,7 +13,7 @@ from pathlib import Path
 from kairos import keys
 from kairos.control.sockets import CurveKeys
 from kairos.errors import SecurityError
-from kairos.security.endpoints import is_loopback
+from kairos.loopback import is_loopback
 
 
 @dataclass(frozen=True)

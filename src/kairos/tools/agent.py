@@ -12,11 +12,10 @@ kairos agent install ... / kairos agent uninstall ...   (service set-up: systemd
 from __future__ import annotations
 
 import argparse
-import json
 
 from kairos.agent.config import DEFAULT_BIND, add_run_arguments
 from kairos.errors import EXIT_OK
-from kairos.tools import agent_install
+from kairos.tools import _json, agent_install
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +61,7 @@ def _status(args: argparse.Namespace) -> int:
         health = client.call(Health())
     if args.json:
         print(
-            json.dumps(
+            _json.dumps(
                 {
                     Hello.name: hello.to_map(),
                     Status.name: status.to_map(),

@@ -4,13 +4,16 @@ Each subcommand lives in its own module exposing ``configure(parser)`` and
 ``run(args) -> int``.  Those modules import their heavy dependencies (rich, mcap, jsonschema)
 inside ``run`` so that ``kairos agent run`` stays lean on a 512 MB Pi Zero.
 
-Exit status: 0 success, 1 failure, 2 usage or invalid input.
+Exit status: 0 success, 1 failure, 2 usage or invalid input.  A reader that closes the
+pipe early (``kairos validate --json FILE | head -1``) ends any command quietly with status 1
+(the output was not delivered in full), never with a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -80,12 +83,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _log.configure(json=args.log_json, level=args.log_level)
     try:
-        return int(args._run(args))
+        status = int(args._run(args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe must raise inside this try
+        return status
     except KairosError as exc:
         print(f"kairos {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop quietly with status 1.
+
+    Python's recipe for SIGPIPE: point stdout at /dev/null, so that the interpreter's own
+    flush at exit finds nowhere broken to write the rest of the buffer to and stays quiet.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

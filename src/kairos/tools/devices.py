@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import sys
 from typing import Any
 
 from kairos.errors import EXIT_OK, EXIT_USAGE, DeviceClassError
 from kairos.hardware.classes import DeviceClass, all_classes, load_class
 from kairos.hardware.detect import detect_class
+from kairos.tools import _json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.list:
             document["classes"] = [dataclasses.asdict(c) for c in all_classes()]
-        print(json.dumps(document, indent=2))
+        print(_json.dumps(document, indent=2))
         return EXIT_OK
     print(f"class: {cls.name} ({detection.reason})")
     print(f"  {cls.description}; typical hardware: {cls.typical_hardware}")

@@ -43,14 +43,13 @@ def _clean(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    import json
-
     from kairos.emulate.cluster import find_leftovers
+    from kairos.tools import _json
 
     clusters = find_leftovers()
     if args.json:
         print(
-            json.dumps(
+            _json.dumps(
                 {
                     cid: {
                         "owner_pid": info.owner_pid,

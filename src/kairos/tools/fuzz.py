@@ -13,12 +13,12 @@ targets (for testing the fuzzer itself); ``--target all`` runs the built-in ones
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from kairos.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from kairos.tools import _json
 from kairos.tools._fuzz import TARGET_MODULES, load_target, target_modules
 from kairos.tools._fuzz._stats import Stats
 
@@ -128,12 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine = "random"
     names = list(TARGET_MODULES) if args.target == "all" else [args.target]
     failed = False
-    for name in names:
-        stats = fuzz(name, engine, args)
-        print(json.dumps(stats.to_json()) if args.json else line(stats), flush=True)
-        if stats.crash is not None and stats.crash.details and not args.json:
-            print(stats.crash.details.rstrip(), file=sys.stderr)
-        failed |= not stats.ok
+    try:
+        for name in names:
+            stats = fuzz(name, engine, args)
+            print(_json.dumps(stats.to_json()) if args.json else line(stats), flush=True)
+            if stats.crash is not None and stats.crash.details and not args.json:
+                print(stats.crash.details.rstrip(), file=sys.stderr)
+            failed |= not stats.ok
+    except BrokenPipeError:  # the reader went away (| head): quietly, as every kairos command
+        from kairos.tools.cli import closed_pipe
+
+        return closed_pipe()
     return EXIT_FAILURE if failed else EXIT_OK
 
 

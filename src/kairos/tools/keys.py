@@ -8,10 +8,10 @@ and run `kairos keys trust NAME.key` there.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from kairos.errors import EXIT_OK
+from kairos.tools import _json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = sorted(p.name.removesuffix(keys.SECRET_SUFFIX) for p in pairs_dir.glob("*.key_secret"))
     if args.json:
         print(
-            json.dumps(
+            _json.dumps(
                 {
                     "pairs": pairs,
                     "trusted": [{"name": k.name, "public": k.public.decode()} for k in allowed],

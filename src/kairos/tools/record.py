@@ -12,13 +12,13 @@ recording itself holds the decrypted frames (keep it as private as the key).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from kairos.errors import RecordingError
+from kairos.tools import _json
 
 _USAGE = (
     "kairos record [FILE | --connect ENDPOINT ...] -o OUT.mcap [--streams GLOB ...] "
@@ -93,7 +93,7 @@ def _info(path: Path, as_json: bool, allow_truncated: bool) -> int:
 
     summary = summarise(path, allow_truncated=allow_truncated)
     if as_json:
-        print(json.dumps(summary.to_json()))
+        print(_json.dumps(summary.to_json()))
     else:
         print(render(summary))
     return 0

@@ -4,8 +4,9 @@
                 [--streams GLOB ...] [--start S] [--end S] [--replace ACTOR ...]
 
 Each replayed actor's streams are sent verbatim from an XPUB bound at that actor's endpoint
-(the topology's, or the endpoint recorded with the stream), after the topology's consumers
-have subscribed, so engines, sync, outputs and the tap run as they did live.  ``--replace``
+(the topology's, or the endpoint recorded with the stream), after the topology's live
+consumers have announced themselves as to a live publisher (docs/wire.md, "Ready handshake"),
+so engines, sync, outputs and the tap run as they did live.  ``--replace``
 replays only the named actors while the rest of the topology runs live.  Into a topology
 with ``mesh.encrypt``, pass ``--mesh-key FILE`` (the running launch's key): each XPUB is then
 a CurveZMQ server that admits only holders of that key, as the live actors' PUBs do.
@@ -60,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=10.0,
         metavar="S",
-        help="how long to wait for consumers to subscribe before sending (default 10)",
+        help="how long to wait for the topology's live consumers before sending (default 10)",
     )
     parser.add_argument(
         "--mesh-key",
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if not endpoints:
         raise RecordingError(f"{path}: no recorded stream matches the selection")
 
-    expected = _expected_subscribers(endpoints, topology)
+    expected = _live_consumers(endpoints, topology)
     first = summary.first_ns
     start_ns = first + int(args.start * 1e9)
     end_ns = None if args.end is None else first + int(args.end * 1e9)
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.topology} encrypts its data plane (mesh.encrypt): its actors subscribe "
             "over CurveZMQ only; pass --mesh-key STATE_DIR/mesh.key_secret"
         )
-    publishers = Publishers(endpoints, exact=topology is not None, mesh_key=mesh_key)
+    publishers = Publishers(endpoints, mesh_key=mesh_key)
     stop = StopOnSignal()
     try:
         short = publishers.wait_for(expected, args.wait)
@@ -194,26 +195,27 @@ def _endpoint(stream: str, actor: str, topology: Any, summary: Any, path: Path) 
     )
 
 
-def _expected_subscribers(endpoints: dict[str, str], topology: Any) -> dict[str, int]:
-    """How many consumers each replayed stream has in the topology (without one: main
-    streams expect one subscriber, so a tap or a live engine is waited for)."""
+def _live_consumers(endpoints: dict[str, str], topology: Any) -> dict[str, set[str]]:
+    """The consumers each replay endpoint waits for, as a live publisher would: the topology
+    actors taking a replayed main stream as input, except those replayed themselves (they
+    are not running).  Pulse followers are not waited for (nor are they live).  Without a
+    topology no consumer is known by name: only the watcher grace applies."""
     from kairos.tools._recording import format as fmt
 
-    expected: dict[str, int] = {}
-    for stream in endpoints:
-        actor = fmt.actor_of(stream)
-        if topology is None:
-            if stream == actor:
-                expected[stream] = 1
+    expected: dict[str, set[str]] = {}
+    if topology is None:
+        return expected
+    replayed = {fmt.actor_of(stream) for stream in endpoints}
+    for stream, endpoint in endpoints.items():
+        if stream != fmt.actor_of(stream):
             continue
-        count = 0
-        for spec in topology.actors.values():
-            if stream == actor and actor in spec.inputs:
-                count += 1
-            if stream == f"{actor}/pulse" and getattr(spec, "pulse", None) == actor:
-                count += 1
-        if count:
-            expected[stream] = count
+        names = {
+            spec.name
+            for spec in topology.actors.values()
+            if stream in spec.inputs and spec.name not in replayed
+        }
+        if names:
+            expected.setdefault(endpoint, set()).update(names)
     return expected
 
 

@@ -14,12 +14,12 @@ its publishers send nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
 from kairos.errors import KairosError
+from kairos.tools import _json
 
 REFRESH_S = 0.22  # 4.5 Hz
 BATCH_PRINT_S = 1.0
@@ -205,7 +205,7 @@ def _view(
                 continue
             if args.json:
                 for record in view.records(only_updated=True):
-                    print(json.dumps(record), flush=True)
+                    print(_json.dumps(record), flush=True)
             elif live is not None:
                 live.update(table(view, console.width), refresh=True)
             elif now >= next_print:
@@ -223,6 +223,6 @@ def _print_snapshot(view: Any, console: Any, as_json: bool) -> None:
 
     if as_json:
         for record in view.records():
-            print(json.dumps(record), flush=True)
+            print(_json.dumps(record), flush=True)
     else:
         console.print(table(view, console.width))

@@ -2,20 +2,22 @@
 
 Every problem is printed on its own line to stderr as ``FILE:LINE:COL: key: message``, then
 a count; the exit status is 2 if any file has a problem.  A valid file gets a one-line
-summary on stdout, or with ``--json`` its resolved form (defaults filled in) as JSON.
+summary on stdout, or with ``--json`` its resolved form (defaults filled in) as JSON, whose
+``endpoints`` map gives each actor's data-plane endpoint.  A valid file with
+``mesh.encrypt: false`` and devices off loopback gets a warning on stderr (exit status 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections import Counter
 from typing import Any
 
 from kairos.errors import EXIT_OK, EXIT_USAGE, TopologyError
 from kairos.registry import ROLES
+from kairos.tools import _json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +44,30 @@ def run(args: argparse.Namespace) -> int:
             count = len(exc.problems)
             print(f"{file}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
             continue
+        warning = plain_data_plane(topology)
+        if warning:
+            print(f"{file}: warning: {warning}", file=sys.stderr)
         if args.json:
             resolved.append(to_json(topology))
         else:
             print(summary(file, topology))
     if args.json and resolved:
-        print(json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
+        print(_json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
     return EXIT_USAGE if failed else EXIT_OK
+
+
+def plain_data_plane(topology: Any) -> str | None:
+    """Why an unencrypted data plane is a risk here, or None: ``encrypt: false`` given
+    explicitly (left out, it would be true) while devices' actors bind off loopback."""
+    exposed = [name for name, device in topology.devices.items() if not device.on_loopback]
+    if topology.mesh.encrypt or not exposed:
+        return None
+    return (
+        f"mesh.encrypt is false but device{'s' if len(exposed) > 1 else ''} "
+        f"{', '.join(exposed)} {'are' if len(exposed) > 1 else 'is'} off loopback: anyone on "
+        "that network can read the data plane and inject messages into it; remove "
+        "'encrypt: false' to encrypt it (docs/security.md)"
+    )
 
 
 def summary(file: str, topology: Any) -> str:

@@ -32,7 +32,7 @@ from kairos.topologies.model import (
 ROLES = registry.ROLES
 _COMMON_KEYS = {"role", "device", "restart", "port"}
 ROLE_KEYS: dict[str, set[str]] = {
-    "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse"},
+    "sensor": _COMMON_KEYS | {"adapter", "params", "rate_hz", "chunk", "pulse", "max_read_errors"},
     "engine": _COMMON_KEYS | {"inputs", "encoding", "windows", "lag", "omega_hz", "weight"},
     "sync": _COMMON_KEYS | {"inputs", "rate_hz", "weight"},
     "output": _COMMON_KEYS | {"inputs", "adapter", "params"},
@@ -111,6 +111,7 @@ class ActorChecker:
             chunk = default_chunk(rate)
         if role == "sync" and rate is None:
             rate = self.mesh.pulse_hz
+        max_read_errors = as_int(spec.get("max_read_errors"))
         return ActorSpec(
             name=name,
             role=role or "sensor",
@@ -128,6 +129,7 @@ class ActorChecker:
             weight=as_number(spec.get("weight")) if role in ("engine", "sync") else None,
             pulse=pulse,
             restart=restart,
+            max_read_errors=_given(max_read_errors, _DEFAULTS.max_read_errors),
             line=self.report.marked.key_at(where)[0],
         )
 

@@ -7,11 +7,13 @@ problem of a file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kairos.hardware.detect import Detection
+from kairos.loopback import is_loopback_host
 from kairos.topologies._actors import ActorChecker
 from kairos.topologies._devices import check_clock, check_devices, mesh_spec
 from kairos.topologies._plan import check_budgets, check_ports
@@ -26,6 +28,10 @@ def resolve(
     """Check ``data`` beyond the schema; the resolved Topology, or None if problems were found."""
     mesh = mesh_spec(as_dict(data.get("mesh")))
     devices = check_devices(as_dict(data.get("devices")), report, detect, path.parent)
+    if not isinstance(as_dict(data.get("mesh")).get("encrypt"), bool):
+        # closed by default: encrypted once any device's actors bind off loopback
+        off = any(not is_loopback_host(d.host) for d in devices.values())
+        mesh = dataclasses.replace(mesh, encrypt=off)
     actors_raw = as_dict(data.get("actors"))
     check_clock(as_dict(data.get("mesh")), devices, report)
     checker = ActorChecker(actors_raw, devices, mesh, report)

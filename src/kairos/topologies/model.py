@@ -18,6 +18,7 @@ from kairos.registry import Role
 __all__ = [
     "DEFAULT_AGENT_PORT",
     "LOCALHOST",
+    "MAX_READ_ERRORS",
     "RESTART_POLICIES",
     "SENSOR_MESSAGES_HZ",
     "ActorSettings",
@@ -32,10 +33,17 @@ __all__ = [
     "default_chunk",
 ]
 
+from kairos.loopback import is_loopback_host
+
 RestartPolicyName = Literal["never", "on-failure", "always"]
 RESTART_POLICIES: tuple[RestartPolicyName, ...] = get_args(RestartPolicyName)
 LOCALHOST = "localhost"
 DEFAULT_AGENT_PORT = 7700
+#: consecutive failing reads a sensor survives (each read's rows skipped, counted, logged);
+#: one more ends the actor, so that its restart policy reopens the device.  At the usual 50
+#: reads a second that is one second of nothing but errors, while a flaky bus or connector
+#: fails a read here and there or a few in a row
+MAX_READ_ERRORS = 50
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class MeshSpec:
     #: as a future stamp: mesh clocks agree to well under a millisecond (docs/design.md §6),
     #: so 1 s is only ever crossed by a wrong clock
     max_future_s: float = 1.0
+    #: CurveZMQ on the data plane; left out of the file, true as soon as any device is off
+    #: loopback (docs/security.md)
     encrypt: bool = False
     base_port: int = 7800
 
@@ -106,6 +116,11 @@ class Device:
     @property
     def is_local(self) -> bool:
         return self.agent == LOCALHOST
+
+    @property
+    def on_loopback(self) -> bool:
+        """Its actors bind to a loopback address (unreachable from other machines)."""
+        return is_loopback_host(self.host)
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,8 @@ class ActorSettings:
     #: engines: resonance cyclic frequency
     omega_hz: float = 0.0
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: sensors: consecutive failing reads survived (see MAX_READ_ERRORS)
+    max_read_errors: int = MAX_READ_ERRORS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,12 @@
 """Republishing a recording: XPUB sockets on the replayed actors' endpoints, a wait for the
 consumers to subscribe, and a scheduler that keeps the recorded inter-message timing.
 
+The wait is a live publisher's ready handshake (docs/wire.md): it counts only the consumers
+the topology names, by their announcement (kairos.actors._ready), then lets watchers that
+were already dialling connect for WATCHER_GRACE_S.  A tap's or a recorder's subscription to
+the streams never counts, so a recorder listening to a full replay no longer holds it for the
+whole ``--wait``.
+
 Replay follows the recorder's receive stamps (MCAP ``log_time``), divided by the speed; the
 frames themselves go out verbatim (same seq, epoch, sent_ns, sample times and payload).
 With a mesh key each XPUB is a CurveZMQ server admitting only holders of that key, like a
@@ -16,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from kairos.actors._ready import Consumers
+from kairos.actors._runtime import WATCHER_GRACE_S
 from kairos.errors import RecordingError
 from kairos.timeouts import poll_ms
 from kairos.tools._recording.reader import Recorded
@@ -38,19 +46,16 @@ class Outcome:
 
 
 class Publishers:
-    """One XPUB per endpoint, counting the subscriptions each stream has received."""
+    """One XPUB per endpoint, following the announcements of the consumers it waits for."""
 
-    def __init__(
-        self, streams: Mapping[str, str], exact: bool, mesh_key: MeshKey | None = None
-    ) -> None:
+    def __init__(self, streams: Mapping[str, str], mesh_key: MeshKey | None = None) -> None:
         self._context = zmq.Context()
         #: (context, ZAP authenticator) of each encrypted XPUB, stopped after it closes
         self._secured: list[tuple[zmq.Context, Any]] = []
         self._by_endpoint: dict[str, zmq.Socket] = {}
         self._socket_of: dict[str, zmq.Socket] = {}
-        self._streams_of: dict[zmq.Socket, list[str]] = {}
-        self._exact = exact
-        self.subscriptions: dict[str, int] = {stream: 0 for stream in streams}
+        #: the consumers each endpoint's XPUB waits for (none until wait_for names them)
+        self._consumers: dict[zmq.Socket, Consumers] = {}
         try:
             for stream, endpoint in streams.items():
                 sock = self._by_endpoint.get(endpoint)
@@ -65,7 +70,6 @@ class Publishers:
                             "(is the live actor still running? use --replace)"
                         ) from None
                 self._socket_of[stream] = sock
-                self._streams_of.setdefault(sock, []).append(stream)
         except RecordingError:
             self.close(linger=0)
             raise
@@ -86,37 +90,52 @@ class Publishers:
             self._secured.append((context, serve_encrypted(context, sock, mesh_key)))
         return sock
 
-    def wait_for(self, expected: Mapping[str, int], timeout_s: float) -> dict[str, int]:
-        """Collect subscriptions until every stream has its expected count or time runs out.
+    def wait_for(
+        self, expected: Mapping[str, Iterable[str]], timeout_s: float
+    ) -> dict[str, list[str]]:
+        """Wait until every endpoint's expected consumers (actor names) have announced
+        themselves, at most ``timeout_s``, then WATCHER_GRACE_S for watchers.
 
-        Returns the streams still short of subscribers (empty when everyone arrived).
+        Returns the consumers still missing, by endpoint (empty when everyone arrived).
         """
+        for endpoint, sock in self._by_endpoint.items():
+            self._consumers[sock] = Consumers(expected.get(endpoint, ()))
         deadline = time.monotonic() + timeout_s
+        while True:
+            self._collect()
+            missing = {
+                endpoint: self._consumers[sock].missing()
+                for endpoint, sock in self._by_endpoint.items()
+                if not self._consumers[sock].complete
+            }
+            if not missing or not self._poll_until(deadline):
+                break
+        grace_end = time.monotonic() + WATCHER_GRACE_S
+        while self._poll_until(grace_end):
+            self._collect()
+        return missing
+
+    def _poll_until(self, deadline: float) -> bool:
+        """Wait for subscription events until ``deadline``; False once it has passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
         poller = zmq.Poller()
         for sock in self._by_endpoint.values():
             poller.register(sock, zmq.POLLIN)
-        while True:
-            self._collect()
-            short = {s: n for s, n in expected.items() if self.subscriptions.get(s, 0) < n}
-            remaining = deadline - time.monotonic()
-            if not short or remaining <= 0:
-                return short
-            poller.poll(max(1, poll_ms(min(remaining, 0.05))))
+        poller.poll(poll_ms(min(remaining, 0.05)))
+        return True
 
     def _collect(self) -> None:
         for sock in self._by_endpoint.values():
+            consumers = self._consumers.get(sock)
             while True:
                 try:
                     event = sock.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if not event:
-                    continue
-                delta = 1 if event[:1] == b"\x01" else -1
-                topic = event[1:].decode(errors="replace")
-                for stream in self._streams_of[sock]:
-                    if stream == topic if self._exact else stream.startswith(topic):
-                        self.subscriptions[stream] += delta
+                if consumers is not None:
+                    consumers.take(event)
 
     def send(self, stream: str, frames: list[bytes], outcome: Outcome) -> None:
         """Send without ever dropping: wait for room when the high-water mark is reached."""

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from kairos import wire
+from kairos.tools import _json
 
 WINDOW = 1000
 
@@ -56,7 +57,7 @@ def echo_line(message: wire.Message, as_json: bool) -> str:
     """One message as a JSON line, or as a short human block (header line, then rows)."""
     described = describe(message)
     if as_json:
-        return json.dumps(described, default=_jsonable)
+        return _json.dumps(described, default=_jsonable)
     head = (
         f"--- {message.stream}  seq {message.seq}  epoch {message.epoch}  sent_ns {message.sent_ns}"
     )
@@ -142,7 +143,7 @@ def report(meter: Meter, kind: str, as_json: bool, out: TextIO) -> None:
     for stream in sorted(meter.streams):
         stats = meter.hz(stream) if kind == "hz" else meter.bw(stream)
         if as_json:
-            out.write(json.dumps({"t": time.time(), **stats}) + "\n")
+            out.write(_json.dumps({"t": time.time(), **stats}) + "\n")
         elif kind == "hz":
             if stats["rate_hz"] is None:
                 out.write(f"{stream}: waiting for a second message\n")

@@ -52,10 +52,10 @@ def sensor_spec(
     *,
     rate_hz: float,
     chunk: int,
-    subscribers: int = 1,
+    consumers: Sequence[str],
     params: dict[str, Any] | None = None,
 ) -> ActorProcessSpec:
-    """An oscillator sensor actor."""
+    """An oscillator sensor actor that waits for ``consumers`` (actor names)."""
     return ActorProcessSpec(
         name=name,
         role="sensor",
@@ -67,7 +67,7 @@ def sensor_spec(
         rate_hz=rate_hz,
         chunk=chunk,
         mesh=MESH,
-        subscribers=subscribers,
+        consumers=tuple(consumers),
         work_dir=str(work_dir / name),
     )
 
@@ -78,9 +78,9 @@ def engine_spec(
     work_dir: Path,
     inputs: Sequence[tuple[str, int]],
     *,
-    subscribers: int = 1,
+    consumers: Sequence[str],
 ) -> ActorProcessSpec:
-    """A lock-in engine actor over ``inputs`` (actor name, port)."""
+    """A lock-in engine actor over ``inputs`` (actor name, port), waiting for ``consumers``."""
     return ActorProcessSpec(
         name=name,
         role="engine",
@@ -91,7 +91,7 @@ def engine_spec(
         encoding=ENGINE_ENCODING,
         windows=ENGINE_WINDOWS,
         mesh=MESH,
-        subscribers=subscribers,
+        consumers=tuple(consumers),
         work_dir=str(work_dir / name),
     )
 

@@ -8,10 +8,11 @@ The ``kernels`` rows keep the kernels benchmark's own keys.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from kairos.tools import _json
 
 Row = dict[str, Any]
 Results = Mapping[str, Sequence[Row]]
@@ -59,7 +60,7 @@ def _clean(value: float | int | None) -> float | int | None:
 
 def to_json(results: Results) -> str:
     """The ``--json`` document: one key per benchmark that ran, each a list of rows."""
-    return json.dumps({name: list(rows) for name, rows in results.items()}, indent=2)
+    return _json.dumps({name: list(rows) for name, rows in results.items()}, indent=2)
 
 
 def format_value(value: Any) -> str:

@@ -178,6 +178,7 @@ def _kairos_pair(
         work,
         rate_hz=rate_msgs * SAMPLES,
         chunk=SAMPLES,
+        consumers=("hop-probe",),
         params={"freq_hz": 8.0},
     )
     probe = ActorProcessSpec(

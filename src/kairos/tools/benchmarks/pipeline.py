@@ -200,9 +200,12 @@ def _specs(work: Path, fifo: Path) -> dict[str, ActorProcessSpec]:
             work,
             rate_hz=SAMPLE_RATE_HZ,
             chunk=CHUNK,
+            consumers=(engine,),
             params={"freq_hz": 8.0, "noise": 0.05, "phase": 0.1 * i},
         )
-        specs[engine] = engine_spec(engine, e_port, work, [(sensor, s_port)])
+        specs[engine] = engine_spec(
+            engine, e_port, work, [(sensor, s_port)], consumers=("pipe-sync",)
+        )
         engines.append((engine, e_port))
     sync_port, output_port = free_port(), free_port()
     specs["pipe-sync"] = ActorProcessSpec(
@@ -215,7 +218,7 @@ def _specs(work: Path, fifo: Path) -> dict[str, ActorProcessSpec]:
         nodes=tuple(NodeInfo(n, DEVICE, DEVICE_CLASS, 1.0) for n, _ in engines),
         rate_hz=TICK_HZ,
         mesh=dataclasses.replace(MESH, pulse_hz=TICK_HZ),
-        subscribers=1,
+        consumers=("pipe-output",),
         work_dir=str(work / "pipe-sync"),
     )
     specs["pipe-output"] = ActorProcessSpec(

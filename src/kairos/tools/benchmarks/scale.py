@@ -125,10 +125,12 @@ class _Pairs:
             sensor, engine = f"pair-s{i:03d}", f"pair-e{i:03d}"
             s_port, e_port = free_port(), free_port()
             self.group.start_actor(
-                sensor_spec(sensor, s_port, self.work, rate_hz=RATE_HZ, chunk=CHUNK)
+                sensor_spec(
+                    sensor, s_port, self.work, rate_hz=RATE_HZ, chunk=CHUNK, consumers=(engine,)
+                )
             )
             self.group.start_actor(
-                engine_spec(engine, e_port, self.work, [(sensor, s_port)], subscribers=0)
+                engine_spec(engine, e_port, self.work, [(sensor, s_port)], consumers=())
             )
             self.watch.watch(endpoint(s_port), [f"{sensor}/witness"])
             self.watch.watch(endpoint(e_port), [f"{engine}/witness"])
