@@ -395,8 +395,8 @@ class InputStats:
     dropped per reason (docs/wire.md, "Counters"): messages that did not decode
     (``decode_errors``, of those whose topic names the stream), rows stamped too far ahead
     (``future_stamps``), not after the stream's newest row (``time_violations``), with a
-    non-finite or absurd value (``invalid_samples``), messages an engine's full queue pushed out (``drops``); and
-    ``clock``, the reason the stream's clock is reported wrong, or None.
+    non-finite or absurd value (``invalid_samples``), messages an engine's full queue pushed
+    out (``drops``); and ``clock``, the reason the stream's clock is reported wrong, or None.
     """
 
     msgs: int
