@@ -77,8 +77,13 @@ class ConfigError(KairosError):
 
 
 class AdapterError(ConfigError):
-    """Raised when an adapter is unknown, its parameters are invalid, or a sensor adapter's
-    reads keep failing (more than ``max_read_errors`` in a row)."""
+    """Raised when an adapter is unknown or its parameters are invalid."""
+
+
+class DeviceError(KairosError):
+    """Raised when the device a sensor adapter reads keeps failing while the actor runs
+    (more than ``max_read_errors`` reads in a row).  Not a configuration error: the actor
+    exits 1, so its restart policy reopens the device."""
 
 
 class RecordingError(KairosError):

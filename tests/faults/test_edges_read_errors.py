@@ -8,6 +8,7 @@ match exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -19,56 +20,15 @@ from typing import Any
 import numpy as np
 import pytest
 import zmq
+from faults.flaky import FLAKY_MODULE, FLAKY_SOURCE
 from support import free_port, wait_for
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec
 from kairos.control.client import ControlClient
+from kairos.control.commands import ActorStatus, Logs, Spawn, Status
+from kairos.topologies.model import RestartPolicy
 
-FLAKY_MODULE = "kairos_edges_flaky"
-FLAKY_SOURCE = '''
-from pathlib import Path
-
-import numpy as np
-
-from kairos.actors.adapters import SensorAdapter
-
-
-class Flaky(SensorAdapter):
-    """Raises OSError on every ``fail_every``-th read, or on every read from ``fail_from`` on."""
-
-    name = "flaky"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "fail_every": {"type": "integer", "minimum": 1},
-            "fail_from": {"type": "integer", "minimum": 1},
-        },
-        "additionalProperties": False,
-    }
-
-    def __init__(self, params, rate_hz, context):
-        super().__init__(params, rate_hz, context)
-        self.calls = self.raised = self.lost = self.last_t = 0
-        self.out = Path(context.work_dir) / "flaky.json"
-
-    def read(self, times_ns):
-        self.calls += 1
-        self.last_t = int(times_ns[-1])
-        every = self.params.get("fail_every")
-        start = self.params.get("fail_from")
-        if (every and self.calls % every == 0) or (start and self.calls >= start):
-            self.raised += 1
-            self.lost += len(times_ns)
-            raise OSError(5, "I2C read failed")
-        return np.sin(times_ns / 1e9)
-
-    def close(self):
-        self.out.write_text(
-            '{"calls": %d, "raised": %d, "lost": %d, "last_t": %d}'
-            % (self.calls, self.raised, self.lost, self.last_t)
-        )
-'''
 RATE_HZ = 200.0
 CHUNK = 4
 STEP_NS = round(1e9 / RATE_HZ)
@@ -212,20 +172,24 @@ def test_persistent_read_errors_end_the_actor_and_its_restart_policy_applies(
         )
     wait_for(lambda: ready.exists() or agent.poll() is not None, 20)
     assert agent.poll() is None, (tmp_path / "agent.log").read_text()
-    spec = _spec(tmp_path, free_port(), {"fail_from": 5}, max_read_errors=3)
-    raw = json.loads(spec.to_json())
-    raw["consumers"] = []  # nobody to wait for: it reads at once
-    raw["restart"] = {"policy": "on-failure", "max_restarts": 2, "backoff_s": 0.1}
+    spec = _spec(
+        tmp_path,
+        free_port(),
+        {"fail_from": 5},
+        max_read_errors=3,
+        restart=RestartPolicy(policy="on-failure", max_restarts=2, backoff_s=0.1),
+    )
+    spec = dataclasses.replace(spec, consumers=())  # nobody to wait for: it reads at once
     with ControlClient(ready.read_text().strip()) as client:
-        client.call("spawn", {"spec": raw})
+        client.call(Spawn(spec))
 
-        def settled() -> dict[str, Any] | None:
-            status = next(a for a in client.call("status")["actors"] if a["name"] == "flaky")
-            return status if status["state"] == "failed" else None
+        def settled() -> ActorStatus | None:
+            status = client.call(Status()).actor("flaky")
+            return status if status is not None and status.state == "failed" else None
 
         status = wait_for(settled, 60, step_s=0.1)
-        assert status["restarts"] == 2 and status["last_exit"] == 1, status
-        logs = client.call("logs", {"name": "flaky", "lines": 1000})["lines"]
+        assert status.restarts == 2 and status.last_exit == 1, status
+        logs = client.call(Logs("flaky", lines=1000)).lines
     failures = [json.loads(line) for line in logs if '"actor failed"' in line]
     assert len(failures) == 3, logs  # the first run and both restarts
     for failure in failures:

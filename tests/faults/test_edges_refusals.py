@@ -17,6 +17,7 @@ import zmq
 from support import wait_for
 
 from kairos.control.client import ControlClient
+from kairos.control.commands import Heartbeat, Status
 from kairos.control.protocol import Reply, Request
 
 
@@ -66,13 +67,13 @@ def test_refused_requests_are_counted_and_logged_once_per_code(processes, tmp_pa
         for _ in range(10):
             exchange(Request("launch-missiles", {}, now + 60 * 10**9).encode())
         for _ in range(3):
-            exchange(Request("heartbeat", {}, now - 10**9).encode())
+            exchange(Heartbeat().request(now - 10**9).encode())
     finally:
         dealer.close()
         context.term()
     assert codes == ["bad-request"] * 55 + ["unknown-command"] * 10 + ["expired"] * 3
     with ControlClient(endpoint) as client:
-        counters = client.call("status")["counters"]
+        counters = client.call(Status()).counters
     assert counters["bad-request"] == 55 and counters["malformed"] == 55
     assert counters["unknown-command"] == 10 and counters["expired"] == 3
     assert counters["refused_requests"] == 68

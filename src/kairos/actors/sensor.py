@@ -7,8 +7,8 @@ stall of more than a second the sensor skips ahead and counts the skipped sample
 An adapter's ``read`` that raises (an I²C error, a USB device gone for a moment) costs only
 that read's samples: they are skipped, the read is counted (``read_errors``) and logged
 through the drop log, and the grid moves on.  Only when ``max_read_errors`` reads in a row
-have failed and the next one fails too does the actor end with an AdapterError, so that its
-restart policy reopens the device.
+have failed and the next one fails too does the actor end with a DeviceError (exit 1), so
+that its restart policy reopens the device.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from kairos.actors.adapters import (
 )
 from kairos.actors.spec import ActorProcessSpec
 from kairos.drops import DropLog, Reason
-from kairos.errors import AdapterError, ConfigError, WireError
+from kairos.errors import ConfigError, DeviceError, WireError
 from kairos.records import Pulse, SensorStats
 from kairos.topologies.model import default_chunk
 from kairos.wire import Message
@@ -125,7 +125,7 @@ class Sensor(Actor):
         assert self.drops is not None  # set in setup(), like the adapter
         self.drops.drop(self.spec.name, Reason.READ_ERROR, error=error, samples=count)
         if self.failing_reads > self.spec.max_read_errors:
-            raise AdapterError(
+            raise DeviceError(
                 f"sensor {self.spec.name!r}: adapter {self.spec.adapter!r} failed "
                 f"{self.failing_reads} reads in a row (max_read_errors "
                 f"{self.spec.max_read_errors}); last: {error}"
