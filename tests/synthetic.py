@@ -7,7 +7,9 @@ it received without talking to this process:
 * sensor ``<f8 (chunk,)``: value[i] = seq + i / chunk
 * engine ``<f8 (chunk, 13)`` with ENGINE_FIELDS: row[i, j] = engine_value(seq, i, j)
 * sync record per tick: global_coherence = 0.5 + 0.01 * (seq % 10), nodes with delta_p
-* ``<actor>/witness`` once a second with the configured device, class and clock offset
+* ``<actor>/witness`` once a second with the configured device, class and clock offset, and
+  the actor's configured faults: ``counters`` (witness drop totals), ``inputs`` (input name
+  -> InputStats fields, a ``clock`` fault among them) and, engines, ``degraded``
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import zmq
 
 from kairos import wire
 from kairos.actors.engine import ENGINE_FIELDS
-from kairos.records import MeshState, NodeState, Witness
+from kairos.records import EngineStats, InputStats, MeshState, NodeState, Witness
 
 
 def engine_value(seq: int, i: int, j: int) -> float:
@@ -65,8 +67,13 @@ def sync_state(seq: int, t_ns: int, nodes: dict) -> MeshState:
 
 
 def witness(actor: dict, epoch: int, sent: int) -> Witness:
-    """A witness record with the configured device, class and clock, and fixed figures."""
-    return Witness(
+    """A witness record with the configured device, class, clock and faults, and fixed figures."""
+    counters = actor.get("counters", {})
+    quiet = {"msgs": 0, "gaps": 0, "restarts": 0, "outage_ns": 0}
+    inputs = {
+        name: InputStats(**{**quiet, **entry}) for name, entry in actor.get("inputs", {}).items()
+    }
+    record = Witness(
         actor=actor["name"],
         role=actor["role"],
         device=actor["device"],
@@ -79,11 +86,11 @@ def witness(actor: dict, epoch: int, sent: int) -> Witness:
         msgs_in=0,
         msgs_out=sent,
         gaps=3,
-        decode_errors=0,
-        drops=0,
-        future_stamps=0,
-        time_violations=0,
-        invalid_samples=0,
+        decode_errors=counters.get("decode_errors", 0),
+        drops=counters.get("drops", 0),
+        future_stamps=counters.get("future_stamps", 0),
+        time_violations=counters.get("time_violations", 0),
+        invalid_samples=counters.get("invalid_samples", 0),
         latency_p50_ms=0.5,
         latency_p99_ms=1.5,
         cpu_percent=1.0,
@@ -91,7 +98,12 @@ def witness(actor: dict, epoch: int, sent: int) -> Witness:
         clock_offset_ns=actor.get("clock_offset_ns", 0),
         clock_uncertainty_ns=2500,
         subscribers=0,
+        inputs=inputs,
     )
+    if actor["role"] != "engine":
+        return record
+    stats = EngineStats(rows_out=sent, degraded=actor.get("degraded"), queued={}, collapsed={})
+    return record.with_role_fields(stats.encode())
 
 
 def main(config_path: str) -> int:

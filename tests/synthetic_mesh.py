@@ -17,6 +17,9 @@ import pytest
 import zmq
 from support import Processes, free_port
 
+from kairos.actors._screen import BEHIND
+from kairos.drops import Reason
+
 SYNTHETIC = Path(__file__).parent / "synthetic.py"
 
 
@@ -32,6 +35,20 @@ class SyntheticMesh:
     @property
     def connect(self) -> list[str]:
         return [arg for e in self.endpoints.values() for arg in ("--connect", e)]
+
+
+#: what the synthetic engine ``eng`` reports wrong: drop totals, its input ``mic`` with a
+#: clock ahead, degraded; and the sync reports ``eng2``'s clock (``eng2`` counts no drop)
+ENG_COUNTERS = {
+    Reason.MALFORMED.value: 1,
+    Reason.QUEUE_OVERFLOW.value: 2,
+    Reason.FUTURE_STAMP.value: 5,
+    Reason.TIME_VIOLATION.value: 10,
+    Reason.INVALID_SAMPLE.value: 3,
+}
+ENG_CLOCK_FAULTS = {"mic": Reason.FUTURE_STAMP.value, "cam": BEHIND}
+ENG_DEGRADED = Reason.FUTURE_STAMP.value
+SYNC_CLOCK_FAULTS = {"eng2": Reason.FUTURE_STAMP.value}
 
 
 def mesh_config(duration: float = 60.0) -> dict:
@@ -60,6 +77,13 @@ def mesh_config(duration: float = 60.0) -> dict:
                 "device": "kitchen",
                 "class": "pi-zero",
                 "clock_offset_ns": 123456,
+                "counters": ENG_COUNTERS,
+                "inputs": {
+                    "mic": {"msgs": 500, "future_stamps": 5, "clock": ENG_CLOCK_FAULTS["mic"]},
+                    "cam": {"msgs": 40, "clock": ENG_CLOCK_FAULTS["cam"]},
+                    "imu": {"msgs": 500},
+                },
+                "degraded": ENG_DEGRADED,
             },
             {
                 "name": "eng2",
@@ -79,6 +103,11 @@ def mesh_config(duration: float = 60.0) -> dict:
                 "device": "desk",
                 "class": "mac-mini",
                 "clock_offset_ns": -7000,
+                "counters": {Reason.FUTURE_STAMP.value: 7},
+                "inputs": {
+                    "eng": {"msgs": 300},
+                    "eng2": {"msgs": 20, "future_stamps": 7, "clock": SYNC_CLOCK_FAULTS["eng2"]},
+                },
             },
         ],
     }

@@ -2,6 +2,13 @@
 
 Below 100 columns the sparkline is dropped, below 132 the fast window's phase and resonance
 and the separate device column; nothing needs colour, a mouse or the alternate screen.
+
+What is wrong with a node (its drop counts, a stream with a wrong clock, the engine degraded)
+is told on a second line under its row, at every width, and only for such a node.  Not a
+column: the 80-column row has no cell to spare, and the line is as long as what it says (up
+to five counters, several streams), which no fixed-width cell holds without cutting it; a
+line of its own wraps instead, so nothing is lost at 80 columns, and a healthy mesh looks
+exactly as before.
 """
 
 from __future__ import annotations
@@ -10,9 +17,12 @@ import math
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from kairos.actors._screen import BEHIND
+from kairos.drops import Reason
 from kairos.records import Witness
 from kairos.tools._tap.state import Mesh, MeshView, Node
 
@@ -21,6 +31,21 @@ TREND = 100
 #: from this width, also the device, the fast window's phase and resonance
 WIDE = 132
 _BLOCKS = " ▁▂▃▄▅▆▇█"
+#: witness drop counter -> its label in the view (docs/tap.md, "The view")
+DROP_LABELS = {
+    Reason.MALFORMED.value: "dec",
+    Reason.QUEUE_OVERFLOW.value: "q",
+    Reason.FUTURE_STAMP.value: "fut",
+    Reason.TIME_VIOLATION.value: "ord",
+    Reason.INVALID_SAMPLE.value: "inv",
+}
+#: clock fault reason (InputStats.clock) -> what it says of the stream's clock
+CLOCK_LABELS = {
+    Reason.FUTURE_STAMP.value: "ahead",
+    Reason.TIME_VIOLATION.value: "back",
+    BEHIND: "behind",
+}
+CLOCK_MARK = "⚠ clock:"
 _CLASS_ABBREV = {"pi-zero": "p0", "pi-2": "p2", "pi-4": "p4", "mac-mini": "mac", "cloud": "cld"}
 
 
@@ -63,51 +88,73 @@ def _collapsed(row: dict | None) -> str:
 
 
 def table(view: MeshView, width: int) -> RenderableType:
-    """The whole view: node table, then one line per mesh (sync)."""
+    """The whole view: node table (each node's note under its row), then one line per mesh."""
     trend = width >= TREND
     wide = width >= WIDE
-    grid = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, pad_edge=False, expand=False)
+    columns: list[tuple[str, int, bool]] = [("node", 12 if wide else 8, False)]
+    if wide:
+        columns += [("device", 9, False), ("class", 8, False)]
+    else:
+        columns.append(("dev:cls", 9, False))
+    columns += [("Hz", 5 if wide else 4, True), ("C slow", 10, False)]
+    if trend:
+        columns.append(("trend", 20, False))
+    columns.append(("Cf", 4, True))
+    if wide:
+        columns.append(("φf", 5, True))
+    columns.append(("φs", 5, True))
+    if wide:
+        columns.append(("Rf", 4, True))
+    columns += [
+        ("Rs", 4, True),
+        ("col", 3, False),
+        ("ΔP", 5, True),
+        ("clk ms", 9 if wide else 8, False),
+        ("gap", 4, True),
+        ("lat", 5 if wide else 4, True),
+    ]
+    # a rich table has no cell spanning its columns: a node's note ends the table, and the
+    # rows after it go to a new one with the same fixed-width columns (so they line up)
+    grid = _grid(columns, header=True)
+    lines: list[RenderableType] = []
+    for node in view.engine_nodes():
+        grid.add_row(*_cells(node, wide, trend))
+        note = node_note(node)
+        if note:
+            # indented as a whole, so that a note wrapped at 80 columns stays under its row
+            lines += [
+                grid,
+                Padding(Text(note, style="yellow", overflow="fold"), (0, 0, 0, 2), expand=False),
+            ]
+            grid = _grid(columns, header=False)
+    if grid.row_count or not lines:
+        lines.append(grid)
+    for mesh in sorted(view.meshes.values(), key=lambda m: m.sync):
+        lines.append(_mesh_line(mesh, len(view.meshes) > 1))
+    if not view.nodes and not view.meshes:
+        lines.append(Text("waiting for engines and sync…"))
+    return Group(*lines)
 
-    def column(header: str, size: int, right: bool = False) -> None:
+
+def _grid(columns: Sequence[tuple[str, int, bool]], header: bool) -> Table:
+    grid = Table(
+        box=None,
+        padding=(0, 1, 0, 0),
+        show_edge=False,
+        pad_edge=False,
+        expand=False,
+        show_header=header,
+    )
+    for title, size, right in columns:
         grid.add_column(
-            header,
+            title,
             width=size,
             min_width=size,
             justify="right" if right else "left",
             no_wrap=True,
             overflow="ellipsis",
         )
-
-    column("node", 12 if wide else 8)
-    if wide:
-        column("device", 9)
-        column("class", 8)
-    else:
-        column("dev:cls", 9)
-    column("Hz", 5 if wide else 4, right=True)
-    column("C slow", 10)
-    if trend:
-        column("trend", 20)
-    column("Cf", 4, right=True)
-    if wide:
-        column("φf", 5, right=True)
-    column("φs", 5, right=True)
-    if wide:
-        column("Rf", 4, right=True)
-    column("Rs", 4, right=True)
-    column("col", 3)
-    column("ΔP", 5, right=True)
-    column("clk ms", 9 if wide else 8)
-    column("gap", 4, right=True)
-    column("lat", 5 if wide else 4, right=True)
-    for node in view.engine_nodes():
-        grid.add_row(*_cells(node, wide, trend))
-    lines: list[RenderableType] = [grid]
-    for mesh in sorted(view.meshes.values(), key=lambda m: m.sync):
-        lines.append(_mesh_line(mesh, len(view.meshes) > 1))
-    if not view.nodes and not view.meshes:
-        lines.append(Text("waiting for engines and sync…"))
-    return Group(*lines)
+    return grid
 
 
 def _cells(node: Node, wide: bool, trend: bool) -> list[str]:
@@ -138,6 +185,22 @@ def _cells(node: Node, wide: bool, trend: bool) -> list[str]:
     cells.append("-" if witness is None else str(witness.gaps))
     cells.append(_num(witness.latency_p50_ms if witness else None, ".1f"))
     return cells
+
+
+def node_note(node: Node) -> str:
+    """The node's second line: its non-zero drop counts, the streams whose clock is wrong and
+    why, the reason it is degraded; "" when there is nothing to tell."""
+    parts = []
+    counts = node.drop_counts()
+    if counts:
+        parts.append("drops " + " ".join(f"{DROP_LABELS[k]} {n}" for k, n in counts.items()))
+    faults = node.clock_faults()
+    if faults:
+        told = (f"{stream} {CLOCK_LABELS.get(why, why)}" for stream, why in faults.items())
+        parts.append(f"{CLOCK_MARK} {', '.join(told)}")
+    if node.degraded:
+        parts.append(f"degraded ({node.degraded})")
+    return "↳ " + " · ".join(parts) if parts else ""
 
 
 def _mesh_line(mesh: Mesh, named: bool) -> Text:
