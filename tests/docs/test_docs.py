@@ -3,8 +3,9 @@
 Three promises, each checked against the files of this checkout:
 
 * docs/architecture.md's tree lists every package under src/kairos (every folder with an
-  ``__init__.py``) and every public module at its top, so a package added without a word in
-  the map fails here rather than in a reader's head;
+  ``__init__.py``) and every module in them, private ones too, and draws nothing that is
+  not there, so a module added or moved without a word in the map fails here rather than
+  in a reader's head;
 * nothing in src/, docs/, tests/ or the README cites a design document that is not in the
   repository, or points at a path outside it;
 * every ``design.md §N`` citation names a section docs/design.md has.
@@ -95,9 +96,20 @@ def source_packages() -> list[str]:
     ]
 
 
-def public_modules() -> list[str]:
-    """Every public module at the top of the package: 'wire.py', 'client.py', …"""
-    return sorted(p.name for p in SRC.glob("*.py") if not p.name.startswith("_"))
+#: source files the tree draws one by one (a package's __init__.py is its folder's line)
+MODULE_SUFFIXES = frozenset({".py", ".pyx", ".json"})
+
+
+def source_modules() -> list[str]:
+    """Every module (and the schema) under src/kairos, private ones too: 'wire.py',
+    'actors/_screen.py', 'control/commands/spawn.py', 'kernels/_compiled.pyx', …"""
+    return sorted(
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*")
+        if path.suffix in MODULE_SUFFIXES
+        and path.name != "__init__.py"
+        and "__pycache__" not in path.parts
+    )
 
 
 def design_sections() -> set[str]:
@@ -120,20 +132,22 @@ def cited_sections(text: str) -> Iterator[tuple[str, int]]:
 def test_the_tree_and_the_sources_are_found() -> None:
     # a wrong REPO or an unparsable tree would make the next tests pass vacuously
     assert len(source_packages()) >= 10
-    assert "wire.py" in public_modules()
+    assert {"wire.py", "actors/_screen.py", "control/commands/spawn.py"} <= set(source_modules())
     assert {"actors/", "actors/sensors/", "wire.py"} <= architecture_tree(ARCHITECTURE.read_text())
 
 
-@pytest.mark.parametrize("path", source_packages() + public_modules())
-def test_every_package_and_public_module_is_in_the_architecture_tree(path: str) -> None:
+@pytest.mark.parametrize("path", source_packages() + source_modules())
+def test_every_package_and_module_is_in_the_architecture_tree(path: str) -> None:
     tree = architecture_tree(ARCHITECTURE.read_text(encoding="utf-8"))
     assert path in tree, f"src/kairos/{path} is missing from the tree in {ARCHITECTURE}"
 
 
-def test_every_folder_in_the_tree_exists() -> None:
+def test_every_folder_and_file_in_the_tree_exists() -> None:
     tree = architecture_tree(ARCHITECTURE.read_text(encoding="utf-8"))
     missing = sorted(p for p in tree if p.endswith("/") and not (SRC / p).is_dir())
     assert not missing, f"docs/architecture.md draws folders that are not in src/kairos: {missing}"
+    gone = sorted(p for p in tree if not p.endswith("/") and not (SRC / p).is_file())
+    assert not gone, f"docs/architecture.md draws files that are not in src/kairos: {gone}"
 
 
 def test_the_tree_parser_sees_nesting_and_descriptions() -> None:

@@ -23,6 +23,8 @@ from kairos.registry import reset_plugin_cache
 if TYPE_CHECKING:  # a plugin scan imports this module and must not pay for NumPy
     import numpy as np
 
+    from kairos.records import Pulse as MeshPulse
+
 ENTRY_POINT_GROUP = registry.SENSOR_ADAPTERS.group
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -40,13 +42,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MeshPulse:
-    """The sync actor's periodic pulse: mesh phase ψ, order parameter r, at mesh time."""
+def __getattr__(name: str) -> Any:
+    """``MeshPulse``: the mesh pulse a sensor follows is the record the sync actor publishes,
+    :class:`kairos.records.Pulse` (ψ, r and their mesh time), under the name adapter authors
+    know.  It loads on first use: records reads wire messages, and wire brings NumPy, which a
+    plugin scan must not pay for."""
+    if name == "MeshPulse":
+        from kairos.records import Pulse
 
-    t_ns: int
-    mesh_phase: float
-    order_parameter: float
+        return Pulse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import numpy as np
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors.adapters import (
     AdapterContext,
-    MeshPulse,
     SensorAdapter,
     construct,
     sensor_adapter,
@@ -75,9 +74,7 @@ class Sensor(Actor):
                     pulse = Pulse.decode(message.data, message.stream)
                 except WireError:
                     continue  # not a pulse: nothing to follow
-                self.adapter.on_pulse(
-                    MeshPulse(pulse.t_ns, pulse.mesh_phase, pulse.order_parameter)
-                )
+                self.adapter.on_pulse(pulse)
         if self.next_sample_ns is None:
             self.next_sample_ns = (now_ns // self.step_ns + 1) * self.step_ns
         if now_ns - self.next_sample_ns > MAX_BACKLOG_NS:

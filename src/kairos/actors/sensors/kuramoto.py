@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kairos.actors.adapters import AdapterContext, MeshPulse, SensorAdapter
+from kairos.actors.adapters import AdapterContext, SensorAdapter
 from kairos.actors.sensors._seed import seed_from_name
 from kairos.kernels import kuramoto
+from kairos.records import Pulse
 
 
 class KuramotoSensor(SensorAdapter):
@@ -62,7 +63,7 @@ class KuramotoSensor(SensorAdapter):
         self.psi = 0.0
         self._state: Any = None
 
-    def on_pulse(self, pulse: MeshPulse) -> None:
+    def on_pulse(self, pulse: Pulse) -> None:
         """Take the mesh's order parameter and phase for the following reads."""
         if not (math.isfinite(pulse.order_parameter) and math.isfinite(pulse.mesh_phase)):
             return  # a NaN would poison θ for good; keep the last good pulse

@@ -9,9 +9,24 @@ all the agent catches, and nothing may escape after it.  Odd: the client's
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
+from kairos.actors.spec import ActorProcessSpec
+from kairos.control.commands import (
+    Clock,
+    ClockSet,
+    Health,
+    Heartbeat,
+    Hello,
+    Logs,
+    Spawn,
+    Status,
+    Stop,
+)
 from kairos.control.protocol import (
     BAD_REQUEST,
     OK,
@@ -57,18 +72,48 @@ def _agent_side(frame: bytes) -> None:
         ) from exc
 
 
+def _with_args(request: Request, **extra: Any) -> Request:
+    """``request`` with its args changed: the odd seeds start from a well-formed request, so
+    its command name and argument keys stay the command's own (kairos.control.commands)."""
+    return replace(request, args={**request.args, **extra})
+
+
 def seeds() -> list[bytes]:
-    requests = [
-        Request(cmd="hello", args={"version": 1, "launcher": "fuzz"}, expires_ns=10**18),
-        Request(cmd="status", args={}, expires_ns=1, id="a" * 64),
-        Request(cmd="heartbeat", args={"t_ns": 5}, expires_ns=2**63 - 1),
-        Request(
-            cmd="spawn",
-            args={"name": "osc", "spec": '{"name": "osc", "role": "sensor"}', "restart": True},
-            expires_ns=123,
-        ),
-        Request(cmd="clock", args={"t1": 1, "nested": {"a": [1, 2.5, None, b"x"]}}, expires_ns=0),
+    spec = ActorProcessSpec(
+        name="osc",
+        role="sensor",
+        device="fuzz",
+        device_class="pi-4",
+        bind="tcp://127.0.0.1:7800",
+        adapter="oscillator",
+        rate_hz=100.0,
+    )
+    hello = Hello().request(10**18)
+    heartbeat = Heartbeat().request(2**63 - 1)
+    spawn = Spawn(spec).request(123)
+    clock = Clock(t1=1).request(0)
+    well_formed = [
+        hello,
+        Status().request(1, "a" * 64),
+        heartbeat,
+        spawn,
+        Stop(("osc",)).request(7),
+        Stop().request(7),
+        Health().request(9),
+        Logs("osc", lines=3).request(9),
+        clock,
+        ClockSet(offset_ns=-5, skew_ppm=1.5, uncertainty_ns=10, anchor_ns=3).request(9),
     ]
+    odd = [
+        # a newer client's extra arguments, which an agent must take in its stride
+        _with_args(hello, launcher="fuzz"),
+        _with_args(heartbeat, t_ns=5),
+        # the spec as a JSON string instead of a map, with an argument no agent knows
+        _with_args(spawn, spec=json.dumps(spawn.args["spec"]), restart=True),
+        # nested containers and every msgpack scalar beside the echoed t1
+        _with_args(clock, nested={"a": [1, 2.5, None, b"x"]}),
+    ]
+    requests = well_formed + odd
     replies = [
         Reply.success("id1", {"now_ns": 12345, "actors": {"osc": {"pid": 42}}}),
         Reply.failure("id2", BAD_REQUEST, "request is not msgpack"),

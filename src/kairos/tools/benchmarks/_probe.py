@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,19 +47,22 @@ class Probe(Actor):
         save_arrivals(self.out, self.seq, self.epoch, self.sent, self.received)
 
 
+#: the arrays of an arrivals file, in this order (read back by hop.Arrivals.load)
+ARRIVAL_FIELDS = ("seq", "epoch", "sent", "received")
+
+
 def save_arrivals(
     out: Path, seq: list[int], epoch: list[int], sent: list[int], received: list[int]
 ) -> None:
     """Write arrivals atomically, so a reader never sees half a file."""
     partial = out.with_name(out.name + ".part")
+    columns = (seq, epoch, sent, received)
+    arrays: dict[str, Any] = {
+        name: np.asarray(column, dtype=np.int64)
+        for name, column in zip(ARRIVAL_FIELDS, columns, strict=True)
+    }
     with partial.open("wb") as handle:
-        np.savez(
-            handle,
-            seq=np.asarray(seq, dtype=np.int64),
-            epoch=np.asarray(epoch, dtype=np.int64),
-            sent=np.asarray(sent, dtype=np.int64),
-            received=np.asarray(received, dtype=np.int64),
-        )
+        np.savez(handle, **arrays)
     partial.replace(out)
 
 

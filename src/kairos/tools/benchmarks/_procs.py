@@ -16,14 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import zmq
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink
-from kairos.errors import KairosError
+from kairos.errors import KairosError, WireError
 from kairos.meshtime import MeshClock
+from kairos.records import WITNESS_STREAM, RoleStats, Witness, split_stream
 from kairos.timeouts import poll_ms
 from kairos.topologies.model import Encoding, MeshSpec
 
@@ -35,10 +36,20 @@ ENGINE_ENCODING = Encoding(type="lockin", params={"freq_hz": 8.0, "lp_cycles": 2
 MESH = MeshSpec()
 
 Progress = Callable[[str], None]
+_Stats = TypeVar("_Stats", bound=RoleStats)
 
 
 class BenchmarkError(KairosError):
     """Raised when a benchmark cannot run: a process died, a stream never started."""
+
+
+def role_stats(witness: Witness, cls: type[_Stats]) -> _Stats:
+    """The role's own fields of ``witness`` as ``cls`` (a bench reads an engine's rows or a
+    sensor's skipped samples from them); BenchmarkError if the actor has another role."""
+    stats = witness.role_stats()
+    if not isinstance(stats, cls):
+        raise BenchmarkError(f"{witness.actor}: a {witness.role}, not a {cls.__name__} witness")
+    return stats
 
 
 def endpoint(port: int) -> str:
@@ -192,8 +203,9 @@ class StreamWatch:
         # endpoints watched before they are bound are retried every 10 ms, not every 100 ms
         self._sub.setsockopt(zmq.RECONNECT_IVL, 10)
         self._connected: set[str] = set()
-        self.witness: dict[str, dict[str, Any]] = {}
-        self.witness_history: dict[str, list[dict[str, Any]]] = {}
+        #: the latest witness of each watched actor, and every one received, typed
+        self.witness: dict[str, Witness] = {}
+        self.witness_history: dict[str, list[Witness]] = {}
         self.first_seen_ns: dict[str, int] = {}
 
     def watch(self, address: str, topics: Iterable[str]) -> None:
@@ -240,10 +252,15 @@ class StreamWatch:
             except KairosError:
                 continue
             self.first_seen_ns.setdefault(message.stream, now)
-            if message.stream.endswith("/witness") and message.is_record:
-                actor = message.stream[: -len("/witness")]
-                self.witness[actor] = message.data
-                self.witness_history.setdefault(actor, []).append(message.data)
+            actor, suffix = split_stream(message.stream)
+            if suffix == WITNESS_STREAM and message.is_record:
+                try:
+                    witness: Witness | None = Witness.decode(message.data, message.stream)
+                except WireError:
+                    witness = None  # a malformed witness measures nothing
+                if witness is not None:
+                    self.witness[actor] = witness
+                    self.witness_history.setdefault(actor, []).append(witness)
             if on_message is not None:
                 on_message(message, now)
 

@@ -161,7 +161,7 @@ def _demo_launch(work: Path, settle_s: float) -> _Launch:
         watch.poll(settle_s)
         for name, history in watch.witness_history.items():
             role = topology.actors[name].role
-            rss = max(int(w.get("rss_bytes", 0)) for w in history)
+            rss = max(w.rss_bytes for w in history)
             result.rss_by_role[role] = max(result.rss_by_role.get(role, 0), rss)
         status = group.stop(["launch"], timeout=15.0)
     if status.get("launch") != 0:

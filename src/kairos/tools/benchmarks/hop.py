@@ -28,6 +28,7 @@ from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink
 from kairos.meshtime import MeshClock
 from kairos.ports import free_port
+from kairos.tools.benchmarks._probe import ARRIVAL_FIELDS
 from kairos.tools.benchmarks._procs import (
     DEVICE,
     DEVICE_CLASS,
@@ -77,7 +78,7 @@ class Arrivals:
         if not path.exists():
             raise BenchmarkError(f"receiver wrote no arrivals to {path}")
         with np.load(path) as data:
-            return cls(data["seq"], data["epoch"], data["sent"], data["received"])
+            return cls(*(data[name] for name in ARRIVAL_FIELDS))
 
     @property
     def latency_ms(self) -> np.ndarray:

@@ -27,7 +27,9 @@ import numpy as np
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
+from kairos.errors import WireError
 from kairos.ports import free_port
+from kairos.records import MeshState, Witness, expect
 from kairos.tools.benchmarks._procs import (
     DEVICE,
     DEVICE_CLASS,
@@ -116,18 +118,20 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
 class _Collected:
     def __init__(self) -> None:
         self.engine_latency_ms: list[float] = []
-        self.states: dict[int, dict[str, Any]] = {}
+        self.states: dict[int, MeshState] = {}
 
     def take(self, message: wire.Message, received_ns: int) -> None:
         if message.stream.startswith("pipe-engine-") and "/" not in message.stream:
             if len(message.times):
                 self.engine_latency_ms.append((message.sent_ns - int(message.times[-1])) / 1e6)
         elif message.stream == "pipe-sync" and message.is_record:
-            self.states[int(message.data["t_ns"])] = message.data
+            with contextlib.suppress(WireError):  # a malformed state dates no write
+                state = expect(message, MeshState)
+                self.states[state.t_ns] = state
 
 
 def _rows(
-    collected: _Collected, lines: list[tuple[int, dict[str, Any]]], witnesses: dict[str, Any]
+    collected: _Collected, lines: list[tuple[int, dict[str, Any]]], witnesses: dict[str, Witness]
 ) -> list[Row]:
     if not collected.engine_latency_ms or not lines:
         raise BenchmarkError("pipeline: no engine output or no output write was seen")
@@ -137,16 +141,17 @@ def _rows(
         state = collected.states.get(int(line["t_ns"]))
         if state is None:
             continue
-        for node in state["nodes"].values():
-            if node.get("last_t_ns"):
-                ages.append((at - int(node["last_t_ns"])) / 1e6)
+        for node in state.nodes.values():
+            if node.last_t_ns:
+                ages.append((at - node.last_t_ns) / 1e6)
     engine = np.array(collected.engine_latency_ms)
-    sync = witnesses.get("pipe-sync", {})
-    hop_p50, hop_p99 = sync.get("latency_p50_ms"), sync.get("latency_p99_ms")
+    sync = witnesses.get("pipe-sync")
+    hop_p50 = sync.latency_p50_ms if sync is not None else None
+    hop_p99 = sync.latency_p99_ms if sync is not None else None
     engines = [w for name, w in witnesses.items() if name.startswith("pipe-engine-")]
-    sensor_hop_p50 = [w["latency_p50_ms"] for w in engines if w.get("latency_p50_ms") is not None]
-    sensor_hop_p99 = [w["latency_p99_ms"] for w in engines if w.get("latency_p99_ms") is not None]
-    gaps = sum(int(w.get("gaps", 0)) for w in witnesses.values())
+    sensor_hop_p50 = [w.latency_p50_ms for w in engines if w.latency_p50_ms is not None]
+    sensor_hop_p99 = [w.latency_p99_ms for w in engines if w.latency_p99_ms is not None]
+    gaps = sum(w.gaps for w in witnesses.values())
     rows = [
         metric("sample → engine output p50", float(np.percentile(engine, 50)), "ms"),
         metric("sample → engine output p99", float(np.percentile(engine, 99)), "ms"),

@@ -13,6 +13,7 @@ averaged over the window.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import tempfile
@@ -24,7 +25,9 @@ from typing import Any
 import psutil
 
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
+from kairos.errors import WireError
 from kairos.ports import free_port
+from kairos.records import EngineStats, MeshState, SensorStats, Witness, expect
 from kairos.tools.benchmarks._fanin import node_name
 from kairos.tools.benchmarks._procs import (
     DEVICE,
@@ -36,6 +39,7 @@ from kairos.tools.benchmarks._procs import (
     StreamWatch,
     endpoint,
     engine_spec,
+    role_stats,
     sensor_spec,
     wait_first,
 )
@@ -138,13 +142,13 @@ class _Pairs:
             new.append((engine, e_port))
         deadline = time.monotonic() + START_TIMEOUT_S
         for engine, _port in new:
-            while self.watch.witness.get(engine, {}).get("rows_out", 0) == 0:
+            while _rows_out(self.watch.witness.get(engine)) == 0:
                 if time.monotonic() > deadline:
                     raise BenchmarkError(f"scale: engine {engine} never published")
                 self.watch.poll(0.2)
                 self.group.check_alive()
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    def snapshot(self) -> dict[str, Witness]:
         names = [n for pair in self.running for n in pair]
         return {n: self.watch.witness[n] for n in names if n in self.watch.witness}
 
@@ -206,19 +210,27 @@ def _measure(pairs: _Pairs, count: int, settings: Settings) -> Level:
             return Level(count, False, gaps, skipped, 0.0)
         b, a = before[engine], after[engine]
         gaps += _inputs_gaps(a) - _inputs_gaps(b)
-        skipped += int(after[sensor].get("skipped_samples", 0)) - int(
-            before.get(sensor, {}).get("skipped_samples", 0)
-        )
-        elapsed = (int(a["t_ns"]) - int(b["t_ns"])) / 1e9
+        skipped += _skipped(after.get(sensor)) - _skipped(before.get(sensor))
+        elapsed = (a.t_ns - b.t_ns) / 1e9
         if elapsed <= 0:
             return Level(count, False, gaps, skipped, 0.0)
-        slowest = min(slowest, (int(a["rows_out"]) - int(b["rows_out"])) / elapsed)
+        slowest = min(slowest, (_rows_out(a) - _rows_out(b)) / elapsed)
     held = gaps == 0 and skipped == 0 and slowest >= MIN_ROWS * RATE_HZ
     return Level(count, held, gaps, skipped, slowest)
 
 
-def _inputs_gaps(witness: dict[str, Any]) -> int:
-    return sum(int(i.get("gaps", 0)) for i in witness.get("inputs", {}).values())
+def _inputs_gaps(witness: Witness) -> int:
+    return sum(entry.gaps for entry in witness.inputs.values())
+
+
+def _rows_out(engine: Witness | None) -> int:
+    """Rows an engine has put out, 0 before its first witness."""
+    return 0 if engine is None else role_stats(engine, EngineStats).rows_out
+
+
+def _skipped(sensor: Witness | None) -> int:
+    """Samples a sensor has skipped, 0 before its first witness."""
+    return 0 if sensor is None else role_stats(sensor, SensorStats).skipped_samples
 
 
 def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
@@ -245,12 +257,13 @@ def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
             repr(SYNC_RATE_HZ), prefix,
         )  # fmt: skip
         wait_first(spec.bind, "scale-sync", START_TIMEOUT_S, group)
-        states: list[dict[str, Any]] = []
+        states: list[MeshState] = []
         watch.watch(spec.bind, ["scale-sync"])
 
         def keep(message: Any, received_ns: int) -> None:
             if message.stream == "scale-sync" and message.is_record:
-                states.append(message.data)
+                with contextlib.suppress(WireError):  # a malformed state counts no nodes
+                    states.append(expect(message, MeshState))
 
         watch.poll(settings.settle_s + 1.0, keep)
         group.check_alive()
@@ -260,11 +273,11 @@ def _sync_cpu(work: Path, settings: Settings) -> dict[str, float]:
     history = watch.witness_history.get("scale-sync", [])[first:]
     if len(history) < 2:
         raise BenchmarkError("scale: the sync published too few witnesses to measure")
-    cpu = sum(float(w["cpu_percent"]) for w in history[1:]) / (len(history) - 1)
-    elapsed = (int(history[-1]["t_ns"]) - int(history[0]["t_ns"])) / 1e9
-    rate = (int(history[-1]["msgs_in"]) - int(history[0]["msgs_in"])) / elapsed
-    gaps = int(history[-1]["gaps"]) - int(history[0]["gaps"])
-    stale = len(states[-1]["stale_nodes"]) if states else SYNC_NODES
+    cpu = sum(w.cpu_percent for w in history[1:]) / (len(history) - 1)
+    elapsed = (history[-1].t_ns - history[0].t_ns) / 1e9
+    rate = (history[-1].msgs_in - history[0].msgs_in) / elapsed
+    gaps = history[-1].gaps - history[0].gaps
+    stale = len(states[-1].stale_nodes) if states else SYNC_NODES
     return {
         "cpu": cpu,
         "rate": rate,
