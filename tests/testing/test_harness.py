@@ -54,7 +54,7 @@ def test_an_engine_alone_gets_the_spec_its_topology_would_give_it():
     )
     try:
         # where it runs and who listens to it, not what it computes
-        placed = {"bind", "device", "inputs", "work_dir", "subscribers"}
+        placed = {"bind", "device", "inputs", "work_dir", "consumers"}
         for field in dataclasses.fields(ActorProcessSpec):
             if field.name not in placed:
                 assert getattr(alone.spec, field.name) == getattr(in_demo.spec, field.name), field
