@@ -11,12 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
+import zmq
 
+from kairos.control.client import ControlClient
 from kairos.ports import free_port_range
 
 T = TypeVar("T")
@@ -99,3 +102,84 @@ def wait_for(predicate: Callable[[], T], timeout_s: float, step_s: float = 0.05)
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout_s} s")
         time.sleep(step_s)
+
+
+#: seconds an agent may take to write its ready file
+AGENT_READY_TIMEOUT_S = 20.0
+
+
+@dataclass
+class RunningAgent:
+    """An agent process started by :func:`start_agent`: its control endpoint and log."""
+
+    proc: Any
+    endpoint: str
+    state_dir: Path
+    log_path: Path
+
+    def client(self, **kwargs: Any) -> ControlClient:
+        return ControlClient(self.endpoint, **kwargs)
+
+    def raw(self, frames: list[bytes], timeout_s: float = 5.0) -> list[bytes]:
+        return raw_exchange(self.endpoint, frames, timeout_s)
+
+
+def raw_exchange(endpoint: str, frames: list[bytes], timeout_s: float = 5.0) -> list[bytes]:
+    """Send raw frames on a fresh DEALER and return the reply frames (bounded wait)."""
+    context = zmq.Context.instance()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+        sock.send_multipart(frames)
+        if not sock.poll(int(timeout_s * 1000)):
+            raise TimeoutError(f"no reply from {endpoint} within {timeout_s} s")
+        return sock.recv_multipart()
+    finally:
+        sock.close()
+
+
+def start_agent(
+    processes: Processes,
+    tmp_path: Path,
+    state_dir: Path,
+    tag: str,
+    *,
+    device: str = "test-device",
+    env: Mapping[str, str] | None = None,
+) -> RunningAgent:
+    """A plain (no CurveZMQ) agent on 127.0.0.1 with an ephemeral port, ready to use; its
+    stdout and stderr go to ``tmp_path/agent-<tag>.log``; ``env`` adds variables."""
+    ready = tmp_path / f"ready-{tag}"
+    log_path = tmp_path / f"agent-{tag}.log"
+    with open(log_path, "wb") as log:
+        proc = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "kairos.agent",
+                "--bind",
+                "tcp://127.0.0.1:0",
+                "--ready-file",
+                str(ready),
+                "--class",
+                "mac-mini",
+                "--device",
+                device,
+                "--state-dir",
+                str(state_dir),
+            ],
+            env=dict(env) if env else None,  # Processes.start adds os.environ
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + AGENT_READY_TIMEOUT_S
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"agent exited with {proc.returncode}: {log_path.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"agent not ready in {AGENT_READY_TIMEOUT_S} s: {log_path.read_text()}"
+            )
+        time.sleep(0.05)
+    return RunningAgent(proc, ready.read_text().strip(), state_dir, log_path)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from support import Processes, free_port, wait_for
+from support import Processes, free_port, start_agent
 from synthetic_mesh import mesh_config, start_mesh
 
 from kairos import wire
@@ -90,29 +90,7 @@ def nan_stream() -> Iterator[NanPublisher]:
 
 
 def _start_agent(processes: Processes, tmp_path: Path) -> str:
-    ready = tmp_path / "agent.ready"
-    proc = processes.start(
-        [
-            sys.executable,
-            "-m",
-            "kairos.agent",
-            "--bind",
-            "tcp://127.0.0.1:0",
-            "--ready-file",
-            str(ready),
-            "--class",
-            "mac-mini",
-            "--device",
-            "here",
-            "--state-dir",
-            str(tmp_path / "agent"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: ready.exists() or proc.poll() is not None, 20)
-    assert proc.poll() is None
-    return ready.read_text().strip()
+    return start_agent(processes, tmp_path, tmp_path / "agent", "json", device="here").endpoint
 
 
 @pytest.fixture

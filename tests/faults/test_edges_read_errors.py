@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 import zmq
 from faults.flaky import FLAKY_MODULE, FLAKY_SOURCE
-from support import free_port, wait_for
+from support import free_port, start_agent, wait_for
 
 from kairos import wire
 from kairos.actors.spec import ActorProcessSpec
-from kairos.control.client import ControlClient
 from kairos.control.commands import ActorStatus, Logs, Spawn, Status
 from kairos.topologies.model import RestartPolicy
 
@@ -148,30 +147,9 @@ def test_persistent_read_errors_end_the_actor_and_its_restart_policy_applies(
 ) -> None:
     """Every read from the 5th on raises, max_read_errors 3: the 4th failure in a row ends
     the actor with exit status 1 and the agent restarts it per its policy (2 restarts)."""
-    ready = tmp_path / "agent.ready"
-    with open(tmp_path / "agent.log", "wb") as out:
-        agent = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "kairos.agent",
-                "--bind",
-                "tcp://127.0.0.1:0",
-                "--ready-file",
-                str(ready),
-                "--class",
-                "mac-mini",
-                "--device",
-                "here",
-                "--state-dir",
-                str(tmp_path / "state"),
-            ],
-            env=_env(plugin_path),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for(lambda: ready.exists() or agent.poll() is not None, 20)
-    assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+    agent = start_agent(
+        processes, tmp_path, tmp_path / "state", "flaky", device="here", env=_env(plugin_path)
+    )
     spec = _spec(
         tmp_path,
         free_port(),
@@ -180,7 +158,7 @@ def test_persistent_read_errors_end_the_actor_and_its_restart_policy_applies(
         restart=RestartPolicy(policy="on-failure", max_restarts=2, backoff_s=0.1),
     )
     spec = dataclasses.replace(spec, consumers=())  # nobody to wait for: it reads at once
-    with ControlClient(ready.read_text().strip()) as client:
+    with agent.client() as client:
         client.call(Spawn(spec))
 
         def settled() -> ActorStatus | None:

@@ -8,13 +8,11 @@ the rest would be summed up in one line per code every 10 s.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import zmq
-from support import wait_for
+from support import start_agent
 
 from kairos.control.client import ControlClient
 from kairos.control.commands import Heartbeat, Status
@@ -22,31 +20,8 @@ from kairos.control.protocol import Reply, Request
 
 
 def test_refused_requests_are_counted_and_logged_once_per_code(processes, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
-    log = tmp_path / "agent.log"
-    with open(log, "wb") as out:
-        agent = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "kairos.agent",
-                "--bind",
-                "tcp://127.0.0.1:0",
-                "--ready-file",
-                str(ready),
-                "--class",
-                "mac-mini",
-                "--device",
-                "here",
-                "--state-dir",
-                str(tmp_path / "state"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for(lambda: ready.exists() or agent.poll() is not None, 20)
-    assert agent.poll() is None, log.read_text()
-    endpoint = ready.read_text().strip()
+    agent = start_agent(processes, tmp_path, tmp_path / "state", "refusals", device="here")
+    endpoint, log = agent.endpoint, agent.log_path
     context = zmq.Context()
     dealer = context.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)

@@ -171,17 +171,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
     """Options override the config file, which overrides the defaults."""
     config = AgentConfig.from_file(args.config) if args.config else AgentConfig()
+    # every file key has an option of the same name, except log_level: the CLI's global
+    # --log-level always has a value, so it would hide the file's
     overrides = {
         key: getattr(args, key)
-        for key in (
-            "bind",
-            "device_class",
-            "device",
-            "state_dir",
-            "ready_file",
-            "curve_key",
-            "trusted_keys_dir",
-        )
-        if getattr(args, key, None) is not None
+        for key in FILE_KEYS
+        if key != "log_level" and getattr(args, key, None) is not None
     }
     return replace(config, **overrides).resolved()
