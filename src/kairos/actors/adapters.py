@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from kairos import registry
 from kairos.actors._params import check_params
 from kairos.errors import AdapterError
+from kairos.records import Pulse as MeshPulse  # the pulse a sensor follows, as published
 from kairos.registry import reset_plugin_cache
 
 if TYPE_CHECKING:  # a plugin scan imports this module and must not pay for NumPy
     import numpy as np
-
-    from kairos.records import Pulse as MeshPulse
 
 ENTRY_POINT_GROUP = registry.SENSOR_ADAPTERS.group
 __all__ = [
@@ -40,18 +39,6 @@ __all__ = [
     "sensor_adapter",
     "sensor_names",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """``MeshPulse``: the mesh pulse a sensor follows is the record the sync actor publishes,
-    :class:`kairos.records.Pulse` (ψ, r and their mesh time), under the name adapter authors
-    know.  It loads on first use: records reads wire messages, and wire brings NumPy, which a
-    plugin scan must not pay for."""
-    if name == "MeshPulse":
-        from kairos.records import Pulse
-
-        return Pulse
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
