@@ -139,7 +139,7 @@ def test_unknown_keys_are_ignored_and_a_witness_keeps_its_roles() -> None:
         del sensor[key]
     decoded = Witness.decode(sensor, "mic/witness")
     assert decoded.role_fields == own
-    assert decoded.role_stats() == SensorStats(80, 0, False, "file")
+    assert decoded.role_stats() == SensorStats(80, 0, 0, False, "file")  # no read_errors: 0
     with pytest.raises(WireError, match="role 'relay' has no known fields"):
         replace(decoded, role="relay").role_stats()
     with pytest.raises(WireError, match="lacks skipped_samples"):
