@@ -64,7 +64,7 @@ def test_a_publisher_waits_for_its_consumer_and_numbers_its_messages(tmp_path: P
     consumer = context.socket(zmq.SUB)
     consumer.setsockopt(zmq.LINGER, 0)
     try:
-        with Publisher(endpoint, "mic", consumers=1) as pub:
+        with Publisher(endpoint, "mic", consumers=("eng",)) as pub:
             consumer.setsockopt(zmq.SUBSCRIBE, b"mic")
             consumer.setsockopt(zmq.SUBSCRIBE, wire.consumer_subscription("eng"))
             consumer.connect(endpoint)
