@@ -38,6 +38,16 @@ DROP_COUNTERS = tuple(
         Reason.INVALID_SAMPLE,
     )
 )
+#: the engine row's values a node record repeats as published
+_ROW_SHOWN = (
+    "coherence_fast",
+    "coherence_slow",
+    "phase_fast",
+    "phase_slow",
+    "resonance_fast",
+    "resonance_slow",
+    "resonance_pair",
+)
 #: every key of a node record of ``kairos tap --json``, in its order (docs/tap.md, "JSON")
 NODE_KEYS = (
     "node",
@@ -46,13 +56,7 @@ NODE_KEYS = (
     "t_mesh_ns",
     "seq",
     "rate_hz",
-    "coherence_fast",
-    "coherence_slow",
-    "phase_fast",
-    "phase_slow",
-    "resonance_fast",
-    "resonance_slow",
-    "resonance_pair",
+    *_ROW_SHOWN,
     "collapsed",
     "collapsed_fast",
     "collapsed_slow",
@@ -67,16 +71,6 @@ NODE_KEYS = (
     "degraded",
     "latency_ms",
     "latency_p99_ms",
-)
-#: the engine row's values a node record repeats as published
-_ROW_SHOWN = (
-    "coherence_fast",
-    "coherence_slow",
-    "phase_fast",
-    "phase_slow",
-    "resonance_fast",
-    "resonance_slow",
-    "resonance_pair",
 )
 #: what a mesh record of ``kairos tap --json`` repeats of the mesh state, under its keys
 _MESH_SHOWN = tuple(key for key in MeshState.KEYS if key not in ("t_ns", "nodes"))
