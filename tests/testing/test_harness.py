@@ -125,9 +125,9 @@ def test_work_dirs_are_removed_unless_given(tmp_path):
         assert engine.work_dir == made / "engine" and made.is_dir()
     assert not made.exists()
     given = tmp_path / "kept"
-    with role_harness("engine", inputs=["mic"], work_dir=given):
-        pass
-    assert (given / "engine").is_dir()
+    with role_harness("engine", inputs=["mic"], work_dir=given) as engine:
+        assert engine.work_dir == given / "engine"
+    assert (given / "engine").is_dir()  # a directory the caller gave is kept
 
 
 def test_restart_continues_from_the_checkpoint_bit_for_bit():
