@@ -147,9 +147,13 @@ def start_agent(
     *,
     device: str = "test-device",
     env: Mapping[str, str] | None = None,
+    bind: str = "tcp://127.0.0.1:0",
+    extra_args: Sequence[str] = (),
+    ready_timeout_s: float = AGENT_READY_TIMEOUT_S,
 ) -> RunningAgent:
-    """A plain (no CurveZMQ) agent on 127.0.0.1 with an ephemeral port, ready to use; its
-    stdout and stderr go to ``tmp_path/agent-<tag>.log``; ``env`` adds variables."""
+    """An agent bound at ``bind`` (default: 127.0.0.1, an ephemeral port), ready to use;
+    plain unless ``extra_args`` give it a CurveZMQ key; its stdout and stderr go to
+    ``tmp_path/agent-<tag>.log``; ``env`` adds variables."""
     ready = tmp_path / f"ready-{tag}"
     log_path = tmp_path / f"agent-{tag}.log"
     with open(log_path, "wb") as log:
@@ -159,7 +163,7 @@ def start_agent(
                 "-m",
                 "kairos.agent",
                 "--bind",
-                "tcp://127.0.0.1:0",
+                bind,
                 "--ready-file",
                 str(ready),
                 "--class",
@@ -168,18 +172,17 @@ def start_agent(
                 device,
                 "--state-dir",
                 str(state_dir),
+                *extra_args,
             ],
             env=dict(env) if env else None,  # Processes.start adds os.environ
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + AGENT_READY_TIMEOUT_S
+    deadline = time.monotonic() + ready_timeout_s
     while not ready.exists():
         if proc.poll() is not None:
             raise RuntimeError(f"agent exited with {proc.returncode}: {log_path.read_text()}")
         if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"agent not ready in {AGENT_READY_TIMEOUT_S} s: {log_path.read_text()}"
-            )
+            raise RuntimeError(f"agent not ready in {ready_timeout_s} s: {log_path.read_text()}")
         time.sleep(0.05)
     return RunningAgent(proc, ready.read_text().strip(), state_dir, log_path)

@@ -7,15 +7,13 @@ and the self-test) whatever its bind, so these tests never leave 127.0.0.1.
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Processes, wait_for
+from support import Processes, start_agent, wait_for
 
 from kairos import keys
 from kairos.control.client import ControlClient
@@ -68,41 +66,22 @@ def ring(tmp_path: Path) -> KeyRing:
 def start_secure_agent(
     processes: Processes, tmp_path: Path, ring: KeyRing, tag: str = "a", bind: str | None = None
 ) -> SecureAgent:
-    ready = tmp_path / f"ready-{tag}"
-    log_path = tmp_path / f"agent-{tag}.log"
-    state_dir = tmp_path / f"state-{tag}"
-    with open(log_path, "wb") as log:
-        proc = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "kairos.agent",
-                "--bind",
-                bind or "tcp://127.0.0.1:0",
-                "--ready-file",
-                str(ready),
-                "--class",
-                "mac-mini",
-                "--device",
-                "secure-device",
-                "--state-dir",
-                str(state_dir),
-                "--curve-key",
-                str(ring.agent.secret_file),
-                "--trusted-dir",
-                str(ring.trusted_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not ready.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"agent exited with {proc.returncode}: {log_path.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"agent not ready in {READY_TIMEOUT_S} s: {log_path.read_text()}")
-        time.sleep(0.05)
-    return SecureAgent(proc, ready.read_text().strip(), state_dir, log_path, ring)
+    agent = start_agent(
+        processes,
+        tmp_path,
+        tmp_path / f"state-{tag}",
+        tag,
+        device="secure-device",
+        bind=bind or "tcp://127.0.0.1:0",
+        extra_args=(
+            "--curve-key",
+            str(ring.agent.secret_file),
+            "--trusted-dir",
+            str(ring.trusted_dir),
+        ),
+        ready_timeout_s=READY_TIMEOUT_S,
+    )
+    return SecureAgent(agent.proc, agent.endpoint, agent.state_dir, agent.log_path, ring)
 
 
 @pytest.fixture
