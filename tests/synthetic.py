@@ -91,6 +91,7 @@ def witness(actor: dict, epoch: int, sent: int) -> Witness:
         future_stamps=counters.get("future_stamps", 0),
         time_violations=counters.get("time_violations", 0),
         invalid_samples=counters.get("invalid_samples", 0),
+        unknown_consumers=counters.get("unknown_consumers", 0),
         latency_p50_ms=0.5,
         latency_p99_ms=1.5,
         cpu_percent=1.0,

@@ -45,6 +45,7 @@ ENG_COUNTERS = {
     Reason.FUTURE_STAMP.value: 5,
     Reason.TIME_VIOLATION.value: 10,
     Reason.INVALID_SAMPLE.value: 3,
+    Reason.UNKNOWN_CONSUMER.value: 7,
 }
 ENG_CLOCK_FAULTS = {"mic": Reason.FUTURE_STAMP.value, "cam": BEHIND}
 ENG_DEGRADED = Reason.FUTURE_STAMP.value

@@ -53,6 +53,7 @@ from kairos import _log, wire
 from kairos.actors._metrics import StreamTrack
 from kairos.actors._runtime import ReadyGate, open_publisher, send_frames
 from kairos.actors.engine import ENGINE_FIELDS
+from kairos.drops import DropLog
 from kairos.errors import KairosError, WireError
 from kairos.meshkey import MeshKey, connect_encrypted
 from kairos.meshtime import MeshClock
@@ -435,7 +436,9 @@ class Publisher:
         except zmq.ZMQError as exc:
             self._context.term()
             raise ClientError(f"cannot bind {endpoint} for {name!r}: {exc}") from None
-        self._gate = ReadyGate(self._pub, consumers, self.log)
+        #: counts and tells what it refuses (announcements of consumers it does not wait for)
+        self.drops = DropLog(self.log)
+        self._gate = ReadyGate(self._pub, consumers, self.log, self.drops, name)
         self._ready = False
 
     @classmethod

@@ -35,6 +35,8 @@ class Reason(str, enum.Enum):
     FUTURE_STAMP = "future_stamps"  #: a row stamped beyond mesh time + mesh.max_future_s
     QUEUE_OVERFLOW = "drops"  #: a queued message pushed out by a stalled input
     READ_ERROR = "read_errors"  #: a sensor adapter's read that raised
+    #: an announcement naming a consumer the topology does not give this publisher
+    UNKNOWN_CONSUMER = "unknown_consumers"
     REFUSED_REQUEST = "refused_requests"  #: a control request the agent refused
 
     def __str__(self) -> str:

@@ -616,6 +616,7 @@ class Witness:
     future_stamps: int
     time_violations: int
     invalid_samples: int
+    unknown_consumers: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     cpu_percent: float
@@ -627,7 +628,7 @@ class Witness:
     role_fields: Mapping[str, Any] = field(default_factory=dict)
 
     KEYS: ClassVar[tuple[str, ...]]
-    #: row drop totals a reader takes as 0 when a producer older than them omits them
+    #: drop totals a reader takes as 0 when a producer older than them omits them
     LATER_KEYS: ClassVar[tuple[str, ...]]
 
     def with_role_fields(self, role_fields: Mapping[str, Any]) -> Witness:
@@ -656,6 +657,7 @@ class Witness:
             "future_stamps": self.future_stamps,
             "time_violations": self.time_violations,
             "invalid_samples": self.invalid_samples,
+            "unknown_consumers": self.unknown_consumers,
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p99_ms": self.latency_p99_ms,
             "cpu_percent": self.cpu_percent,
@@ -710,7 +712,7 @@ class Witness:
         return cls.decode(self.role_fields, f"{self.actor}/witness")  # type: ignore[no-any-return]
 
 
-Witness.LATER_KEYS = ("future_stamps", "time_violations", "invalid_samples")
+Witness.LATER_KEYS = ("future_stamps", "time_violations", "invalid_samples", "unknown_consumers")
 Witness.KEYS = _keys(Witness, _WITNESS_RENAMED, skip=("role_fields", *Witness.LATER_KEYS))
 #: wire key -> field name of every common witness key a role may set (not the inputs)
 _WITNESS_FIELD_OF = {

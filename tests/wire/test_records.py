@@ -101,7 +101,8 @@ def test_witness_bytes_are_those_of_the_dict_the_runtime_built() -> None:
         "actor": "eng", "role": "engine", "device": "pc", "class": "mac-mini", "pid": 42,
         "epoch": 1, "t_ns": 2, "rate_hz": 10.0, "samples_per_s": 80.0, "msgs_in": 5,
         "msgs_out": 6, "gaps": 0, "decode_errors": 0, "drops": 2, "future_stamps": 1,
-        "time_violations": 0, "invalid_samples": 3, "latency_p50_ms": None,
+        "time_violations": 0, "invalid_samples": 3, "unknown_consumers": 0,
+        "latency_p50_ms": None,
         "latency_p99_ms": 1.5, "cpu_percent": 3.0, "rss_bytes": 1 << 20, "clock_offset_ns": -5,
         "clock_uncertainty_ns": 100, "subscribers": 1,
         "inputs": {"osc": {

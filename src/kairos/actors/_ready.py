@@ -11,7 +11,9 @@ So for a name the events mean "some live connection announces it" and "none does
 and the only exact count is of *names*: counting +1 and −1 per event counted a name announced
 by two connections twice for good (two subscriptions, one unsubscription).  Only the names
 the topology gives the publisher are counted; any other announcement is ignored, so a flood
-of made-up names cannot inflate the count or release a publisher early.
+of made-up names cannot inflate the count or release a publisher early.  Each one ignored is
+dropped through the publisher's DropLog as ``unknown_consumers`` (counted in the witness,
+the first logged at once, then a summary at most every 10 s).
 
 What it cannot do against a peer that lies (docs/wire.md): an announcement proves nothing
 about who sent it, so a peer announcing a real consumer's name before it arrives releases the
@@ -23,8 +25,8 @@ consumer reconnects).  ``mesh.encrypt`` admits only holders of the mesh key.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from kairos.drops import DropLog, Reason
 from kairos.wire import CONSUMER_MARK
 
 _SUBSCRIBE = 1
@@ -34,12 +36,14 @@ _UNSUBSCRIBE = 0
 class Consumers:
     """The consumers named in ``expected`` that are subscribed now, from XPUB events."""
 
-    def __init__(self, expected: Iterable[str], log: Any = None) -> None:
+    def __init__(
+        self, expected: Iterable[str], drops: DropLog | None = None, stream: str = ""
+    ) -> None:
         self.expected = frozenset(expected)
         self._present: set[str] = set()
-        self._log = log
-        #: announcements of names not in ``expected`` (ignored; the first is logged)
-        self.foreign = 0
+        #: where an announcement of a name not in ``expected`` is dropped (None: silently)
+        self._drops = drops
+        self._stream = stream
 
     def take(self, event: bytes) -> None:
         """Apply one event read from the XPUB (anything but an announcement is ignored)."""
@@ -50,14 +54,13 @@ class Consumers:
             return
         name = topic[len(CONSUMER_MARK) :].decode("utf-8", errors="replace")
         if name not in self.expected:
-            if event[0] == _SUBSCRIBE:
-                self.foreign += 1
-                if self.foreign == 1 and self._log is not None:
-                    self._log.warning(
-                        "ignored the announcement of a consumer the topology does not name",
-                        consumer=name[:200],
-                        expected=sorted(self.expected),
-                    )
+            if event[0] == _SUBSCRIBE and self._drops is not None:
+                self._drops.drop(
+                    self._stream,
+                    Reason.UNKNOWN_CONSUMER,
+                    consumer=name[:200],
+                    expected=sorted(self.expected),
+                )
             return
         if event[0] == _SUBSCRIBE:
             self._present.add(name)

@@ -124,9 +124,11 @@ class ReadyGate:
     names, so a name announced twice counts once and an unknown name not at all) and holds
     the first message until every one of them is in."""
 
-    def __init__(self, pub: zmq.Socket, expected: Iterable[str], log: Any) -> None:
+    def __init__(
+        self, pub: zmq.Socket, expected: Iterable[str], log: Any, drops: DropLog, stream: str
+    ) -> None:
         self.pub = pub
-        self.consumers = Consumers(expected, log)
+        self.consumers = Consumers(expected, drops, stream)
         self.log = log
 
     @property
@@ -260,7 +262,7 @@ class ActorRuntime:
         self._mesh_key = _mesh_key(spec)
         # the XPUB and, when encrypted, the mesh key's ZAP authenticator
         self._pub, self._auth = open_publisher(self._ctx, spec.bind, self._mesh_key)
-        self._gate = ReadyGate(self._pub, spec.consumers, self.log)
+        self._gate = ReadyGate(self._pub, spec.consumers, self.log, self.drops, spec.name)
         self._subs = self._make_subscribers()
         self._wanted = {link.stream for link in spec.inputs}
         if spec.pulse is not None:
@@ -440,6 +442,7 @@ class ActorRuntime:
             future_stamps=self.drops.total(Reason.FUTURE_STAMP),
             time_violations=self.drops.total(Reason.TIME_VIOLATION),
             invalid_samples=self.drops.total(Reason.INVALID_SAMPLE),
+            unknown_consumers=self.drops.total(Reason.UNKNOWN_CONSUMER),
             latency_p50_ms=p50,
             latency_p99_ms=p99,
             cpu_percent=self._process.cpu_percent(None),

@@ -68,6 +68,7 @@ def seed_witness() -> records.Witness:
         future_stamps=1,
         time_violations=0,
         invalid_samples=3,
+        unknown_consumers=0,
         latency_p50_ms=None,
         latency_p99_ms=1.5,
         cpu_percent=3.0,

@@ -38,6 +38,7 @@ DROP_LABELS = {
     Reason.FUTURE_STAMP.value: "fut",
     Reason.TIME_VIOLATION.value: "ord",
     Reason.INVALID_SAMPLE.value: "inv",
+    Reason.UNKNOWN_CONSUMER.value: "unk",
 }
 #: clock fault reason (InputStats.clock) -> what it says of the stream's clock
 CLOCK_LABELS = {

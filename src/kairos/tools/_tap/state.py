@@ -36,6 +36,7 @@ DROP_COUNTERS = tuple(
         Reason.FUTURE_STAMP,
         Reason.TIME_VIOLATION,
         Reason.INVALID_SAMPLE,
+        Reason.UNKNOWN_CONSUMER,
     )
 )
 #: the engine row's values a node record repeats as published
