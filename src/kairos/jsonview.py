@@ -273,4 +273,4 @@ def message_schema(message: Any) -> tuple[str, dict[str, Any]]:
     if fields and (data.ndim != 2 or data.shape[1] != len(fields)):
         fields = ()
     kind = "Rows" if fields else "Samples"
-    return schema_name(kind), array_message_schema(message.stream, fields, data.dtype)
+    return schema_name(kind), array_message_schema(kind, fields, data.dtype)
