@@ -229,8 +229,8 @@ def build_figure(
         rows = np.concatenate(series.rows)
         keep = window(t)
         for key, label, style in (
-            ("coherence_fast", "coherence, fast window", {"lw": 0.8, "alpha": 0.7}),
-            ("coherence_slow", "coherence, slow window", {"lw": 1.6}),
+            ("coherence_fast", "coherence (fast)", {"lw": 0.8, "alpha": 0.7}),
+            ("coherence_slow", "coherence (slow)", {"lw": 1.6}),
             ("resonance_pair", "resonance (pair)", {"lw": 1.0, "ls": "--"}),
         ):
             ax.plot(t[keep], rows[keep, ENGINE_FIELDS.index(key)], label=label, **style)
