@@ -23,9 +23,9 @@ from kairos.jsonview import MESSAGE_ENCODING, SCHEMA_ENCODING
 from kairos.tools._recording import format as fmt
 from kairos.tools._recording.export import CSV_LEAD, csv_name
 from kairos.tools._recording.reader import read
-from kairos.tools._tap.catalog import stream_schema, topology_streams
+from kairos.tools._tap.catalog import stream_schema
 from kairos.tools._tap.state import MESH_KEYS
-from kairos.tools.bridge import SERVED_TYPES
+from kairos.tools.bridge import served_streams
 
 #: the engine values ``kairos tap --json`` shows as published
 ROW_KEYS = tuple(f for f in ENGINE_FIELDS if not f.startswith(("collapsed", "tsync", "delta")))
@@ -56,11 +56,7 @@ def _t_ns(body: dict) -> int:
 
 def test_bridge_advertises_every_stream_with_its_schema(demo_run) -> None:
     advertised, _ = _client(demo_run)
-    served = {
-        info.stream: info
-        for info in topology_streams(load_topology(demo_run.topology))
-        if info.type_name in SERVED_TYPES
-    }
+    served = {info.stream: info for info in served_streams(load_topology(demo_run.topology))}
     # 2 engines (rows, events, witness), the sync (state, pulse, events, witness), and the
     # witnesses of 3 sensors and 2 outputs
     assert len(served) == 2 * 3 + 4 + 5

@@ -24,8 +24,6 @@ from kairos.loopback import is_loopback_host
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-#: roles whose streams the bridge serves, and the stream types it serves of the others
-SERVED_TYPES = ("engine rows", "MeshState", "Pulse", "Event", "Witness")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,19 +58,17 @@ def run(args: argparse.Namespace) -> int:
             "the Foxglove bridge needs the foxglove-sdk package: "
             "pip install 'kairos-mesh[foxglove]'"
         ) from None
-    from kairos import wire
+    from kairos import jsonview, wire
     from kairos.client import Subscription
     from kairos.tools._recording.stop import StopOnSignal
-    from kairos.tools._tap.catalog import topology_streams
-    from kairos.tools._tap.source import read_mesh_key, resolve
-    from kairos.tools.tap import _encryption_hint
+    from kairos.tools._tap.source import encryption_hint, read_mesh_key, resolve
 
     mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.file, [])
-    hint = _encryption_hint(sources, mesh_key)
+    hint = encryption_hint(sources, mesh_key)
     if hint:
         print(f"kairos bridge: {hint}", file=sys.stderr)
-    served = [s for s in topology_streams(sources.topology) if s.type_name in SERVED_TYPES]
+    served = served_streams(sources.topology)
     if not is_loopback_host(args.host):
         print(
             f"kairos bridge: listening on {args.host}: anyone who reaches it sees the mesh "
@@ -109,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             if channel is None:
                 continue
             try:
-                samples = _jsonview().json_messages(received.message, received.record)
+                samples = jsonview.json_messages(received.message, received.record)
             except wire.WireError as exc:
                 undecodable += 1
                 if undecodable == 1:
@@ -127,15 +123,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jsonview() -> Any:
-    from kairos import jsonview
+def served_streams(topology: Any) -> list[Any]:
+    """The streams of a topology the bridge makes channels of: all but sensor samples."""
+    from kairos.tools._tap.catalog import SAMPLES, topology_streams
 
-    return jsonview
+    return [info for info in topology_streams(topology) if info.carries != SAMPLES]
 
 
 def _channel(foxglove: Any, context: Any, info: Any) -> Any:
     """The channel of one stream, with its JSON schema (records: the record's; engines:
     the engine's row fields)."""
+    from kairos import jsonview
     from kairos.tools._tap.catalog import stream_schema
 
     name, schema = stream_schema(info)
@@ -143,10 +141,10 @@ def _channel(foxglove: Any, context: Any, info: Any) -> Any:
         info.stream,
         schema=foxglove.Schema(
             name=name,
-            encoding=_jsonview().SCHEMA_ENCODING,
+            encoding=jsonview.SCHEMA_ENCODING,
             data=json.dumps(schema).encode(),
         ),
-        message_encoding=_jsonview().MESSAGE_ENCODING,
+        message_encoding=jsonview.MESSAGE_ENCODING,
         context=context,
         metadata={"actor": info.actor, "role": info.role, "endpoint": info.endpoint},
     )

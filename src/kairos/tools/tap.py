@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--list stands alone: not with --hz, --bw, --once or --stream")
     if args.listen <= 0:
         parser.error("--listen must be positive")
-    from kairos.tools._tap.source import Subscription, read_mesh_key, resolve
+    from kairos.tools._tap.source import Subscription, encryption_hint, read_mesh_key, resolve
 
     mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.file, args.connect)
-    hint = _encryption_hint(sources, mesh_key)
+    hint = encryption_hint(sources, mesh_key)
     if hint and not args.once:  # --once says it in its error
         print(f"kairos tap: {hint}", file=sys.stderr)
     subscriber = Subscription(sources.endpoints, mesh_key=mesh_key)
@@ -114,17 +114,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.restore()
         subscriber.close()
-
-
-def _encryption_hint(sources: Any, mesh_key: Any) -> str:
-    """What to say when the topology encrypts its data plane and no key was given."""
-    mesh = getattr(sources.topology, "mesh", None)
-    if mesh_key is None and getattr(mesh, "encrypt", False):
-        return (
-            "the topology encrypts its data plane (mesh.encrypt) and no --mesh-key was given: "
-            "nothing will be heard; pass --mesh-key STATE_DIR/mesh.key_secret"
-        )
-    return ""
 
 
 def _why(subscriber: Any, hint: str) -> str:
