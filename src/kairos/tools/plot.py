@@ -29,7 +29,7 @@ from kairos.errors import KairosError, RecordingError
 
 #: pixels per inch of the PNG; with the panel size below a run fits a laptop screen
 DPI = 100
-WIDTH_IN = 12.0
+WIDTH_IN = 12.5
 PANEL_IN = 2.1
 
 
