@@ -630,6 +630,8 @@ class Witness:
     KEYS: ClassVar[tuple[str, ...]]
     #: drop totals a reader takes as 0 when a producer older than them omits them
     LATER_KEYS: ClassVar[tuple[str, ...]]
+    #: field name -> wire key, where they differ
+    RENAMED: ClassVar[Mapping[str, str]]
 
     def with_role_fields(self, role_fields: Mapping[str, Any]) -> Witness:
         """This witness with the role's fields added; a role field named like a common key
@@ -712,6 +714,7 @@ class Witness:
         return cls.decode(self.role_fields, f"{self.actor}/witness")  # type: ignore[no-any-return]
 
 
+Witness.RENAMED = _WITNESS_RENAMED
 Witness.LATER_KEYS = ("future_stamps", "time_violations", "invalid_samples", "unknown_consumers")
 Witness.KEYS = _keys(Witness, _WITNESS_RENAMED, skip=("role_fields", *Witness.LATER_KEYS))
 #: wire key -> field name of every common witness key a role may set (not the inputs)

@@ -157,3 +157,36 @@ def test_info_counts_gaps_and_restarts(tmp_path: Path, kairos) -> None:
     assert (stream["messages"], stream["gaps"], stream["restarts"]) == (6, 5, 1)
     header = msgpack.unpackb(bytes(frames[1]))
     assert header["seq"] == 5
+
+
+def test_info_shows_a_burst_as_its_count_not_a_rate(tmp_path: Path, kairos) -> None:
+    """3 events at one instant once read as 104 504 Hz: a rate needs enough messages over a
+    long enough span (streams.steady_rate); a 1 Hz stream over 5 s has one."""
+    import json
+
+    from kairos.records import Event
+    from kairos.tools._recording.writer import RecordingWriter, recording_info
+    from kairos.tools._tap.streams import RATE_MIN_MESSAGES
+
+    out = tmp_path / "burst.mcap"
+    writer = RecordingWriter(out, recording_info(None, {}, 0, "test"))
+    t0 = 10**18
+    for seq in range(3):  # 3 events within 30 µs
+        event = Event.degraded(True, "future_stamps", t0).encode()
+        frames = wire.encode("eng/events", seq, 1, t0, [t0], event)
+        writer.add("eng/events", [bytes(f) for f in frames[1:]], t0 + seq * 10_000, t0, seq)
+    for seq in range(6):  # once a second for 5 s
+        t = t0 + seq * 10**9
+        frames = wire.encode("s", seq, 1, t, [t], np.zeros(1))
+        writer.add("s", [bytes(f) for f in frames[1:]], t, t, seq)
+    writer.close()
+    result = kairos("record", "info", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    streams = json.loads(result.stdout)["streams"]
+    assert streams["eng/events"]["messages"] == 3 and streams["eng/events"]["rate_hz"] is None
+    assert streams["s"]["rate_hz"] == 1.0 and RATE_MIN_MESSAGES <= 6
+    text = kairos("record", "info", str(out)).stdout
+    (events,) = [line for line in text.splitlines() if line.startswith("eng/events")]
+    assert events.split()[1:3] == ["3", "3"] and "msgs" in events and "Hz" not in events
+    (steady,) = [line for line in text.splitlines() if line.startswith("s ")]
+    assert steady.split()[2] == "1.00"

@@ -265,3 +265,56 @@ def test_tap_is_importable_without_rich_side_effects() -> None:
     code = "import kairos.tools.tap, sys; print('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # heavy imports happen in run(), not at import
+
+
+def test_list_shows_every_stream_with_endpoint_type_and_rate(mesh, kairos) -> None:
+    """--connect: the streams heard, each with the endpoint it came from, what it carries,
+    and a rate only where there are enough messages (the 1 Hz witnesses show a count)."""
+    result = kairos("tap", *mesh.connect, "--list", "--listen", "2.5", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["stream"]: r for r in map(json.loads, result.stdout.splitlines())}
+    endpoints = mesh.endpoints
+    expected = {
+        "mic": "samples",
+        "eng": "engine rows",
+        "eng2": "engine rows",
+        "mesh": "MeshState",
+        **{f"{actor}/witness": "Witness" for actor in endpoints},
+    }
+    assert {s: r["type"] for s, r in rows.items()} == expected
+    for stream, row in rows.items():
+        assert row["endpoint"] == endpoints[stream.partition("/")[0]], stream
+        assert row["messages"] > 0
+    # published every 20, 50, 100 and 100 ms
+    for stream, hz in (("mic", 50), ("eng", 20), ("eng2", 10), ("mesh", 10)):
+        assert hz / 2 < rows[stream]["rate_hz"] < hz * 2, stream
+    assert all(rows[f"{a}/witness"]["rate_hz"] is None for a in endpoints)  # 2-3 in 2.5 s
+    text = kairos("tap", *mesh.connect, "--list", "--listen", "1.5")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["stream", "endpoint", "type", "rate", "Hz"]
+    (witness,) = [line for line in lines if line.startswith("mic/witness")]
+    assert witness.endswith("msgs") and endpoints["mic"] in witness
+
+
+def test_list_with_a_topology_names_the_silent_streams(kairos, tmp_path, port: int) -> None:
+    """With a topology, every stream its actors publish is listed, heard or not."""
+    from pathlib import Path
+
+    topology = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
+    text = tmp_path / "demo.yaml"
+    text.write_text(topology.read_text().replace("base_port: 7800", f"base_port: {port}"))
+    result = kairos("tap", str(text), "--list", "--listen", "0.3", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["stream"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["mesh/pulse"] == {
+        "stream": "mesh/pulse",
+        "actor": "mesh",
+        "endpoint": f"tcp://127.0.0.1:{port + 5}",
+        "type": "Pulse",
+        "messages": 0,
+        "rate_hz": None,
+    }
+    assert rows["coherent"]["type"] == "engine rows" and rows["osc-a"]["type"] == "samples"
+    assert {r["type"] for s, r in rows.items() if s.endswith("/events")} == {"Event"}
+    assert len(rows) == 18  # 8 witnesses, 3 sensors, 2 engines (+ events), sync (+ pulse, events)

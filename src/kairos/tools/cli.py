@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tap": ("kairos.tools.tap", "watch live coherence, or inspect one stream"),
     "record": ("kairos.tools.record", "record every message to an MCAP file"),
     "replay": ("kairos.tools.replay", "republish a recording onto a topology"),
+    "bridge": ("kairos.tools.bridge", "serve the live mesh to Foxglove"),
+    "plot": ("kairos.tools.plot", "plot a recording to a PNG"),
     "keys": ("kairos.tools.keys", "manage CurveZMQ keys and trusted launchers"),
     "devices": ("kairos.tools.devices", "show this machine's device class and kernels"),
     "bench": ("kairos.tools.bench", "measure Kairos against raw pyzmq and NumPy"),

@@ -2,6 +2,8 @@
 
   kairos record [FILE | --connect ENDPOINT ...] -o OUT.mcap [--streams GLOB ...] [--duration S]
   kairos record info REC.mcap [--json] [--allow-truncated]
+  kairos record export REC.mcap -o OUT.mcap --format json     JSON MCAP, for any viewer
+  kairos record export REC.mcap -o DIR --format csv           one CSV file per stream
 
 One channel per stream; each message is stored exactly as received (docs/recording.md).
 SIGINT or SIGTERM finalise the file; a recorder killed outright leaves a file that reads up
@@ -23,6 +25,7 @@ from kairos.tools import _json
 _USAGE = (
     "kairos record [FILE | --connect ENDPOINT ...] -o OUT.mcap [--streams GLOB ...] "
     "[--duration S]\n       kairos record info REC.mcap [--json] [--allow-truncated]"
+    "\n       kairos record export REC.mcap -o OUT --format json|csv"
 )
 
 
@@ -30,7 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.usage = _USAGE
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
-        "target", nargs="*", metavar="FILE", help="topology file; or: info REC.mcap"
+        "target",
+        nargs="*",
+        metavar="FILE",
+        help="topology file; or: info REC.mcap; or: export REC.mcap",
     )
     parser.add_argument(
         "--connect",
@@ -66,6 +72,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="info: print JSON")
     parser.add_argument(
+        "--format",
+        choices=["json", "csv"],
+        help="export: json (an MCAP file any viewer decodes) or csv (a directory)",
+    )
+    parser.add_argument(
         "--allow-truncated",
         action="store_true",
         help="info: report a recording whose recorder did not finish, up to its last chunk",
@@ -79,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
         if len(args.target) != 2:
             parser.error("record info takes exactly one recording: kairos record info REC.mcap")
         return _info(Path(args.target[1]), args.json, args.allow_truncated)
+    if args.target[:1] == ["export"]:
+        if len(args.target) != 2:
+            parser.error("record export takes exactly one recording: kairos record export REC.mcap")
+        if not args.output or not args.format:
+            parser.error("record export needs -o OUT and --format json|csv")
+        return _export(Path(args.target[1]), Path(args.output), args.format)
+    if args.format:
+        parser.error("--format applies to record export; a recording holds the wire frames")
     if len(args.target) > 1:
         parser.error(f"expected at most one topology FILE, got {' '.join(args.target)}")
     if not args.output:
@@ -96,6 +115,20 @@ def _info(path: Path, as_json: bool, allow_truncated: bool) -> int:
         print(_json.dumps(summary.to_json()))
     else:
         print(render(summary))
+    return 0
+
+
+def _export(path: Path, out: Path, kind: str) -> int:
+    from kairos.tools._recording.export import export_csv, export_json
+
+    if out.resolve() == path.resolve():
+        raise RecordingError(f"{out}: the export would overwrite the recording it reads")
+    counts = (export_json if kind == "json" else export_csv)(path, out)
+    print(
+        f"kairos record: {sum(counts.values())} samples of {len(counts)} streams exported "
+        f"to {out} ({kind})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -128,7 +161,13 @@ def _record(args: argparse.Namespace) -> int:
     start = clock.now_ns()
     writer = RecordingWriter(
         out,
-        recording_info(sources.topology_name, sources.endpoints, start, __version__),
+        recording_info(
+            sources.topology_name,
+            sources.endpoints,
+            start,
+            __version__,
+            getattr(sources.topology, "mesh", None),
+        ),
     )
     # records are stored verbatim, typed or not: only the witnesses are read (for clocks)
     subscriber = Subscription(sources.endpoints, mesh_key=mesh_key, typed_records=False)

@@ -3,6 +3,7 @@
   kairos tap [FILE | --connect ENDPOINT ...] [--json] [--once [--timeout S]]
   kairos tap ... --stream NAME [--json] [--once]     print every message (echo)
   kairos tap ... [--stream NAME] --hz | --bw         rate or bandwidth, once a second
+  kairos tap ... --list [--listen S] [--json]        every stream: endpoint, type, rate
 
 The view refreshes 4 times a second and fits 80 columns (more detail from 100); on a dumb
 terminal or a pipe it prints a snapshot once a second.  ``--json`` prints one JSON object
@@ -23,6 +24,9 @@ from kairos.tools import _json
 
 REFRESH_S = 0.22  # 4.5 Hz
 BATCH_PRINT_S = 1.0
+#: --list listens this long by default: a witness (1 Hz) needs 5 messages over 4 s for a
+#: rate (streams.RATE_MIN_MESSAGES); faster streams have theirs in well under a second
+LIST_LISTEN_S = 6.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +64,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the launch's data-plane key (mesh.encrypt): STATE_DIR/mesh.key_secret",
     )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list every stream (the topology's, and any heard) with endpoint, type and rate",
+    )
+    parser.add_argument(
+        "--listen",
+        type=float,
+        default=LIST_LISTEN_S,
+        metavar="S",
+        help=f"--list: measure rates over S seconds (default {LIST_LISTEN_S:g})",
+    )
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--hz", action="store_true", help="print each stream's message rate")
     what.add_argument("--bw", action="store_true", help="print each stream's bandwidth")
@@ -72,11 +88,15 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--timeout must be positive")
     if (args.hz or args.bw) and args.once:
         parser.error("--once applies to the view and to echo, not to --hz or --bw")
-    from kairos.tools._tap.source import Subscription, read_mesh_key, resolve
+    if args.list and (args.hz or args.bw or args.once or args.stream):
+        parser.error("--list stands alone: not with --hz, --bw, --once or --stream")
+    if args.listen <= 0:
+        parser.error("--listen must be positive")
+    from kairos.tools._tap.source import Subscription, encryption_hint, read_mesh_key, resolve
 
     mesh_key = read_mesh_key(args.mesh_key)
     sources = resolve(args.file, args.connect)
-    hint = _encryption_hint(sources, mesh_key)
+    hint = encryption_hint(sources, mesh_key)
     if hint and not args.once:  # --once says it in its error
         print(f"kairos tap: {hint}", file=sys.stderr)
     subscriber = Subscription(sources.endpoints, mesh_key=mesh_key)
@@ -84,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     stop = StopOnSignal()
     try:
+        if args.list:
+            return _list(subscriber, sources, args, stop)
         if args.hz or args.bw:
             return _meter(subscriber, args, stop)
         if args.stream:
@@ -92,17 +114,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.restore()
         subscriber.close()
-
-
-def _encryption_hint(sources: Any, mesh_key: Any) -> str:
-    """What to say when the topology encrypts its data plane and no key was given."""
-    mesh = getattr(sources.topology, "mesh", None)
-    if mesh_key is None and getattr(mesh, "encrypt", False):
-        return (
-            "the topology encrypts its data plane (mesh.encrypt) and no --mesh-key was given: "
-            "nothing will be heard; pass --mesh-key STATE_DIR/mesh.key_secret"
-        )
-    return ""
 
 
 def _why(subscriber: Any, hint: str) -> str:
@@ -139,6 +150,77 @@ def _echo(subscriber: Any, args: argparse.Namespace, stop: Any, hint: str = "") 
             if args.once:
                 return 0
     return 0
+
+
+def _list(subscriber: Any, sources: Any, args: argparse.Namespace, stop: Any) -> int:
+    """Listen ``--listen`` seconds, then print every stream: the topology's (heard or
+    not) and any other heard, with the endpoint it came from, what it carries and its rate
+    (or its count: streams.steady_rate)."""
+    from kairos import wire
+    from kairos.records import record_class
+    from kairos.tools._tap.catalog import ENGINE_ROWS, SAMPLES, topology_streams
+    from kairos.tools._tap.streams import rate_text, steady_rate
+
+    rows: dict[str, dict[str, Any]] = {}
+    if sources.topology is not None:
+        for info in topology_streams(sources.topology):
+            rows[info.stream] = {
+                "stream": info.stream,
+                "actor": info.actor,
+                "endpoint": info.endpoint,
+                "type": info.type_name,
+            }
+    heard: dict[str, list[float]] = {}  # stream -> [messages, first, last arrival]
+    deadline = time.monotonic() + args.listen
+    while not stop.raised and (remaining := deadline - time.monotonic()) > 0:
+        if not subscriber.wait(min(0.1, remaining)):
+            continue
+        now = time.monotonic()
+        for endpoint, frames in subscriber.frames():
+            stream = frames[0].decode(errors="replace")
+            seen = heard.setdefault(stream, [0, now, now])
+            seen[0] += 1
+            seen[2] = now
+            if stream in rows:
+                continue
+            try:
+                message = wire.decode(frames)
+                kind = (
+                    record_class(stream).__name__
+                    if message.is_record
+                    else ENGINE_ROWS
+                    if message.fields == _engine_fields()
+                    else SAMPLES
+                )
+            except wire.WireError:
+                kind = "undecodable"
+            rows[stream] = {"stream": stream, "actor": "", "endpoint": endpoint, "type": kind}
+    for row in rows.values():
+        count, first, last = heard.get(row["stream"], (0, 0.0, 0.0))
+        row["messages"] = int(count)
+        row["rate_hz"] = steady_rate(int(count), last - first)
+        row["shown"] = rate_text(int(count), last - first) if count else "silent"
+    listed = sorted(rows.values(), key=lambda r: r["stream"])
+    if args.json:
+        for row in listed:
+            print(_json.dumps({k: v for k, v in row.items() if k != "shown"}), flush=True)
+        return 0
+    width = max([6, *(len(r["stream"]) for r in listed)])
+    end_width = max([8, *(len(r["endpoint"]) for r in listed)])
+    print(f"{'stream':<{width}}  {'endpoint':<{end_width}}  {'type':<12} {'rate Hz':>10}")
+    for row in listed:
+        print(
+            f"{row['stream']:<{width}}  {row['endpoint']:<{end_width}}  {row['type']:<12} "
+            f"{row['shown']:>10}"
+        )
+    print(f"(rates measured over {args.listen:g} s of listening)")
+    return 0
+
+
+def _engine_fields() -> tuple[str, ...]:
+    from kairos.actors.engine import ENGINE_FIELDS
+
+    return ENGINE_FIELDS
 
 
 def _meter(subscriber: Any, args: argparse.Namespace, stop: Any) -> int:

@@ -23,6 +23,10 @@ RECORDING_METADATA = "kairos.recording"
 #: Name of the metadata records carrying one device's clock offset to mesh time.
 CLOCK_METADATA = "kairos.clock"
 PROFILE = "kairos"
+#: key of the kairos.recording metadata holding the topology's mesh thresholds (JSON)
+MESH_METADATA = "mesh"
+#: the mesh settings stored there (kairos.topologies.model.Mesh attributes)
+MESH_THRESHOLDS = ("emergence_threshold", "collapse_threshold", "hysteresis")
 
 SCHEMA_TEXT = """\
 Kairos wire format v1, as stored in MCAP (channel topic = stream name).

@@ -9,6 +9,7 @@ from typing import Any
 from kairos.actors._metrics import StreamTrack
 from kairos.errors import RecordingError
 from kairos.tools._recording.reader import Extras, header_of, read
+from kairos.tools._tap.streams import rate_text, steady_rate
 
 
 @dataclass
@@ -36,10 +37,10 @@ class StreamStats:
         return (self.last_ns - self.first_ns) / 1e9
 
     @property
-    def rate_hz(self) -> float:
-        """Messages per second between the first and last message (0 for fewer than two)."""
-        span = self.duration_s
-        return (self.messages - 1) / span if self.messages > 1 and span > 0 else 0.0
+    def rate_hz(self) -> float | None:
+        """Messages per second between the first and last message; None for a stream with
+        too few messages or too short a span to have a rate (a burst: see steady_rate)."""
+        return steady_rate(self.messages, self.duration_s)
 
 
 @dataclass
@@ -149,8 +150,9 @@ def render(summary: Summary) -> str:
         f"{'stream':<{width}} {'msgs':>8} {'rate Hz':>9} {'KiB':>8} {'gaps':>6} {'restarts':>8}"
     )
     for name, s in sorted(summary.streams.items()):
+        rate = rate_text(s.messages, s.duration_s)
         lines.append(
-            f"{_fit(name, width):<{width}} {s.messages:>8} {s.rate_hz:>9.2f} "
+            f"{_fit(name, width):<{width}} {s.messages:>8} {rate:>9} "
             f"{s.bytes / 1024:>8.1f} {s.gaps:>6} {s.restarts:>8}"
         )
     clocks = summary.clocks()

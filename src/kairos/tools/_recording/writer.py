@@ -145,9 +145,14 @@ class RecordingWriter:
 
 
 def recording_info(
-    topology: str | None, endpoints: Mapping[str, str], start_ns: int, version: str
+    topology: str | None,
+    endpoints: Mapping[str, str],
+    start_ns: int,
+    version: str,
+    mesh: Any = None,
 ) -> dict[str, str]:
-    """The ``kairos.recording`` metadata: where the data came from and when."""
+    """The ``kairos.recording`` metadata: where the data came from and when, and the
+    topology's mesh thresholds (``mesh``, for ``kairos plot`` to draw) when it has one."""
     info: dict[str, Any] = {
         "format": fmt.MESSAGE_ENCODING,
         "kairos_version": version,
@@ -156,4 +161,7 @@ def recording_info(
         "start_ns": str(start_ns),
         "start_unix_ns": str(time.time_ns()),
     }
+    if mesh is not None:
+        thresholds = {key: float(getattr(mesh, key)) for key in fmt.MESH_THRESHOLDS}
+        info[fmt.MESH_METADATA] = json.dumps(thresholds, sort_keys=True)
     return {key: str(value) for key, value in info.items()}

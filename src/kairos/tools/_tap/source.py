@@ -20,7 +20,14 @@ from kairos.client import topology_endpoints as _topology_endpoints
 if TYPE_CHECKING:
     from kairos.meshkey import MeshKey
 
-__all__ = ["Sources", "Subscription", "load_topology", "read_mesh_key", "resolve"]
+__all__ = [
+    "Sources",
+    "Subscription",
+    "encryption_hint",
+    "load_topology",
+    "read_mesh_key",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -70,3 +77,14 @@ def resolve(file: str | None, connect: Sequence[str]) -> Sources:
 def read_mesh_key(path: str | Path | None) -> MeshKey | None:
     """The data-plane key pair from ``--mesh-key FILE`` (the launcher prints its path)."""
     return load_mesh_key(path)
+
+
+def encryption_hint(sources: Sources, mesh_key: MeshKey | None) -> str:
+    """What to say when the topology encrypts its data plane and no key was given."""
+    mesh = getattr(sources.topology, "mesh", None)
+    if mesh_key is None and getattr(mesh, "encrypt", False):
+        return (
+            "the topology encrypts its data plane (mesh.encrypt) and no --mesh-key was given: "
+            "nothing will be heard; pass --mesh-key STATE_DIR/mesh.key_secret"
+        )
+    return ""

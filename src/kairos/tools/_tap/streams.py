@@ -23,6 +23,26 @@ from kairos import wire
 from kairos.tools import _json
 
 WINDOW = 1000
+#: a rate is the messages after the first divided by the span from the first to the last, and
+#: says something only for a steady stream: at least this many messages over at least this
+#: long (a 1 Hz witness has a rate after 5 s).  Fewer, or a burst (3 events at one instant
+#: gave "104 504 Hz"), are shown as their count.
+RATE_MIN_MESSAGES = 5
+RATE_MIN_SPAN_S = 1.0
+
+
+def steady_rate(messages: int, span_s: float) -> float | None:
+    """Messages per second over ``span_s`` (first to last message), or None when there are
+    too few messages or too short a span for a rate to mean anything."""
+    if messages < RATE_MIN_MESSAGES or span_s < RATE_MIN_SPAN_S:
+        return None
+    return (messages - 1) / span_s
+
+
+def rate_text(messages: int, span_s: float) -> str:
+    """A rate in Hz, or the count when there is no steady rate (``3 msgs``)."""
+    rate = steady_rate(messages, span_s)
+    return f"{rate:.2f}" if rate is not None else f"{messages} msgs"
 
 
 def describe(message: wire.Message) -> dict[str, Any]:
