@@ -110,29 +110,33 @@ def _two_sum(x: np.ndarray | float, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return s, (x - (s - v)) + (y - v)
 
 
-def _carrier_terms(freq_hz: float) -> tuple[float, float]:
-    """(f mod 1, f mod 1e9), both exact: all f·t/1e9 mod 1 depends on (see docs/kernels.md)."""
+def _carrier_terms(freq_hz: float) -> tuple[float, float, float]:
+    """(f₁, g_hi, g_lo): f₁ = f mod 1 (exact) and g_hi + g_lo = (f mod 1e9)/1e9 to ~2^-106
+    (docs/kernels.md): all of f·t/1e9 mod 1 that depends on f, computed once per call."""
     f = 0.0 if abs(freq_hz) < TINY_HZ else freq_hz
-    return f - float(np.rint(f)), math.fmod(f, 1e9)
+    f9 = math.fmod(f, 1e9)
+    g_hi = f9 / 1e9
+    m, em = _two_prod(g_hi, 1e9)
+    g_lo = ((f9 - float(m)) - float(em)) / 1e9  # (f9 − m) − em: exactly f9 − g_hi·1e9
+    return f - float(np.rint(f)), g_hi, g_lo
 
 
 def _cycles(t: np.ndarray, freq_hz: float) -> np.ndarray:
     """frac(f·t/1e9) rounded once: the exact rational reduced mod 1, then rounded to nearest.
 
-    With t = a·1e9 + b: f·t/1e9 ≡ f1·a + f9·b/1e9 (mod 1), f1 = f mod 1, f9 = f mod 1e9.  Both
-    products are formed exactly (two-products); the division by 1e9 leaves an exact remainder
-    and a low part below 2^-100 cycles at any audio-range f; the parts are reduced and summed
-    exactly (two-sums) and rounded once at the end.  Step for step as ``_compiled._cycles``.
+    With t = a·1e9 + b: f·t/1e9 ≡ f₁·a + g·b (mod 1), f₁ = f mod 1, g = (f mod 1e9)/1e9 held
+    as g_hi + g_lo.  f₁·a and g_hi·b are formed exactly (two-products), g_lo·b (a few ulps of
+    g_hi·b) is rounded; the parts are reduced and summed exactly (two-sums) and rounded once
+    at the end.  Step for step as ``_compiled._cycles``.
     """
-    f1, f9 = _carrier_terms(freq_hz)
+    f1, g_hi, g_lo = _carrier_terms(freq_hz)
     a, b = np.divmod(t, NS_PER_S)
+    bf = b.astype(np.float64)
     p1, e1 = _two_prod(f1, a.astype(np.float64))
     h1 = p1 - np.rint(p1)
-    p2, e2 = _two_prod(f9, b.astype(np.float64))
-    q2 = p2 / 1e9
-    m, em = _two_prod(q2, 1e9)
-    l2 = (((p2 - m) - em) + e2) / 1e9  # (p2 − m) − em is the exact remainder p2 − q2·1e9
-    h2 = q2 - np.rint(q2)
+    p2, e2 = _two_prod(g_hi, bf)
+    l2 = g_lo * bf + e2
+    h2 = p2 - np.rint(p2)
     s1, t1 = _two_sum(h1, h2)
     s2, t2 = _two_sum(s1 - np.rint(s1), e1)
     s3, t3 = _two_sum(s2, l2)
