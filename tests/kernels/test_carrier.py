@@ -48,6 +48,17 @@ def test_carrier_is_the_exact_phase_rounded_once(kernels, freq):
     assert np.all((got >= 0.0) & (got < 1.0)) and not np.any(np.signbit(got))
 
 
+@pytest.mark.parametrize("start", [Y2026 - 1_500_000_000, -1_500_000_000])
+def test_a_stream_across_second_boundaries_is_exact(kernels, start):
+    # the compiled loops keep f₁·a while the second a is the same: 1 kHz across two boundaries
+    # (and across 0, where the floor division's second goes from −1 to 0)
+    t = start + np.arange(3000, dtype=np.int64) * 1_000_000 + 7
+    for freq in (7.77, DEMO_HZ):
+        rounded = np.array([float(v) for v in exact_cycles(t, freq)])
+        rounded[rounded == 1.0] = 0.0
+        assert np.array_equal(kernels.carrier_cycles(t, freq), rounded)
+
+
 @pytest.mark.parametrize("freq", (*FREQS, 0.0, 1e300, -7e12 - 0.3, 5e-324, 3e-271))
 def test_backends_give_the_same_bits(compiled, reference, freq):
     t = stamps(8)
