@@ -393,7 +393,8 @@ class MeshState:
         )
 
     def pulse(self) -> Pulse:
-        """The pulse of the same tick."""
+        """A pulse of this state's ψ and r that does not turn (Ω = 0).  The sync publishes a
+        richer one: ψ and r advanced to the tick, and Ω (actors/sync.py ``_Pulser``)."""
         return Pulse(self.t_ns, self.mesh_phase, self.order_parameter)
 
 
