@@ -95,7 +95,10 @@ def test_a_node_joining_does_not_disturb_the_mesh_frequency(harness_of):
 
 
 def test_no_live_node_no_rate(harness_of):
-    harness = harness_of(Sync(sync_spec(("a", "b"))))
-    out = harness.tick(T0) + harness.tick(T0 + 200 * MS) + harness.tick(T0 + 300 * MS)
-    pulses = [Pulse.decode(o.data) for o in out if o.stream == PULSE_STREAM]
-    assert len(pulses) == 2 and all(p == Pulse(p.t_ns, 0.0, 0.0, 0.0) for p in pulses)
+    harness = harness_of(Sync(sync_spec(("a", "b", "c"))))
+    pulses, _ = run(harness, 20)
+    assert pulses[-1].mesh_frequency == pytest.approx(OMEGA, abs=1e-9)
+    silent = T0 + 21 * 100 * MS + 1000 * MS  # every node stale: no mesh, nothing turns
+    out = harness.tick(silent) + harness.tick(silent + 100 * MS)
+    after = [Pulse.decode(o.data) for o in out if o.stream == PULSE_STREAM]
+    assert after and all(p == Pulse(p.t_ns, 0.0, 0.0, 0.0) for p in after)

@@ -210,10 +210,11 @@ class _Pulser:
     Ω: on each tick, the change of the mesh state's ψ since the previous tick (wrapped into
     (−π, π], so |Ω| must stay below π·pulse_hz) over the change of the live nodes' mean sample
     time (their ψ is as of their rows, not of the tick), smoothed exponentially with time
-    constant MESH_FREQUENCY_TAU_S of tick time; the first rate is taken as it is.  A tick whose
-    live nodes differ from the previous tick's (ψ jumps when a node joins or leaves) or whose
-    nodes have no newer row is skipped.  ψ and r at the tick: each live node's phase is
-    advanced by Ω·(t_tick − its row's time) before they are combined as for the mesh state.
+    constant MESH_FREQUENCY_TAU_S; the first rate is taken as it is.  A tick whose live nodes
+    differ from the previous tick's (ψ jumps when a node joins or leaves) or whose nodes have
+    no newer row is skipped; a tick without live nodes starts over (Ω = 0).  ψ and r at the
+    tick: each live node's phase is advanced by Ω·(t_tick − its row's time) before they are
+    combined as for the mesh state.
     """
 
     def __init__(self) -> None:
@@ -222,9 +223,9 @@ class _Pulser:
         self.last: tuple[tuple[str, ...], float, float, int] | None = None
 
     def pulse(self, tick_ns: int, live: Sequence[_Node], psi: float) -> Pulse:
-        if not live:
-            self.last = None
-            return Pulse(tick_ns, 0.0, 0.0, self.omega)
+        if not live:  # no mesh: nothing turns; the next live nodes start a new estimate
+            self.last, self.omega, self.started = None, 0.0, False
+            return Pulse(tick_ns, 0.0, 0.0, 0.0)
         names = tuple(n.name for n in live)
         weight = np.array([n.weight for n in live], dtype=np.float64)
         times = np.array([n.last_t_ns for n in live], dtype=np.int64)
