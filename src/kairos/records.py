@@ -146,28 +146,42 @@ def _keys(cls: type, renamed: Mapping[str, str] | None = None, skip: tuple[str, 
 
 @dataclass(frozen=True)
 class Pulse:
-    """The mesh pulse coupled sensors follow (docs/design.md §5.6): ψ and r at tick ``t_ns``."""
+    """The mesh pulse coupled sensors follow (docs/design.md §5.6): at ``t_ns`` the mesh phase
+    is ψ = ``mesh_phase`` and turns at Ω = ``mesh_frequency`` rad/s, so a follower takes
+    ψ(t) = ψ + Ω·(t − t_ns) at its own sample time t instead of holding a stale ψ."""
 
     t_ns: int
     mesh_phase: float
     order_parameter: float
+    mesh_frequency: float = 0.0
 
     KEYS: ClassVar[tuple[str, ...]]
+    #: keys a reader takes as 0 when a producer older than them omits them (a pulse without
+    #: ``mesh_frequency`` is held, as pulses were before it existed)
+    LATER_KEYS: ClassVar[tuple[str, ...]] = ("mesh_frequency",)
 
     def encode(self) -> dict[str, Any]:
         return {
             "t_ns": int(self.t_ns),
             "mesh_phase": float(self.mesh_phase),
             "order_parameter": float(self.order_parameter),
+            "mesh_frequency": float(self.mesh_frequency),
         }
 
     @classmethod
     def decode(cls, payload: Any, where: str = "pulse") -> Pulse:
         read = _Fields(payload, where, cls.KEYS)
-        return cls(read.integer("t_ns"), read.number("mesh_phase"), read.number("order_parameter"))
+        later = {key: read.number(key) for key in cls.LATER_KEYS if key in payload}
+        return cls(
+            read.integer("t_ns"), read.number("mesh_phase"), read.number("order_parameter"), **later
+        )
+
+    def phase_at(self, t_ns: Any) -> Any:
+        """ψ(t) = ψ + Ω·(t − t_ns), unwrapped, for one stamp or an int64 array of them."""
+        return self.mesh_phase + self.mesh_frequency * ((t_ns - self.t_ns) * 1e-9)
 
 
-Pulse.KEYS = _keys(Pulse)
+Pulse.KEYS = _keys(Pulse, skip=Pulse.LATER_KEYS)
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -379,7 +393,8 @@ class MeshState:
         )
 
     def pulse(self) -> Pulse:
-        """The pulse of the same tick."""
+        """A pulse of this state's ψ and r that does not turn (Ω = 0).  The sync publishes a
+        richer one: ψ and r advanced to the tick, and Ω (actors/sync.py ``_Pulser``)."""
         return Pulse(self.t_ns, self.mesh_phase, self.order_parameter)
 
 

@@ -24,12 +24,14 @@ def grid(n: int, rate_hz: float = 100.0, start: int = T0) -> np.ndarray:
     return start + np.arange(n, dtype=np.int64) * round(1e9 / rate_hz)
 
 
-def reference_steps(t, omega_hz, k, r, psi, theta0):
-    """The docs/design.md §5.6 Euler step written out plainly, one stamp at a time."""
+def reference_steps(t, omega_hz, k, r, psi, theta0, mesh_frequency=0.0, t_pulse=0):
+    """The docs/design.md §5.6 Euler step written out plainly, one stamp at a time, with the
+    pulse's ψ carried forward to the step's start: ψ(t) = ψ + Ω·(t − t_pulse)."""
     theta = [theta0]
     for a, b in itertools.pairwise(t):
         dt = (int(b) - int(a)) * 1e-9
-        nxt = theta[-1] + (2 * math.pi * omega_hz + k * r * math.sin(psi - theta[-1])) * dt
+        psi_a = psi + mesh_frequency * (int(a) - t_pulse) * 1e-9
+        nxt = theta[-1] + (2 * math.pi * omega_hz + k * r * math.sin(psi_a - theta[-1])) * dt
         theta.append(math.remainder(nxt, 2 * math.pi))
     return np.array(theta)
 
@@ -60,6 +62,21 @@ def test_follows_the_step_formula_with_a_pulse_and_irregular_stamps():
     assert diff.max() < 1e-9
 
 
+def test_extrapolates_a_turning_pulse_to_each_step():
+    rng = np.random.default_rng(8)
+    t = T0 + np.cumsum(rng.integers(1_000_000, 30_000_000, size=300)).astype(np.int64)
+    osc = make({"omega_hz": 0.7, "coupling": 3.0, "theta0": -1.0})
+    got = [osc.read(t[:40])]  # free running, then a pulse turning at 2.5 rad/s
+    pulse = MeshPulse(t_ns=int(t[39]) + 7_000_000, mesh_phase=2.0, order_parameter=0.8,
+                      mesh_frequency=2.5)  # fmt: skip
+    osc.on_pulse(pulse)
+    got += [osc.read(t[40:41]), osc.read(t[41:200]), osc.read(t[200:])]
+    free = reference_steps(t[:40], 0.7, 3.0, 0.0, 0.0, -1.0)
+    want = reference_steps(t[39:], 0.7, 3.0, 0.8, 2.0, free[-1], 2.5, pulse.t_ns)
+    diff = np.angle(np.exp(1j * (np.concatenate(got) - np.concatenate([free, want[1:]]))))
+    assert np.abs(diff).max() < 1e-9
+
+
 def test_default_theta0_is_seeded_and_reproducible():
     a = make({"omega_hz": 1.0}, actor="x").read(grid(3))
     b = make({"omega_hz": 1.0}, actor="x").read(grid(3))
@@ -87,8 +104,10 @@ def test_pulse_pulls_the_phase_towards_psi():
     assert theta[-1] == pytest.approx(1.0, abs=1e-6)
 
 
-def run_pair(coupling: float, seconds: float = 40.0, chunk: int = 5):
-    """Two oscillators, each fed the other's mean phase of the last chunk as ψ with r = 1."""
+def run_pair(coupling: float, seconds: float = 40.0, chunk: int = 5, turning: bool = False):
+    """Two oscillators, each fed the other's mean phase of the last chunk as ψ with r = 1
+    (held); ``turning``: the other's phase at the chunk's last stamp with its frequency over
+    the chunk as Ω, to be carried forward."""
     a = make({"omega_hz": 1.0, "coupling": coupling, "theta0": 0.0}, "a")
     b = make({"omega_hz": 1.15, "coupling": coupling, "theta0": 2.5}, "b")
     t = grid(int(seconds * 100))
@@ -99,8 +118,13 @@ def run_pair(coupling: float, seconds: float = 40.0, chunk: int = 5):
         out_a.append(ta)
         out_b.append(tb)
         now = int(stamps[-1])
-        a.on_pulse(MeshPulse(now, float(np.angle(np.mean(np.exp(1j * tb)))), 1.0))
-        b.on_pulse(MeshPulse(now, float(np.angle(np.mean(np.exp(1j * ta)))), 1.0))
+        if turning:
+            span = (now - int(stamps[0])) * 1e-9
+            a.on_pulse(MeshPulse(now, float(tb[-1]), 1.0, float(np.unwrap(tb)[-1] - tb[0]) / span))
+            b.on_pulse(MeshPulse(now, float(ta[-1]), 1.0, float(np.unwrap(ta)[-1] - ta[0]) / span))
+        else:
+            a.on_pulse(MeshPulse(now, float(np.angle(np.mean(np.exp(1j * tb)))), 1.0))
+            b.on_pulse(MeshPulse(now, float(np.angle(np.mean(np.exp(1j * ta)))), 1.0))
     return t, np.unwrap(np.concatenate(out_a)), np.unwrap(np.concatenate(out_b))
 
 
@@ -135,6 +159,17 @@ def test_pulses_once_per_chunk_still_lock_and_uncoupled_ones_drift():
     freq_a, freq_b, gap = locked_frequencies(t, a, b)
     assert (freq_a, freq_b) == (pytest.approx(1.0), pytest.approx(1.15))
     assert np.ptp(gap) == pytest.approx(2 * math.pi * 0.15 * 9.99, rel=1e-6)
+
+
+def test_a_turning_pulse_once_per_chunk_locks_as_if_fed_every_stamp():
+    # the held pulse's delay pulls the common frequency down; carried forward at Ω it does not
+    t, a, b = run_pair(coupling=2.0, chunk=5)
+    held = locked_frequencies(t, a, b)[0]
+    t, a, b = run_pair(coupling=2.0, chunk=5, turning=True)
+    freq_a, freq_b, gap = locked_frequencies(t, a, b)
+    assert np.ptp(gap) < 1e-3
+    assert freq_a == pytest.approx(1.075, abs=2e-4) and freq_b == pytest.approx(1.075, abs=2e-4)
+    assert held < 1.075 - 0.01
 
 
 def test_reads_read_only_and_strided_stamps():

@@ -75,7 +75,7 @@ def test_mesh_state_bytes_are_those_of_the_dict_the_sync_built() -> None:
         },
     }  # fmt: skip
     assert msgpack.packb(state.encode()) == msgpack.packb(before)
-    pulse = {"t_ns": 10, "mesh_phase": 0.3, "order_parameter": 0.9}
+    pulse = {"t_ns": 10, "mesh_phase": 0.3, "order_parameter": 0.9, "mesh_frequency": 0.0}
     assert msgpack.packb(state.pulse().encode()) == msgpack.packb(pulse)
     event = {"kind": "collapse", "window": "slow", "state": True, "t_ns": 4, "value": 0.96}
     assert msgpack.packb(Event.collapse("slow", True, 4, 0.96).encode()) == msgpack.packb(event)
@@ -184,6 +184,15 @@ def test_a_malformed_record_is_a_wire_error(stream: str, payload: object) -> Non
     if isinstance(payload, dict):
         with pytest.raises(WireError):
             decode_record(message)
+
+
+def test_a_pulse_from_before_the_mesh_frequency_is_held() -> None:
+    older = {"t_ns": 10, "mesh_phase": 0.3, "order_parameter": 0.9}
+    assert Pulse.decode(older, "mesh/pulse") == Pulse(10, 0.3, 0.9, mesh_frequency=0.0)
+    turning = Pulse.decode({**older, "mesh_frequency": 2.0}, "mesh/pulse")
+    assert turning.phase_at(10 + 250_000_000) == pytest.approx(0.3 + 2.0 * 0.25)
+    with pytest.raises(WireError, match="mesh_frequency"):
+        Pulse.decode({**older, "mesh_frequency": "fast"}, "mesh/pulse")
 
 
 def test_records_travel_only_on_kairos_streams() -> None:

@@ -38,6 +38,7 @@ from kairos.records import (
     Event,
     MeshState,
     NodeState,
+    Pulse,
     SyncStats,
 )
 from kairos.wire import Message
@@ -46,6 +47,10 @@ from kairos.wire import Message
 STALE_PERIODS = 3
 #: …but never sooner than this (a node's first messages say little about its period)
 MIN_STALE_NS = 300_000_000
+#: time constant of the smoothing of the mesh frequency Ω the pulse carries: long enough to
+#: average out the tick-to-tick jitter of ψ (a node updates between ticks or not), short
+#: next to how fast a mesh's common frequency changes
+MESH_FREQUENCY_TAU_S = 1.0
 #: the engine columns a sync reads; the first two are required, the others default to 0
 NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 
@@ -91,6 +96,7 @@ class Sync(Actor):
         self.emerged = False
         self.next_tick_ns: int | None = None
         self.ticks = 0
+        self.pulser = _Pulser()
         self.log: Any = _log.get("sync", actor=spec.name)  # the runtime's, once set up
         self._init_screens(DropLog(self.log))
 
@@ -180,7 +186,7 @@ class Sync(Actor):
         )
         out = [
             Outgoing("", [tick_ns], state.encode()),
-            Outgoing(PULSE_STREAM, [tick_ns], state.pulse().encode()),
+            Outgoing(PULSE_STREAM, [tick_ns], self.pulser.pulse(tick_ns, live, psi).encode()),
         ]
         if self.emerged != was:
             event = Event.emergence(self.emerged, tick_ns, float(level))
@@ -195,6 +201,50 @@ class Sync(Actor):
         stats = SyncStats(self.ticks, self.emerged, len(self.nodes))
         # each node's clock fault joins the runtime's per-input entry (InputStats.clock)
         return {**stats.encode(), "inputs": clock_faults(self.screens)}
+
+
+class _Pulser:
+    """Builds the pulse of a tick: the mesh phase ψ and order parameter r *at the tick* and the
+    mesh frequency Ω, so a follower extrapolates ψ(t) = ψ + Ω·(t − t_tick) (design.md §5.6).
+
+    Ω: on each tick, the change of the mesh state's ψ since the previous tick (wrapped into
+    (−π, π], so |Ω| must stay below π·pulse_hz) over the change of the live nodes' mean sample
+    time (their ψ is as of their rows, not of the tick), smoothed exponentially with time
+    constant MESH_FREQUENCY_TAU_S; the first rate is taken as it is.  A tick whose live nodes
+    differ from the previous tick's (ψ jumps when a node joins or leaves) or whose nodes have
+    no newer row is skipped; a tick without live nodes starts over (Ω = 0).  ψ and r at the
+    tick: each live node's phase is advanced by Ω·(t_tick − its row's time) before they are
+    combined as for the mesh state.
+    """
+
+    def __init__(self) -> None:
+        self.omega = 0.0
+        self.started = False
+        self.last: tuple[tuple[str, ...], float, float, int] | None = None
+
+    def pulse(self, tick_ns: int, live: Sequence[_Node], psi: float) -> Pulse:
+        if not live:  # no mesh: nothing turns; the next live nodes start a new estimate
+            self.last, self.omega, self.started = None, 0.0, False
+            return Pulse(tick_ns, 0.0, 0.0, 0.0)
+        names = tuple(n.name for n in live)
+        weight = np.array([n.weight for n in live], dtype=np.float64)
+        times = np.array([n.last_t_ns for n in live], dtype=np.int64)
+        mean_t = float(np.average(times - times[0], weights=weight)) if weight.sum() > 0 else 0.0
+        if self.last is not None and self.last[0] == names:
+            dt = (int(times[0]) - self.last[3] + mean_t - self.last[2]) * 1e-9
+            if dt > 0.0:
+                rate = math.remainder(psi - self.last[1], 2 * math.pi) / dt
+                if self.started:
+                    alpha = -math.expm1(-dt / MESH_FREQUENCY_TAU_S)
+                    self.omega += alpha * (rate - self.omega)
+                else:
+                    self.omega, self.started = rate, True
+        self.last = (names, psi, mean_t, int(times[0]))
+        ages = (tick_ns - times) * 1e-9
+        phase = np.array([n.phase for n in live], dtype=np.float64) + self.omega * ages
+        coherence = np.array([n.coherence for n in live], dtype=np.float64)
+        _, psi_now, _, r_now, _ = kernels.mesh(coherence, kernels.wrap_phase(phase), weight)
+        return Pulse(tick_ns, float(psi_now), float(r_now), self.omega)
 
 
 def _node_rows(message: Message) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

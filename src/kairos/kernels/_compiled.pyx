@@ -12,6 +12,7 @@ through the shared checks in ``_checks.py`` (the slow path).
 
 from cpython.complex cimport PyComplex_FromDoubles
 from libc.math cimport atan2, cos, expm1, floor, fmod, hypot, isfinite, isinf, isnan, sin, sqrt
+from libc.math cimport fabs, fma, rint  # the exact carrier (_cycles)
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
@@ -115,19 +116,75 @@ cdef inline double _mag(double x, double y) noexcept nogil:
     return hypot(x, y)
 
 
-cdef inline double _cycles(int64_t t, double f, double ff) noexcept nogil:
+cdef double TINY_HZ = 2.0 ** -900  # |f| below this is 0 Hz (see _reference.TINY_HZ)
+
+
+cdef struct _Carrier:
+    # what frac(f·t/1e9) needs of f, computed once per call (f1 = f mod 1, g_hi + g_lo =
+    # (f mod 1e9)/1e9 to ~2^-106), and the part of the last stamp's second a (h1 + e1 =
+    # f1·a mod 1, exactly), which successive stamps mostly share
+    double f1
+    double g_hi
+    double g_lo
+    int64_t a
+    double h1
+    double e1
+
+
+cdef inline _Carrier _carrier(double f) noexcept nogil:
+    cdef _Carrier c
+    cdef double f9
+    if fabs(f) < TINY_HZ:
+        f = 0.0
+    f9 = fmod(f, 1e9)
+    c.f1 = f - rint(f)
+    c.g_hi = f9 / 1e9
+    c.g_lo = fma(-c.g_hi, 1e9, f9) / 1e9  # the remainder f9 − g_hi·1e9 is exact
+    c.a = -(1 << 62)  # no stamp's second: t / 1e9 stays within ±9.3e9
+    c.h1 = 0.0
+    c.e1 = 0.0
+    return c
+
+
+cdef inline double _cycles(_Carrier* cr, int64_t t) noexcept nogil:
+    # frac(f·t/1e9) rounded once: with t = a·1e9 + b, f·t/1e9 ≡ f1·a + (g_hi + g_lo)·b; f1·a
+    # and g_hi·b are exact through fma (the same p and e as the reference's Dekker product),
+    # the parts are summed exactly and rounded at the end.  Step for step as _reference._cycles.
     cdef int64_t a = t / NS_PER_S
     cdef int64_t b = t - a * NS_PER_S
-    cdef double whole, c
+    cdef double p1, h1, p2, e2, l2, h2, s1, t1, s2, t2, s3, t3, v, tail, c
     if b < 0:
         b += NS_PER_S
         a -= 1
-    whole = ff * <double> a
-    c = (whole - floor(whole)) + f * (<double> b * 1e-9)
-    c = c - floor(c)
+    if a != cr.a:
+        cr.a = a
+        p1 = cr.f1 * <double> a
+        cr.e1 = fma(cr.f1, <double> a, -p1)
+        cr.h1 = p1 - rint(p1)
+    h1 = cr.h1
+    p2 = cr.g_hi * <double> b
+    e2 = fma(cr.g_hi, <double> b, -p2)
+    l2 = cr.g_lo * <double> b + e2
+    h2 = p2 - rint(p2)
+    s1 = h1 + h2
+    v = s1 - h1
+    t1 = (h1 - (s1 - v)) + (h2 - v)
+    s1 = s1 - rint(s1)
+    s2 = s1 + cr.e1
+    v = s2 - s1
+    t2 = (s1 - (s2 - v)) + (cr.e1 - v)
+    s3 = s2 + l2
+    v = s3 - s2
+    t3 = (s2 - (s3 - v)) + (l2 - v)
+    tail = (t1 + t2) + t3
+    c = s3 + tail
+    if c < 0.0:
+        s1 = 1.0 + s3
+        v = s1 - 1.0
+        c = s1 + (((1.0 - (s1 - v)) + (s3 - v)) + tail)
     if c >= 1.0:
         c = 0.0
-    return c
+    return c + 0.0
 
 
 # ---------------------------------------------------------------- kernels
@@ -145,16 +202,16 @@ def wrap_phase(x):
 
 
 def carrier_cycles(times_ns, double freq_hz):
-    """frac(f·t) in [0, 1), precise for t ~ 1.8e18 ns (whole cycles fi·a are never formed)."""
+    """frac(f·t) in [0, 1), exact: the exact f·t mod 1, rounded once (docs/kernels.md)."""
     cdef const int64_t[::1] t = _times(times_ns)
     finite(freq_hz, "freq_hz")
     cdef Py_ssize_t n = t.shape[0], k
-    cdef double ff = freq_hz - floor(freq_hz)
+    cdef _Carrier carrier = _carrier(freq_hz)
     out = _empty(n, dtype=_F8)
     cdef double[::1] o = out
     with nogil:
         for k in range(n):
-            o[k] = _cycles(t[k], freq_hz, ff)
+            o[k] = _cycles(&carrier, t[k])
     return out
 
 
@@ -172,7 +229,7 @@ def lockin(times_ns, x, double freq_hz, double lp_cycles=2.0, state=None):
     if state is not None:
         started, t_prev, lp0 = state[0], state[1], state[2]
     cdef double lr = lp0.real, li = lp0.imag
-    cdef double ff = freq_hz - floor(freq_hz)
+    cdef _Carrier carrier = _carrier(freq_hz)
     cdef double a = 0.0, b = 1.0, theta, yr, yi
     out = _empty(n, dtype=_C16)
     cdef double complex[::1] ov = out
@@ -191,7 +248,7 @@ def lockin(times_ns, x, double freq_hz, double lp_cycles=2.0, state=None):
                         last = d
                         a = -expm1(-(<double> d * 1e-9) / tau)
                         b = 1.0 - a
-                    theta = TWO_PI * _cycles(tk, freq_hz, ff)
+                    theta = TWO_PI * _cycles(&carrier, tk)
                     yr = xs[k] * cos(theta)
                     yi = -(xs[k] * sin(theta))
                     lr = a * yr + b * lr
@@ -289,7 +346,7 @@ def resonance(times_ns, z, double tau_s, double omega_hz=0.0, lag=1, state=None,
         ring[2 * count] = v0.real
         ring[2 * count + 1] = v0.imag
         count += 1
-    cdef double ff = omega_hz - floor(omega_hz)
+    cdef _Carrier carrier = _carrier(omega_hz)
     cdef bint rotate = omega_hz != 0.0
     cdef double a = 0.0, b = 1.0, dt, vr, vi, o_r, o_i, qr, qi, xr, xi, cw = 1.0, sw = 0.0
     cdef double angle, norm, r
@@ -339,7 +396,7 @@ def resonance(times_ns, z, double tau_s, double omega_hz=0.0, lag=1, state=None,
                                 a = -expm1(-dt / tau_s)
                                 b = 1.0 - a
                             if rotate:
-                                angle = TWO_PI * _cycles(tk, omega_hz, ff)
+                                angle = TWO_PI * _cycles(&carrier, tk)
                                 cw = cos(angle)
                                 sw = sin(angle)
                             qr = vr * o_r + vi * o_i

@@ -80,18 +80,78 @@ def _wrap(x: float) -> float:
     return PI if y <= -PI else y
 
 
+# Veltkamp's constant 2^27 + 1: splits a double into two halves of at most 26 significant
+# bits, whose pairwise products are exact (Dekker's two-product below).
+_SPLIT = 134217729.0
+# Frequencies smaller than this in magnitude are taken as 0 Hz: over the whole int64 range
+# they turn less than 2^-866 cycles, and their products would reach the subnormal range where
+# neither fma nor Dekker's product is exact (so the backends could differ in the last bit).
+TINY_HZ = 2.0**-900
+
+
+def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = _SPLIT * x
+    hi = c - (c - x)
+    return hi, x - hi
+
+
+def _two_prod(x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """p + e = x·y exactly (Dekker): the same p and e the compiled ``fma`` gives, bit for bit."""
+    p = np.multiply(x, y)
+    xh, xl = _split(np.asarray(x, dtype=np.float64))
+    yh, yl = _split(np.asarray(y, dtype=np.float64))
+    return p, ((xh * yh - p) + xh * yl + xl * yh) + xl * yl
+
+
+def _two_sum(x: np.ndarray | float, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s + e = x + y exactly (Knuth)."""
+    s = np.add(x, y)
+    v = s - x
+    return s, (x - (s - v)) + (y - v)
+
+
+def _carrier_terms(freq_hz: float) -> tuple[float, float, float]:
+    """(f₁, g_hi, g_lo): f₁ = f mod 1 (exact) and g_hi + g_lo = (f mod 1e9)/1e9 to ~2^-106
+    (docs/kernels.md): all of f·t/1e9 mod 1 that depends on f, computed once per call."""
+    f = 0.0 if abs(freq_hz) < TINY_HZ else freq_hz
+    f9 = math.fmod(f, 1e9)
+    g_hi = f9 / 1e9
+    m, em = _two_prod(g_hi, 1e9)
+    g_lo = ((f9 - float(m)) - float(em)) / 1e9  # (f9 − m) − em: exactly f9 − g_hi·1e9
+    return f - float(np.rint(f)), g_hi, g_lo
+
+
 def _cycles(t: np.ndarray, freq_hz: float) -> np.ndarray:
+    """frac(f·t/1e9) rounded once: the exact rational reduced mod 1, then rounded to nearest.
+
+    With t = a·1e9 + b: f·t/1e9 ≡ f₁·a + g·b (mod 1), f₁ = f mod 1, g = (f mod 1e9)/1e9 held
+    as g_hi + g_lo.  f₁·a and g_hi·b are formed exactly (two-products), g_lo·b (a few ulps of
+    g_hi·b) is rounded; the parts are reduced and summed exactly (two-sums) and rounded once
+    at the end.  Step for step as ``_compiled._cycles``.
+    """
+    f1, g_hi, g_lo = _carrier_terms(freq_hz)
     a, b = np.divmod(t, NS_PER_S)
-    ff = freq_hz - math.floor(freq_hz)
-    whole = ff * a.astype(np.float64)
-    cycles = (whole - np.floor(whole)) + freq_hz * (b.astype(np.float64) * 1e-9)
-    cycles = cycles - np.floor(cycles)
-    cycles[cycles >= 1.0] = 0.0
-    return cycles
+    bf = b.astype(np.float64)
+    p1, e1 = _two_prod(f1, a.astype(np.float64))
+    h1 = p1 - np.rint(p1)
+    p2, e2 = _two_prod(g_hi, bf)
+    l2 = g_lo * bf + e2
+    h2 = p2 - np.rint(p2)
+    s1, t1 = _two_sum(h1, h2)
+    s2, t2 = _two_sum(s1 - np.rint(s1), e1)
+    s3, t3 = _two_sum(s2, l2)
+    tail = (t1 + t2) + t3
+    c = s3 + tail
+    negative = c < 0.0
+    if negative.any():
+        u, eu = _two_sum(1.0, s3[negative])
+        c[negative] = u + (eu + tail[negative])
+    c[c >= 1.0] = 0.0
+    return c + 0.0  # no −0.0
 
 
 def carrier_cycles(times_ns: np.ndarray, freq_hz: float) -> np.ndarray:
-    """frac(f·t) in [0, 1), precise for t ~ 1.8e18 ns (whole cycles fi·a are never formed)."""
+    """frac(f·t) in [0, 1), exact: the exact f·t mod 1, rounded once (docs/kernels.md)."""
     return _cycles(as_times(times_ns), finite(freq_hz, "freq_hz"))
 
 
