@@ -20,6 +20,9 @@ class ClockReading(Result):
     offset_ns: int
     uncertainty_ns: int
     synced: bool
+    #: bound on the error of the agent's local-clock base (half the gap of its best read):
+    #: the launcher counts it in the device's uncertainty against true time
+    base_error_ns: int = 0
 
     def to_map(self) -> dict[str, Any]:
         return {
@@ -29,6 +32,7 @@ class ClockReading(Result):
             "offset_ns": self.offset_ns,
             "uncertainty_ns": self.uncertainty_ns,
             "synced": self.synced,
+            "base_error_ns": self.base_error_ns,
         }
 
     @classmethod
@@ -40,6 +44,7 @@ class ClockReading(Result):
             offset_ns=take(raw, "offset_ns", int),
             uncertainty_ns=take(raw, "uncertainty_ns", int),
             synced=take(raw, "synced", bool),
+            base_error_ns=take(raw, "base_error_ns", int, optional=True) or 0,
         )
 
 
@@ -49,9 +54,10 @@ class Clock(Command[ClockReading]):
 
     Request args: ``{}`` (a client may echo its own ``t1``; it is returned unchanged).
     Reply result: ``{"t1": int|None, "t2": int, "t3": int, "offset_ns": int,
-    "uncertainty_ns": int, "synced": bool}`` — t2 when the request was received and t3 just
-    before the reply is sent, both on the agent's *local* clock (kairos.meshtime: monotonic +
-    base, uncorrected), and the correction the agent currently applies.
+    "uncertainty_ns": int, "synced": bool, "base_error_ns": int}`` — t2 when the request was
+    received and t3 just before the reply is sent, both on the agent's *local* clock
+    (kairos.meshtime: monotonic + base, uncorrected), the correction the agent currently
+    applies, and the bound on its base's error.
     """
 
     name = "clock"
@@ -76,5 +82,6 @@ class Clock(Command[ClockReading]):
             offset_ns=state.offset_ns,
             uncertainty_ns=state.uncertainty_ns,
             synced=state.synced,
+            base_error_ns=state.base_error_ns,
             t3=agent.local_ns(),  # last: as close to the reply as the agent can stamp it
         )
