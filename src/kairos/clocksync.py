@@ -29,9 +29,15 @@ BURST_INTERVAL_S = 2.0
 #: Weighted least squares with weights 1/h² says each sample errs by about κ·h (h its half
 #: round trip); κ is estimated from the weighted residuals, so the error of the fit at the
 #: instant asked is κ·√Σ(c·h)², c the fit's coefficients there (extrapolation included).
-#: Measured with libfaketime (docs/meshtime.md): K = 3 covered every estimate, K = 2.5
-#: 98.6–99.8 %, K = 2 only 95–98 %.
+#: Measured with libfaketime over 640 corrections (docs/meshtime.md): K = 3 covered all of
+#: them with the median uncertainty 4.1× the median error; K = 2.576 (the 99 % factor of a
+#: normal error) covered 99.1–100 %.
 COVERAGE_K = 3.0
+#: Share of the best half round trip added to the fitted uncertainty for the asymmetry no
+#: scatter shows: the two paths' processing differs by a steady amount (after the agent's
+#: send delay is counted, offsets vs the launcher were still biased by up to 1.2 µs on a
+#: ~35 µs half round trip, 3.4 %), and a steady bias moves every sample alike.
+ASYMMETRY_SHARE = 0.03
 #: Floor of the fitted uncertainty, per device: the granularity of a Python clock read
 #: (~50–100 ns), so a window that happens to be quiet never claims better than that.
 FLOOR_NS = 100
@@ -124,9 +130,10 @@ class OffsetEstimator:
     1/bound²) once ``min_fit_samples`` of them span ``min_fit_span_ns``; before that the
     estimate is the sample whose bound, widened by ``max_skew_ppm`` of drift, is smallest.
     The uncertainty before a fit is that hard bound (half a round trip); with a fit it is
-    :data:`COVERAGE_K` × the weighted fit's standard error plus :data:`FLOOR_NS`, clipped to
-    the hard bounds — half a round trip on loopback is ~35 µs while the error is ~1.5 µs, so
-    the hard bound alone says little (docs/meshtime.md has the measured coverage).
+    :data:`COVERAGE_K` × the weighted fit's standard error plus :data:`ASYMMETRY_SHARE` of
+    the best half round trip plus :data:`FLOOR_NS`, clipped to the hard bounds — half a
+    round trip on loopback is ~35 µs while the error is ~1.5 µs, so the hard bound alone
+    says little (docs/meshtime.md has the measured coverage).
     A sample that contradicts the current model beyond both bounds means the device clock
     was stepped (agent restart): the history is dropped and estimation starts again.
     """
@@ -244,7 +251,7 @@ class OffsetEstimator:
             resid = y - (fit_offset + slope * (x - xt))
             kappa2 = float((w * resid * resid).sum()) / (len(kept) - 2)
             se = math.sqrt(kappa2 * float((c * c * (h + 1.0) ** 2).sum()))
-            spread = COVERAGE_K * se + FLOOR_NS
+            spread = COVERAGE_K * se + ASYMMETRY_SHARE * float(h.min()) + FLOOR_NS
             slo, shi = max(lo, fit_offset - spread), min(hi, fit_offset + spread)
             if slo <= shi and shi - slo < hi - lo:
                 offset, bound = (slo + shi) / 2, (shi - slo) / 2

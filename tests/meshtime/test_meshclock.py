@@ -274,3 +274,39 @@ def test_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     )
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "clock.json"]
     assert leftovers == []
+
+
+def test_the_base_is_the_closest_of_several_sandwiched_reads(monkeypatch) -> None:
+    """A pre-emption between two reads (here: 80 µs in the first three) is never taken: the
+    read with the smallest gap wins and half its gap is the bound reported."""
+    import kairos.meshtime as meshtime
+
+    monkeypatch.delenv(SHIFT_ENV, raising=False)
+    mono_t = [1_000_000]
+    gaps = iter([80_000, 80_000, 80_000, 400, 2_000] + [5_000] * 11)
+
+    def mono() -> int:
+        mono_t[0] += 100
+        return mono_t[0]
+
+    def real() -> int:
+        mono_t[0] += next(gaps)  # the realtime read lands this far after the first stamp
+        return BASE + mono_t[0]
+
+    monkeypatch.setattr(meshtime.time, "monotonic_ns", mono)
+    monkeypatch.setattr(meshtime.time, "time_ns", real)
+    reading = meshtime.read_base()
+    # the 400 ns read: gap 500 ns, realtime 50 ns after the middle
+    assert reading.error_ns == 251
+    assert abs(reading.base_ns - BASE) <= reading.error_ns
+    assert reading.base_ns - BASE == 150
+    monkeypatch.undo()
+    real_reading = meshtime.read_base()
+    assert 0 < real_reading.error_ns < 1_000_000
+    assert abs(real_reading.base_ns - (time_ns_minus_mono())) < 5_000_000
+
+
+def time_ns_minus_mono() -> int:
+    import time
+
+    return time.time_ns() - time.monotonic_ns()

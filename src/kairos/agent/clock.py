@@ -28,6 +28,18 @@ class AgentClock:
         self.state = ClockState(base_ns=self.base_ns, base_error_ns=base.error_ns)
         self.state.write(self.path)
         self._mesh = MeshClock(self.path)
+        #: t3 of a clock reply being sent, and how long after its t3 the last one was handed
+        #: to the socket: the reply's encoding (~5–10 µs of Python) would otherwise count as
+        #: network time on the way back and bias every offset by half of it
+        self.reply_t3: int | None = None
+        self.send_delay_ns = 0
+
+    def before_send(self) -> None:
+        """Called just before a reply is handed to the socket: measures a clock reply's
+        delay after its t3, reported with the next clock reply."""
+        if self.reply_t3 is not None:
+            self.send_delay_ns = max(0, self.local_ns() - self.reply_t3)
+            self.reply_t3 = None
 
     def local_ns(self) -> int:
         return time.monotonic_ns() + self.base_ns
