@@ -10,6 +10,7 @@ joined ahead stamps on mesh time from its first sample.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def test_offsets_injected_by_libfaketime_are_estimated_across_the_emulated_links
             for name in FAKED:
                 e = offsets.offsets[name]
                 tally.add(e.offset_ns + CASES[name].offset_ns, e.uncertainty_ns, e.fitted)
+        tally.dump("emulated", os.environ.get("KAIROS_FAKETIME_DUMP"))
         figures = tally.figures()
         assert first_at is not None, "no sample from the device that joined ahead"
         print(

@@ -11,6 +11,7 @@ mesh time is the unfaked reference device's clock, so a device's true correction
 from __future__ import annotations
 
 import glob
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,13 @@ class Tally:
         self.errors.append(error_ns)
         self.uncertainties.append(uncertainty_ns)
         self.fitted.append(fitted)
+
+    def dump(self, where: str, path: str | None) -> None:
+        """Append the raw figures to ``path`` (KAIROS_FAKETIME_DUMP): the docs' pooled table."""
+        if path:
+            with open(path, "a", encoding="utf-8") as out:
+                for row in zip(self.errors, self.uncertainties, self.fitted, strict=True):
+                    out.write(json.dumps([where, *row]) + "\n")
 
     def figures(self, only_fitted: bool = False) -> dict[str, float]:
         keep = np.array(self.fitted) if only_fitted else np.ones(len(self.errors), bool)

@@ -48,8 +48,8 @@ class ClockReading(Result):
             offset_ns=take(raw, "offset_ns", int),
             uncertainty_ns=take(raw, "uncertainty_ns", int),
             synced=take(raw, "synced", bool),
-            base_error_ns=take(raw, "base_error_ns", int, optional=True) or 0,
-            send_delay_ns=take(raw, "send_delay_ns", int, optional=True) or 0,
+            base_error_ns=take(raw, "base_error_ns", int),
+            send_delay_ns=take(raw, "send_delay_ns", int),
         )
 
 

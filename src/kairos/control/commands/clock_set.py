@@ -47,8 +47,8 @@ class ClockSetResult(Result):
             skew_ppm=take(raw, "skew_ppm", float),
             uncertainty_ns=take(raw, "uncertainty_ns", int),
             anchor_ns=take(raw, "anchor_ns", int),
-            steps=take(raw, "steps", int, optional=True) or 0,
-            stepped=bool(take(raw, "stepped", bool, optional=True)),
+            steps=take(raw, "steps", int),
+            stepped=take(raw, "stepped", bool),
         )
 
 
