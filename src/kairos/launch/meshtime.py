@@ -193,8 +193,7 @@ def probe_burst(
         # agent's side, not as network time on the way back (it biased offsets by −2…−3 µs)
         delay = int(statistics.median(measured))
         samples = [
-            ProbeSample(s.t1, s.t2, min(s.t3 + delay, s.t2 + (s.t4 - s.t1)), s.t4)
-            for s in samples
+            ProbeSample(s.t1, s.t2, min(s.t3 + delay, s.t2 + (s.t4 - s.t1)), s.t4) for s in samples
         ]
     return samples
 
