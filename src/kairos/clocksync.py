@@ -25,6 +25,22 @@ from kairos.meshtime import ClockError
 BURST_SIZE = 8
 #: Seconds between bursts.
 BURST_INTERVAL_S = 2.0
+#: Coverage factor of the fitted uncertainty: K × the standard error of the fitted offset.
+#: Weighted least squares with weights 1/h² says each sample errs by about κ·h (h its half
+#: round trip); κ is estimated from the weighted residuals, so the error of the fit at the
+#: instant asked is κ·√Σ(c·h)², c the fit's coefficients there (extrapolation included).
+#: Measured with libfaketime over 640 corrections (docs/meshtime.md): K = 3 covered all of
+#: them with the median uncertainty 4.1× the median error; K = 2.576 (the 99 % factor of a
+#: normal error) covered 99.1–100 %.
+COVERAGE_K = 3.0
+#: Share of the best half round trip added to the fitted uncertainty for the asymmetry no
+#: scatter shows: the two paths' processing differs by a steady amount (after the agent's
+#: send delay is counted, offsets vs the launcher were still biased by up to 1.2 µs on a
+#: ~35 µs half round trip, 3.4 %), and a steady bias moves every sample alike.
+ASYMMETRY_SHARE = 0.03
+#: Floor of the fitted uncertainty, per device: the granularity of a Python clock read
+#: (~50–100 ns), so a window that happens to be quiet never claims better than that.
+FLOOR_NS = 100
 
 __all__ = [
     "BURST_INTERVAL_S",
@@ -95,6 +111,9 @@ class ClockEstimate:
     uncertainty_ns: int
     n: int
     at_ns: int = 0
+    #: from the skew fit with its statistical uncertainty (False: the hard bound of the
+    #: best sample, before the window spans enough time)
+    fitted: bool = False
 
     def contains(self, true_offset_ns: float) -> bool:
         """Whether ``true_offset_ns`` lies within offset ± uncertainty."""
@@ -110,6 +129,11 @@ class OffsetEstimator:
     accepted samples are fitted by weighted least squares (offset vs prober time, weight
     1/bound²) once ``min_fit_samples`` of them span ``min_fit_span_ns``; before that the
     estimate is the sample whose bound, widened by ``max_skew_ppm`` of drift, is smallest.
+    The uncertainty before a fit is that hard bound (half a round trip); with a fit it is
+    :data:`COVERAGE_K` × the weighted fit's standard error plus :data:`ASYMMETRY_SHARE` of
+    the best half round trip plus :data:`FLOOR_NS`, clipped to the hard bounds — half a
+    round trip on loopback is ~35 µs while the error is ~1.5 µs, so the hard bound alone
+    says little (docs/meshtime.md has the measured coverage).
     A sample that contradicts the current model beyond both bounds means the device clock
     was stepped (agent restart): the history is dropped and estimation starts again.
     """
@@ -199,7 +223,8 @@ class OffsetEstimator:
         i = int(np.argmin(widened))
         offset, bound, skew = float(y[i]), float(widened[i]), 0.0
         span = float(x.max() - x.min())
-        if len(kept) >= self.min_fit_samples and span >= self.min_fit_span_ns:
+        fitted = len(kept) >= self.min_fit_samples and span >= self.min_fit_span_ns
+        if fitted:
             w = 1.0 / (h + 1.0) ** 2
             total = float(w.sum())
             xm = float((w * x).sum()) / total
@@ -210,19 +235,33 @@ class OffsetEstimator:
             c = w * (1.0 / total + dx * (xt - xm) / sxx)
             fit_offset = float((c * y).sum())
             fit_bound = float((np.abs(c) * h).sum())
-            skew = float((w * dx * y).sum()) / sxx * 1e6
+            slope = float((w * dx * y).sum()) / sxx
+            skew = slope * 1e6
             lo = max(offset - bound, fit_offset - fit_bound)
             hi = min(offset + bound, fit_offset + fit_bound)
             if lo <= hi:  # both hold: the truth is in their intersection
                 offset, bound = (lo + hi) / 2, (hi - lo) / 2
             elif fit_bound < bound:
                 offset, bound = fit_offset, fit_bound
+                lo, hi = fit_offset - fit_bound, fit_offset + fit_bound
+            else:
+                lo, hi = offset - bound, offset + bound
+            # the statistical interval: the fit's standard error (module docstring of
+            # COVERAGE_K), clipped to the hard interval [lo, hi]
+            resid = y - (fit_offset + slope * (x - xt))
+            kappa2 = float((w * resid * resid).sum()) / (len(kept) - 2)
+            se = math.sqrt(kappa2 * float((c * c * (h + 1.0) ** 2).sum()))
+            spread = COVERAGE_K * se + ASYMMETRY_SHARE * float(h.min()) + FLOOR_NS
+            slo, shi = max(lo, fit_offset - spread), min(hi, fit_offset + spread)
+            if slo <= shi and shi - slo < hi - lo:
+                offset, bound = (slo + shi) / 2, (shi - slo) / 2
         return ClockEstimate(
             offset_ns=round(ref.offset_ns + offset),
             skew_ppm=skew,
             uncertainty_ns=math.ceil(bound + 0.5),  # + rounding of the offset
             n=len(kept),
             at_ns=at_local_ns,
+            fitted=fitted,
         )
 
 
@@ -346,8 +385,8 @@ def mesh_offsets(
 
     ``estimates`` must all refer to the same prober instant (``at_ns``); the prober's own
     clock cancels out.  With a named ``reference`` mesh time is that device's clock; with
-    None it is the median of the clocks that are not falsetickers.  Uncertainties add: the
-    device's plus the reference's (0 for the reference device itself).
+    None it is the median of the clocks that are not falsetickers.  Uncertainties add in
+    quadrature: the device's and the reference's (0 for the reference device itself).
     """
     if not estimates:
         return MeshOffsets({}, set(), reference, {})
@@ -380,9 +419,11 @@ def mesh_offsets(
         offsets[name] = ClockEstimate(
             offset_ns=0 if own else round(ref_offset - e.offset_ns),
             skew_ppm=0.0 if own else ref_skew - e.skew_ppm,
-            uncertainty_ns=0 if own else math.ceil(ref_bound + e.uncertainty_ns),
+            # the two errors are independent (the prober's own cancels): they add in quadrature
+            uncertainty_ns=0 if own else math.ceil(math.hypot(ref_bound, e.uncertainty_ns)),
             n=e.n,
             at_ns=e.at_ns,
+            fitted=e.fitted and (reference is None or estimates[reference].fitted),
         )
         anchors[name] = e.at_ns + e.offset_ns
     return MeshOffsets(offsets, false, reference, anchors)

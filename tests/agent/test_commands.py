@@ -5,7 +5,6 @@ from the wire, and each result parses back what the agent encoded; nothing outsi
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from kairos.control.commands import (
 )
 from kairos.control.protocol import BAD_REQUEST, Reply, Request, RequestError
 from kairos.errors import ProtocolError
+from kairos.meshtime import ClockState
 from kairos.timeouts import STOP_GRACE_S
 
 SPEC = ActorProcessSpec(
@@ -217,21 +217,31 @@ def test_hostile_arguments_raise_only_bad_request(name: str, args: dict[str, Any
 
 
 class _FakeClock:
-    def __init__(self) -> None:
-        self.state = dataclasses.make_dataclass(
-            "State",
-            ["base_ns", "offset_ns", "skew_ppm", "uncertainty_ns", "anchor_ns", "synced"],
-        )(1, 0, 0.0, 0, 0, False)
+    """The agent clock's interface over a real ClockState, without its file."""
 
-    def set(self, offset_ns: int, skew_ppm: float, uncertainty_ns: int, anchor_ns: int) -> None:
-        self.state = dataclasses.replace(
-            self.state,
-            offset_ns=offset_ns,
-            skew_ppm=skew_ppm,
-            uncertainty_ns=uncertainty_ns,
-            anchor_ns=anchor_ns,
-            synced=True,
+    def __init__(self) -> None:
+        self.state = ClockState(base_ns=1, base_error_ns=40)
+        self.send_delay_ns = 0
+        self.reply_t3: int | None = None
+
+    def set(
+        self,
+        offset_ns: int,
+        skew_ppm: float,
+        uncertainty_ns: int,
+        anchor_ns: int,
+        step_threshold_ns: int | None = None,
+    ) -> bool:
+        steps = self.state.steps
+        self.state = self.state.retarget(
+            offset_ns,
+            skew_ppm,
+            uncertainty_ns,
+            anchor_ns,
+            mono_ns=0,
+            step_threshold_ns=step_threshold_ns,
         )
+        return self.state.steps != steps
 
 
 class _FakeSupervisor:
@@ -284,8 +294,17 @@ def test_commands_execute_against_the_agent_services() -> None:
     assert agent.supervisor.stopped == [(["a"], 1.0), (None, STOP_GRACE_S)]
     reading = Clock(t1=5).execute(agent, 500)
     assert (reading.t1, reading.t2, reading.t3, reading.synced) == (5, 500, 1_000, False)
+    assert (reading.base_error_ns, reading.send_delay_ns) == (40, 0)
+    assert agent.clock.reply_t3 == 1_000  # the agent times the rest up to its socket
     written = ClockSet(offset_ns=70).execute(agent, 900)  # no anchor: the time of receipt
-    assert written == ClockSetResult(1, 70, 0.0, 0, 900)
+    # the first correction is a step
+    assert written == ClockSetResult(1, 70, 0.0, 0, 900, steps=1, stepped=True)
+    # within the threshold: slewed; beyond it: a second step
+    assert not ClockSet(offset_ns=50_000_000).execute(agent, 900).stepped
+    beyond = ClockSet(offset_ns=-2_000_000_000, step_threshold_ns=100_000_000)
+    assert beyond.execute(agent, 900) == ClockSetResult(
+        1, -2_000_000_000, 0.0, 0, 900, steps=2, stepped=True
+    )
     hello = Hello().execute(agent, 0)
     assert (hello.device, hello.device_class, hello.now_ns) == ("box", "pi-4", 2_000)
     with pytest.raises(RequestError) as info:

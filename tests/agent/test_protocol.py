@@ -172,3 +172,10 @@ def test_clock_probe_and_clock_set(agent, client) -> None:
     assert client.call(Clock()).offset_ns == 1_500_000
     with pytest.raises(AgentError, match="bad-request"):
         client.call(ClockSet(offset_ns=0, skew_ppm=5000.0))
+    with pytest.raises(AgentError, match="step_threshold_ns must be positive"):
+        client.call(ClockSet(offset_ns=0, step_threshold_ns=0))
+    # the first correction was a step; the agent's probe replies carry its base's bound and,
+    # from the second reply on, how long after t3 the previous one reached the socket
+    assert state["steps"] == 1 and written.stepped
+    second = client.call(Clock())
+    assert 0 < second.base_error_ns < 1_000_000 and second.send_delay_ns > 0

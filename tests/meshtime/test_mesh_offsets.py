@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import numpy as np
@@ -68,7 +69,8 @@ def test_consensus_marzullo_when_clocks_agree() -> None:
     assert mesh.offsets["a"].offset_ns == 0
     assert mesh.offsets["b"].offset_ns == -30_000
     assert mesh.offsets["d"].offset_ns == -50_000_000
-    assert mesh.offsets["a"].uncertainty_ns == 200_000
+    # consensus ± 100 µs and a's own 100 µs, in quadrature
+    assert mesh.offsets["a"].uncertainty_ns == math.ceil(math.hypot(100_000, 100_000))
 
 
 def test_no_falsetickers_without_a_majority_or_with_too_few_devices() -> None:
@@ -96,8 +98,8 @@ def test_named_reference() -> None:
         true_correction = devices["living-room"].true_offset(at) - devices[name].true_offset(at)
         e = mesh.offsets[name]
         assert e.contains(true_correction)
-        assert e.uncertainty_ns == (
-            estimates["living-room"].uncertainty_ns + estimates[name].uncertainty_ns
+        assert e.uncertainty_ns == math.ceil(
+            math.hypot(estimates["living-room"].uncertainty_ns, estimates[name].uncertainty_ns)
         )
         assert e.skew_ppm == pytest.approx(
             devices["living-room"].skew_ppm - devices[name].skew_ppm, abs=2
@@ -110,8 +112,9 @@ def test_correction_anchor_is_device_local_time() -> None:
         "b": ClockEstimate(-7_000, 0.0, 200, 5, at_ns=T0),
     }
     mesh = mesh_offsets(estimates, "b")
+    # uncertainties add in quadrature: ceil(hypot(100, 200)) = 224
     assert mesh.correction("a") == Correction(
-        offset_ns=-12_000, skew_ppm=43.0, uncertainty_ns=300, anchor_ns=T0 + 5_000
+        offset_ns=-12_000, skew_ppm=43.0, uncertainty_ns=224, anchor_ns=T0 + 5_000
     )
     with pytest.raises(ClockError, match="no mesh offset"):
         mesh.correction("c")

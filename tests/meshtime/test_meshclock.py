@@ -90,22 +90,52 @@ def test_step_written_without_retarget_is_still_slewed_per_process(tmp_path: Pat
     assert clock.correction_ns() == -8_000_000
 
 
-def test_first_sync_steps_forward_but_slews_backward(tmp_path: Path) -> None:
+def test_first_sync_is_a_step_either_way(tmp_path: Path) -> None:
+    """The first estimate is applied at once (chrony's makestep), forward or backward; a
+    process that saw the unsynced state steps with it and learns of it from ``steps``."""
     unsynced = ClockState(base_ns=BASE)
-    clock, mono, path = make(tmp_path, unsynced)
-    forward = unsynced.retarget(30_000_000, 0.0, 1000, mono.t + BASE, mono_ns=mono.t)
-    assert forward.residual_ns == 0
-    forward.write(path)
-    assert clock.refresh()
-    assert clock.now_ns() == mono.t + BASE + 30_000_000
+    for shift in (30_000_000, -2_345_678_000):
+        (tmp_path / str(shift)).mkdir()
+        clock, mono, path = make(tmp_path / str(shift), unsynced)
+        before = clock.now_ns()
+        first = unsynced.retarget(shift, 0.0, 1000, mono.t + BASE, mono_ns=mono.t)
+        assert (first.residual_ns, first.steps, first.synced) == (0, 1, True)
+        first.write(path)
+        assert clock.refresh()
+        assert clock.steps == 1
+        assert clock.now_ns() == before + shift  # backward too: the process starts a new epoch
+        mono.t += SECOND
+        assert clock.now_ns() == before + shift + SECOND
 
-    (tmp_path / "second").mkdir()
-    clock2, mono2, path2 = make(tmp_path / "second", unsynced)
-    backward = unsynced.retarget(-30_000_000, 0.0, 1000, mono2.t + BASE, mono_ns=mono2.t)
-    assert backward.residual_ns == 30_000_000
-    backward.write(path2)
-    assert clock2.refresh()
-    assert clock2.now_ns() == mono2.t + BASE
+
+def test_a_correction_beyond_the_threshold_steps_a_smaller_one_slews(tmp_path: Path) -> None:
+    threshold = 100_000_000
+    clock, mono, path = make(tmp_path, ClockState(base_ns=BASE))
+    state = ClockState(base_ns=BASE).retarget(0, 0.0, 1000, mono.t + BASE, mono_ns=mono.t)
+    state.write(path)
+    clock.refresh()
+    # 50 ms: within the threshold, slewed out at 500 µs/s; time never goes back
+    slewed = state.retarget(
+        -50_000_000, 0.0, 1000, mono.t + BASE, mono_ns=mono.t, step_threshold_ns=threshold
+    )
+    assert (slewed.steps, slewed.residual_ns) == (1, 50_000_000)
+    before = clock.now_ns()
+    slewed.write(path)
+    assert clock.refresh()
+    assert clock.steps == 1 and clock.now_ns() == before
+    # -2.3 s: beyond it, a step (backward), counted
+    mono.t += SECOND
+    stepped = slewed.retarget(
+        -2_350_000_000, 0.0, 1000, mono.t + BASE, mono_ns=mono.t, step_threshold_ns=threshold
+    )
+    assert (stepped.steps, stepped.residual_ns) == (2, 0)
+    stepped.write(path)
+    assert clock.refresh()
+    assert clock.steps == 2
+    assert clock.now_ns() == mono.t + BASE - 2_350_000_000
+    # without a threshold nothing but the first sync steps
+    plain = stepped.retarget(0, 0.0, 1000, mono.t + BASE, mono_ns=mono.t)
+    assert (plain.steps, plain.residual_ns) == (2, -2_350_000_000)
 
 
 def test_processes_on_one_device_agree(tmp_path: Path) -> None:
@@ -244,3 +274,39 @@ def test_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     )
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "clock.json"]
     assert leftovers == []
+
+
+def test_the_base_is_the_closest_of_several_sandwiched_reads(monkeypatch) -> None:
+    """A pre-emption between two reads (here: 80 µs in the first three) is never taken: the
+    read with the smallest gap wins and half its gap is the bound reported."""
+    import kairos.meshtime as meshtime
+
+    monkeypatch.delenv(SHIFT_ENV, raising=False)
+    mono_t = [1_000_000]
+    gaps = iter([80_000, 80_000, 80_000, 400, 2_000] + [5_000] * 11)
+
+    def mono() -> int:
+        mono_t[0] += 100
+        return mono_t[0]
+
+    def real() -> int:
+        mono_t[0] += next(gaps)  # the realtime read lands this far after the first stamp
+        return BASE + mono_t[0]
+
+    monkeypatch.setattr(meshtime.time, "monotonic_ns", mono)
+    monkeypatch.setattr(meshtime.time, "time_ns", real)
+    reading = meshtime.read_base()
+    # the 400 ns read: gap 500 ns, realtime 50 ns after the middle
+    assert reading.error_ns == 251
+    assert abs(reading.base_ns - BASE) <= reading.error_ns
+    assert reading.base_ns - BASE == 150
+    monkeypatch.undo()
+    real_reading = meshtime.read_base()
+    assert 0 < real_reading.error_ns < 1_000_000
+    assert abs(real_reading.base_ns - (time_ns_minus_mono())) < 5_000_000
+
+
+def time_ns_minus_mono() -> int:
+    import time
+
+    return time.time_ns() - time.monotonic_ns()

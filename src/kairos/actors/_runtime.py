@@ -247,6 +247,8 @@ class ActorRuntime:
         self.log = _log.get("actor", actor=spec.name, role=spec.role)
         self.clock = MeshClock(Path(spec.clock_file) if spec.clock_file else None)
         self.epoch = self.clock.now_ns()
+        #: the clock's step count this epoch began under (a step starts a new epoch)
+        self._clock_steps = self.clock.steps
         self.counters = Counters()
         self.drops = DropLog(self.log)
         self.latency = LatencyWindow()
@@ -357,13 +359,23 @@ class ActorRuntime:
                 self._publish(self.actor.update(mesh_now, batch))
             now = time.monotonic()
             if now >= next_witness:
-                self.clock.refresh()
+                if self.clock.refresh() and self.clock.steps != self._clock_steps:
+                    self._restart_epoch()
                 self.drops.flush()
                 self._publish_witness()
                 next_witness = max(next_witness + WITNESS_INTERVAL_S, now)
                 if os.getppid() != self._parent_pid:
                     self.log.warning("parent process gone; stopping", parent=self._parent_pid)
                     self._stopping = True
+
+    def _restart_epoch(self) -> None:
+        """The agent stepped the clock (docs/meshtime.md, "Steps and slews"): start a new
+        epoch with every seq from 0, so each subscriber counts one explicit discontinuity
+        (a restart) instead of seeing time jump within a stream."""
+        self._clock_steps = self.clock.steps
+        self.epoch = self.clock.now_ns()
+        self._seqs.clear()
+        self.log.warning("clock stepped: new epoch", epoch=self.epoch, steps=self._clock_steps)
 
     def _receive(self, sub: zmq.Socket) -> list[wire.Message]:
         messages = []

@@ -297,6 +297,7 @@ class Agent:
             self._send(sock, identity, envelope, reply.encode())
             return
         encoded = self._reply_to(body[0], received_ns)
+        self.clock.before_send()  # a clock reply's t3 → send delay (kairos.agent.clock)
         self._send(sock, identity, envelope, encoded)
 
     def _reply_to(self, frame: bytes, received_ns: int) -> bytes:

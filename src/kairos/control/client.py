@@ -155,6 +155,44 @@ class ControlClient:
             self._receive_one()
         return self._mailbox.pop(request_id)
 
+    def timed_exchange(self, request: Request, timeout_s: float) -> tuple[Reply, int, int]:
+        """Send ``request`` and wait for its Reply, stamping this client's local clock just
+        before the send and just after the receipt (t1, t4 of a clock probe).
+
+        Encoding the request and decoding the reply stay outside the two stamps, as the
+        agent's t2 and t3 leave out its own decoding and encoding: ~10–20 µs of Python on
+        each side that would otherwise widen the round trip and, being on one side only,
+        bias the offset by half of it."""
+        payload = request.encode()
+        deadline = time.monotonic() + timeout_s
+        while True:  # a socket that is still connecting refuses the send: retry it
+            t1 = self.now_ns()
+            try:
+                self._sock.send(payload, zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                if time.monotonic() >= deadline:
+                    raise AgentError(
+                        f"{request.cmd}: agent not connected",
+                        address=self.endpoint,
+                        code="unreachable",
+                    ) from None
+                time.sleep(0.02)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._sock.poll(poll_ms(remaining), zmq.POLLIN):
+                raise AgentError(
+                    f"{request.cmd}: no reply within {timeout_s:.2f} s",
+                    address=self.endpoint,
+                    code="timeout",
+                )
+            frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            t4 = self.now_ns()
+            reply = self._take(frames)
+            if reply is not None and reply.id == request.id:
+                del self._mailbox[reply.id]
+                return reply, t1, t4
+
     def hello(self, timeout_s: float | None = None) -> HelloResult:
         """The version handshake: the agent's identity, or one clear error on a mismatch."""
         result = self.call(Hello(), timeout_s=timeout_s)
@@ -193,7 +231,10 @@ class ControlClient:
             ) from None
 
     def _receive_one(self) -> Reply | None:
-        frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=True)
+        return self._take(self._sock.recv_multipart(zmq.NOBLOCK, copy=True))
+
+    def _take(self, frames: list[bytes]) -> Reply | None:
+        """Decode one reply into the mailbox (None: malformed, counted)."""
         if len(frames) != 1:
             self.bad_replies += 1
             return None

@@ -6,10 +6,17 @@ one launcher instant, become corrections (:func:`~kairos.clocksync.mesh_offsets`
 ``clock_set``.  Corrections are sent without waiting for their replies (the launcher's loop
 hands them back through :meth:`MeshTimeKeeper.settle`): an agent that dies between its
 probes and its correction must not stall the heartbeats that will report it lost.
+
+Before any actor is spawned, :meth:`MeshTimeKeeper.join` runs one round and waits for its
+corrections: an agent's first correction is applied as a step, so a device that joins
+seconds off publishes on mesh time from its first message.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
+import time
 from collections.abc import Mapping
 
 from kairos import _log
@@ -25,6 +32,7 @@ from kairos.control.client import ControlClient
 from kairos.control.commands import Clock, ClockSet
 from kairos.control.protocol import Reply
 from kairos.errors import AgentError, KairosError
+from kairos.meshtime import DEFAULT_STEP_THRESHOLD_S
 
 PROBE_TIMEOUT_S = 0.25
 #: consecutive lost probes that end a burst
@@ -34,9 +42,16 @@ MAX_LOST_IN_A_ROW = 2
 class MeshTimeKeeper:
     """One estimator per device; ``round()`` probes and corrects every given agent."""
 
-    def __init__(self, reference: str | None) -> None:
+    def __init__(
+        self, reference: str | None, step_threshold_s: float = DEFAULT_STEP_THRESHOLD_S
+    ) -> None:
         self.reference = reference
+        #: a correction that moves a device's mesh time further than this is a step
+        self.step_threshold_s = step_threshold_s
         self.estimators: dict[str, OffsetEstimator] = {}
+        #: each device's bound on its base's error (from its clock replies), added to its
+        #: uncertainty: mesh time is meant to be the reference's true time, not its reading
+        self.base_errors: dict[str, int] = {}
         self.last: MeshOffsets | None = None
         #: clock_set requests sent and not yet answered: request id -> device
         self.pending: dict[str, str] = {}
@@ -52,7 +67,7 @@ class MeshTimeKeeper:
         self.pending.clear()  # a correction unanswered for a whole round is moot: forget it
         answered: set[str] = set()
         for device, client in clients.items():
-            burst = probe_burst(client)
+            burst = probe_burst(client, base_errors=self.base_errors, device=device)
             if burst:
                 answered.add(device)
                 self.estimators.setdefault(device, OffsetEstimator()).add_burst(burst)
@@ -66,9 +81,13 @@ class MeshTimeKeeper:
             if estimator is None:
                 continue
             try:
-                estimates[device] = estimator.estimate(now)
+                estimate = estimator.estimate(now)
             except KairosError:
                 continue
+            estimates[device] = dataclasses.replace(
+                estimate,
+                uncertainty_ns=estimate.uncertainty_ns + self.base_errors.get(device, 0),
+            )
         reference = self.reference if self.reference in estimates else None
         if self.reference is not None and reference is None:
             return None  # the reference device is not reachable: keep the last corrections
@@ -86,6 +105,7 @@ class MeshTimeKeeper:
                 skew_ppm=correction.skew_ppm,
                 uncertainty_ns=correction.uncertainty_ns,
                 anchor_ns=correction.anchor_ns,
+                step_threshold_ns=round(self.step_threshold_s * 1e9),
             )
             try:
                 self.pending[clients[device].send(command)] = device
@@ -100,6 +120,26 @@ class MeshTimeKeeper:
         self.last = offsets
         return offsets
 
+    def join(self, clients: Mapping[str, ControlClient], timeout_s: float = 2.0) -> set[str]:
+        """One round, waiting for its corrections: the devices whose clock is now synced.
+
+        Called before any actor is spawned: each agent takes its first correction as a step,
+        so its actors publish on mesh time from their first message.  A device that does
+        not answer in time is synced by a later round (a step too, and its actors then
+        start a new epoch)."""
+        self.round(clients)
+        synced: set[str] = set()
+        deadline = time.monotonic() + timeout_s
+        for request_id, device in list(self.pending.items()):
+            try:
+                reply = clients[device].wait(request_id, max(0.0, deadline - time.monotonic()))
+            except AgentError as exc:
+                self._log.warning("first clock_set not answered", device=device, error=str(exc))
+                continue
+            if self.settle(reply) and reply.ok:
+                synced.add(device)
+        return synced
+
     def settle(self, reply: Reply) -> bool:
         """Take the reply to a ``clock_set`` this keeper sent (False: not one of ours)."""
         device = self.pending.pop(reply.id, None)
@@ -109,20 +149,37 @@ class MeshTimeKeeper:
             self._log.warning(
                 "clock_set refused", device=device, code=reply.code, error=reply.error
             )
+            return True
+        try:
+            result = ClockSet.parse_result(reply.result)
+        except KairosError:
+            return True
+        if result.stepped:
+            self._log.info(
+                "clock stepped", device=device, steps=result.steps, offset_ns=result.offset_ns
+            )
         return True
 
 
-def probe_burst(client: ControlClient, size: int = BURST_SIZE) -> list[ProbeSample]:
-    """Up to ``size`` probes back to back; the lost ones are left out.
+def probe_burst(
+    client: ControlClient,
+    size: int = BURST_SIZE,
+    *,
+    base_errors: dict[str, int] | None = None,
+    device: str = "",
+) -> list[ProbeSample]:
+    """Up to ``size`` probes back to back; the lost ones are left out.  The agent's bound on
+    its base's error is stored in ``base_errors[device]`` when given.
 
     The burst ends early after ``MAX_LOST_IN_A_ROW`` consecutive losses: an agent that just
     died would otherwise hold the launcher's loop for ``size × PROBE_TIMEOUT_S``, delaying
     the heartbeats that report it lost.
     """
     samples: list[ProbeSample] = []
+    delays: list[int] = []
     lost_in_a_row = 0
     for _ in range(size):
-        sample = probe(client)
+        sample = probe(client, base_errors, device, delays)
         if sample is None:
             lost_in_a_row += 1
             if lost_in_a_row >= MAX_LOST_IN_A_ROW:
@@ -130,21 +187,38 @@ def probe_burst(client: ControlClient, size: int = BURST_SIZE) -> list[ProbeSamp
             continue
         lost_in_a_row = 0
         samples.append(sample)
+    measured = [d for d in delays if d > 0]
+    if measured:
+        # the agent's replies reach its socket this long after their t3: count it on the
+        # agent's side, not as network time on the way back (it biased offsets by −2…−3 µs)
+        delay = int(statistics.median(measured))
+        samples = [
+            ProbeSample(s.t1, s.t2, min(s.t3 + delay, s.t2 + (s.t4 - s.t1)), s.t4) for s in samples
+        ]
     return samples
 
 
-def probe(client: ControlClient) -> ProbeSample | None:
-    """One four-timestamp probe, or None when it is lost or inconsistent."""
-    t1 = client.now_ns()
+def probe(
+    client: ControlClient,
+    base_errors: dict[str, int] | None = None,
+    device: str = "",
+    delays: list[int] | None = None,
+) -> ProbeSample | None:
+    """One four-timestamp probe, or None when it is lost or inconsistent (the agent's base
+    error goes to ``base_errors[device]`` when given)."""
     try:
-        reply = client.call_reply(Clock(t1), timeout_s=PROBE_TIMEOUT_S)
+        # t1 and t4 are stamped around the socket calls, not around the encoding
+        reply, t1, t4 = client.timed_exchange(client.request(Clock()), PROBE_TIMEOUT_S)
     except AgentError:
         return None
-    t4 = client.now_ns()
     if not reply.ok:
         return None
     try:
         reading = Clock.parse_result(reply.result)
+        if base_errors is not None:
+            base_errors[device] = reading.base_error_ns
+        if delays is not None:
+            delays.append(reading.send_delay_ns)
         return ProbeSample(t1, reading.t2, reading.t3, t4)
     except KairosError:
         return None

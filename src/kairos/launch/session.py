@@ -203,6 +203,7 @@ class Launch:
                 self.providers[device.name] = self._provider(device)
         if self._clock is not None:
             self._clock.reference = topology.mesh.clock_reference
+            self._clock.step_threshold_s = topology.mesh.step_threshold_s
         for name, provider in self.providers.items():
             self._check_stop()
             agent = provider.start(self._context)
@@ -234,6 +235,10 @@ class Launch:
             syncs=[a.name for a in plan.actors if a.role == "sync"],
             mesh_key=mesh_key,
         )
+        if self._clock is not None:
+            # each agent's first correction is a step: take it before any actor publishes
+            self._clock.join({name: link.client for name, link in self.links.items()})
+            self._next_clock = time.monotonic() + CLOCK_EVERY_S
         for link in self.links.values():
             for actor in plan.on(link.name):
                 self._check_stop()

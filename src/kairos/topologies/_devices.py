@@ -46,6 +46,7 @@ def mesh_spec(raw: dict[str, Any]) -> MeshSpec:
         clock_reference=reference,
         pulse_hz=number("pulse_hz"),
         max_future_s=number("max_future_s"),
+        step_threshold_s=number("step_threshold_s"),
         encrypt=encrypt if isinstance(encrypt, bool) else defaults.encrypt,
         base_port=defaults.base_port if base_port is None else base_port,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 from kairos.errors import ConfigError
+from kairos.meshtime import DEFAULT_STEP_THRESHOLD_S
 from kairos.registry import Role
 
 __all__ = [
@@ -83,6 +84,9 @@ class MeshSpec:
     #: as a future stamp: mesh clocks agree to well under a millisecond (docs/design.md §6),
     #: so 1 s is only ever crossed by a wrong clock
     max_future_s: float = 1.0
+    #: a mesh-time correction larger than this while actors run is a step that starts a new
+    #: epoch of the device's streams, not a slew (docs/meshtime.md)
+    step_threshold_s: float = DEFAULT_STEP_THRESHOLD_S
     #: CurveZMQ on the data plane; left out of the file, true as soon as any device is off
     #: loopback (docs/security.md)
     encrypt: bool = False

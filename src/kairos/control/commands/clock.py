@@ -20,6 +20,12 @@ class ClockReading(Result):
     offset_ns: int
     uncertainty_ns: int
     synced: bool
+    #: bound on the error of the agent's local-clock base (half the gap of its best read):
+    #: the launcher counts it in the device's uncertainty against true time
+    base_error_ns: int = 0
+    #: how long after its t3 the agent's PREVIOUS clock reply was handed to its socket (0:
+    #: none yet): the launcher moves t3 by the burst's median of it
+    send_delay_ns: int = 0
 
     def to_map(self) -> dict[str, Any]:
         return {
@@ -29,6 +35,8 @@ class ClockReading(Result):
             "offset_ns": self.offset_ns,
             "uncertainty_ns": self.uncertainty_ns,
             "synced": self.synced,
+            "base_error_ns": self.base_error_ns,
+            "send_delay_ns": self.send_delay_ns,
         }
 
     @classmethod
@@ -40,6 +48,8 @@ class ClockReading(Result):
             offset_ns=take(raw, "offset_ns", int),
             uncertainty_ns=take(raw, "uncertainty_ns", int),
             synced=take(raw, "synced", bool),
+            base_error_ns=take(raw, "base_error_ns", int),
+            send_delay_ns=take(raw, "send_delay_ns", int),
         )
 
 
@@ -49,9 +59,11 @@ class Clock(Command[ClockReading]):
 
     Request args: ``{}`` (a client may echo its own ``t1``; it is returned unchanged).
     Reply result: ``{"t1": int|None, "t2": int, "t3": int, "offset_ns": int,
-    "uncertainty_ns": int, "synced": bool}`` — t2 when the request was received and t3 just
-    before the reply is sent, both on the agent's *local* clock (kairos.meshtime: monotonic +
-    base, uncorrected), and the correction the agent currently applies.
+    "uncertainty_ns": int, "synced": bool, "base_error_ns": int, "send_delay_ns": int}`` —
+    t2 when the request was received and t3 when the reply was built, both on the agent's
+    *local* clock (kairos.meshtime: monotonic + base, uncorrected), the correction the agent
+    currently applies, the bound on its base's error, and how long after its t3 the previous
+    clock reply reached the socket (its encoding, which t3 cannot include).
     """
 
     name = "clock"
@@ -69,12 +81,17 @@ class Clock(Command[ClockReading]):
         return cls(t1=t1 if type(t1) is int else None)  # an echo only: never refused
 
     def execute(self, agent: AgentServices, received_ns: int) -> ClockReading:
-        state = agent.clock.state
-        return ClockReading(
+        clock = agent.clock
+        state = clock.state
+        reading = ClockReading(
             t1=self.t1,
             t2=received_ns,
             offset_ns=state.offset_ns,
             uncertainty_ns=state.uncertainty_ns,
             synced=state.synced,
+            base_error_ns=state.base_error_ns,
+            send_delay_ns=clock.send_delay_ns,
             t3=agent.local_ns(),  # last: as close to the reply as the agent can stamp it
         )
+        clock.reply_t3 = reading.t3  # the agent measures the rest up to its socket
+        return reading

@@ -1,0 +1,97 @@
+"""Clock offsets injected with libfaketime (Debian's ``faketime``; .ci/run installs it).
+
+libfaketime is preloaded into an agent (and, through the environment, every actor it
+starts): ``FAKETIME="+2.345678s"`` moves CLOCK_REALTIME and CLOCK_MONOTONIC of those
+processes, ``FAKETIME_DONT_FAKE_MONOTONIC=1`` only the realtime clock.  Either way the
+agent's local clock (monotonic + realtime − monotonic) reads true time + the offset, so the
+truth every estimate is checked against is the injected offset itself, known outside Kairos:
+mesh time is the unfaked reference device's clock, so a device's true correction is −offset.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: where Debian and Ubuntu (any architecture) put the library
+_CANDIDATES = (
+    "/usr/lib/*/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+    "/usr/local/lib/faketime/libfaketime.so.1",
+)
+
+
+def libfaketime() -> str | None:
+    for pattern in _CANDIDATES:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def skip_reason() -> str | None:
+    if libfaketime() is None:
+        return "libfaketime not installed (apt-get install faketime; .ci/run does it)"
+    return None
+
+
+@dataclass(frozen=True)
+class FakeClock:
+    """One injected clock: its offset from true time and the variables that inject it."""
+
+    offset_ns: int
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        if not self.variables:
+            return {}
+        return {"LD_PRELOAD": str(libfaketime()), **self.variables}
+
+
+#: the issue's cases: ahead and behind (both clocks faked), realtime only, and a control
+CASES = {
+    "ahead": FakeClock(2_345_678_000, {"FAKETIME": "+2.345678s"}),
+    "behind": FakeClock(-500_000_000, {"FAKETIME": "-0.5s"}),
+    "realtime-only": FakeClock(
+        750_000_000, {"FAKETIME": "+0.75s", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    ),
+    "control": FakeClock(0),
+}
+
+
+@dataclass
+class Tally:
+    """Signed errors (ns) of corrections against the truth, with their uncertainties."""
+
+    errors: list[float] = field(default_factory=list)
+    uncertainties: list[int] = field(default_factory=list)
+    fitted: list[bool] = field(default_factory=list)
+
+    def add(self, error_ns: float, uncertainty_ns: int, fitted: bool) -> None:
+        self.errors.append(error_ns)
+        self.uncertainties.append(uncertainty_ns)
+        self.fitted.append(fitted)
+
+    def dump(self, where: str, path: str | None) -> None:
+        """Append the raw figures to ``path`` (KAIROS_FAKETIME_DUMP): the docs' pooled table."""
+        if path:
+            with open(path, "a", encoding="utf-8") as out:
+                for row in zip(self.errors, self.uncertainties, self.fitted, strict=True):
+                    out.write(json.dumps([where, *row]) + "\n")
+
+    def figures(self, only_fitted: bool = False) -> dict[str, float]:
+        keep = np.array(self.fitted) if only_fitted else np.ones(len(self.errors), bool)
+        err = np.abs(np.array(self.errors, float))[keep]
+        unc = np.array(self.uncertainties, float)[keep]
+        return {
+            "n": int(keep.sum()),
+            "p50_us": float(np.percentile(err, 50)) / 1e3,
+            "p95_us": float(np.percentile(err, 95)) / 1e3,
+            "max_us": float(err.max()) / 1e3,
+            "coverage": float(np.mean(err <= unc)),
+            "median_u_us": float(np.median(unc)) / 1e3,
+            "ratio": float(np.median(unc) / max(np.percentile(err, 50), 1.0)),
+        }
