@@ -56,7 +56,7 @@ from kairos.actors.engine import ENGINE_FIELDS
 from kairos.drops import DropLog
 from kairos.errors import KairosError, WireError
 from kairos.meshkey import MeshKey, connect_encrypted
-from kairos.meshtime import MeshClock
+from kairos.meshtime import CLOCK_REFRESH_S, MeshClock
 from kairos.records import Record, decode_record, stream_name
 from kairos.timeouts import poll_ms
 
@@ -440,6 +440,8 @@ class Publisher:
         self.drops = DropLog(self.log)
         self._gate = ReadyGate(self._pub, consumers, self.log, self.drops, name)
         self._ready = False
+        self._clock_steps = self.clock.steps
+        self._next_refresh = time.monotonic() + CLOCK_REFRESH_S
 
     @classmethod
     def for_actor(
@@ -508,6 +510,8 @@ class Publisher:
         """
         if not self._ready:
             self.wait_ready()
+        if time.monotonic() >= self._next_refresh:
+            self._refresh_clock()
         name = stream_name(self.name, stream)
         seq = self._seqs.get(name, 0)
         frames = wire.encode(name, seq, self.epoch, self.clock.now_ns(), times, data, fields)
@@ -515,6 +519,17 @@ class Publisher:
         send_frames(self._pub, frames)
         self._seqs[name] = seq + 1
         return seq
+
+    def _refresh_clock(self) -> None:
+        """Take in the agent's latest estimate, as an actor does; when the agent stepped the
+        clock (docs/meshtime.md, "Steps and slews") start a new epoch with every seq from 0,
+        so subscribers count one explicit discontinuity instead of time jumping in a stream."""
+        self._next_refresh = time.monotonic() + CLOCK_REFRESH_S
+        if self.clock.refresh() and self.clock.steps != self._clock_steps:
+            self._clock_steps = self.clock.steps
+            self.epoch = self.clock.now_ns()
+            self._seqs.clear()
+            self.log.warning("clock stepped: new epoch", epoch=self.epoch, steps=self._clock_steps)
 
     def send_record(self, record: Record, stream: str) -> int:
         """Publish a typed record on ``<name>/<stream>``; returns its seq."""

@@ -30,6 +30,9 @@ SHIFT_ENV = "KAIROS_CLOCK_SHIFT_NS"
 #: that starts a new publisher epoch instead of a slew (topology ``mesh.step_threshold_s``):
 #: at MAX_SLEW, 0.1 s takes 200 s to slew out, longer than anyone should trust such stamps.
 DEFAULT_STEP_THRESHOLD_S = 0.1
+#: how often a publishing process re-reads the clock file (s): the actor runtime does it on
+#: its witness tick, a client Publisher on the first send after this long
+CLOCK_REFRESH_S = 1.0
 #: Sandwiched reads the base is taken from; the one with the smallest gap is kept.  Read once
 #: per process start, so 16 reads (~2 µs; ~60 µs under libfaketime) cost nothing, and a
 #: pre-emption between two reads (seen: one base ~80 µs off) hits at most a few of them.

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import zmq
 
+from kairos import client as client_module
 from kairos import wire
 from kairos.client import ClientError, Publisher, Subscription
 from kairos.meshkey import MeshKey
+from kairos.meshtime import ClockState, sample_base_ns
 from kairos.records import Pulse
 
 
@@ -129,3 +131,38 @@ def test_for_actor_takes_only_a_sensor_of_the_topology(tmp_path: Path) -> None:
         Subscription.from_topology(secure)
     with pytest.raises(ClientError, match=r"mesh\.encrypt"):
         Publisher.for_actor(secure, "osc-a")
+
+
+def test_a_publisher_follows_the_agents_clock_and_a_step_starts_a_new_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock file is re-read at most every CLOCK_REFRESH_S; a slewed estimate is taken in
+    quietly, a step (its ``steps`` count changed) restarts the epoch with seq 0, and the
+    Subscription counts it as a restart, not a gap."""
+    monkeypatch.setattr(client_module, "CLOCK_REFRESH_S", 0.0)
+    clock_file = tmp_path / "clock.json"
+    base = sample_base_ns()
+    ClockState(base_ns=base, synced=True, steps=1).write(clock_file)
+    endpoint = _ipc(tmp_path, "mic")
+    with (
+        Publisher(endpoint, "mic", clock_file=clock_file) as pub,
+        Subscription([endpoint], ["mic"]) as sub,
+    ):
+        time.sleep(0.3)
+        first_epoch = pub.epoch
+        assert [pub.send([k], np.zeros(1)) for k in range(2)] == [0, 1]
+        # a new estimate 2 s ahead, stepped by the agent
+        ClockState(base_ns=base, offset_ns=2_000_000_000, synced=True, steps=2).write(clock_file)
+        before = time.time_ns()
+        assert pub.send([2], np.zeros(1)) == 0
+        assert pub.epoch > first_epoch and pub.epoch - before > 1_900_000_000
+        assert pub.send([3], np.zeros(1)) == 1
+        got = _until(sub, 4)
+    assert [(r.epoch == first_epoch, r.seq) for r in got] == [
+        (True, 0),
+        (True, 1),
+        (False, 0),
+        (False, 1),
+    ]
+    assert [r.restarted for r in got] == [False, False, True, False]
+    assert sub.tracks["mic"].gaps == 0 and sub.tracks["mic"].restarts == 1
