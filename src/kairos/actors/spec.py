@@ -75,6 +75,9 @@ class ActorProcessSpec(ActorSettings):
     #: data-plane encryption (``mesh.encrypt``): the launch's mesh key pair as
     #: ``{"public", "secret"}`` Z85 strings (kairos.meshkey); None: plain sockets
     curve: dict[str, str] | None = None
+    #: a device nothing can dial (``agent: {dial: …}``): the relay inbound endpoint the
+    #: actor's XPUB connects to instead of binding ``bind`` (docs/sites.md); None: bind
+    publish_to: str | None = None
 
     @property
     def endpoint(self) -> str:

@@ -36,6 +36,9 @@ ROLE_KEYS: dict[str, set[str]] = {
     "engine": _COMMON_KEYS | {"inputs", "encoding", "windows", "lag", "omega_hz", "weight"},
     "sync": _COMMON_KEYS | {"inputs", "rate_hz", "weight"},
     "output": _COMMON_KEYS | {"inputs", "adapter", "params"},
+    # forwards the streams of devices nothing can dial (kairos.actors.relay): no inputs of
+    # its own; which streams pass through it the launch plan decides
+    "relay": set(_COMMON_KEYS),
 }
 ACTOR_KEYS = set().union(*ROLE_KEYS.values())
 #: which roles each role may take inputs from (the ±1 layer rule; sync → sync for cells)
@@ -44,6 +47,7 @@ LAYER_RULE: dict[str, tuple[str, ...]] = {
     "engine": ("sensor",),
     "sync": ("engine", "sync"),
     "output": ("sync",),
+    "relay": (),
 }
 _DEFAULTS = ActorSettings()
 _T = TypeVar("_T")

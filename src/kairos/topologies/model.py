@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "Topology",
     "default_chunk",
+    "relay_inbound",
 ]
 
 from kairos.loopback import is_loopback_host
@@ -142,6 +143,17 @@ class Encoding:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
             raise ConfigError(f"an encoding is a mapping with a string type, not {raw!r}")
         return cls(type=raw["type"], params={k: v for k, v in raw.items() if k != "type"})
+
+
+#: a relay binds its outbound XPUB at its port and its inbound XSUB at the next one
+RELAY_INBOUND_OFFSET = 1
+
+
+def relay_inbound(endpoint: str) -> str:
+    """Where publishers dial a relay whose outbound (subscriber) endpoint is ``endpoint``:
+    the same host, port + :data:`RELAY_INBOUND_OFFSET` (docs/sites.md)."""
+    base, _, port = endpoint.rpartition(":")
+    return f"{base}:{int(port) + RELAY_INBOUND_OFFSET}"
 
 
 #: messages per second a sensor aims for when its topology gives no ``chunk``
