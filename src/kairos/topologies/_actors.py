@@ -20,6 +20,7 @@ from kairos.topologies._values import (
     seconds,
 )
 from kairos.topologies.model import (
+    RELAY_INBOUND_OFFSET,
     RESTART_POLICIES,
     ActorSettings,
     ActorSpec,
@@ -75,9 +76,13 @@ class ActorChecker:
 
     def run(self) -> dict[str, ActorSpec]:
         actors: dict[str, ActorSpec] = {}
-        for index, (name, spec) in enumerate(self.raw.items()):
+        position = 0  # a relay takes two planned ports: its own and its inbound side's
+        for name, spec in self.raw.items():
             if isinstance(spec, dict):
-                actors[name] = self._actor(index, name, spec)
+                actors[name] = self._actor(position, name, spec)
+                position += 1 + (RELAY_INBOUND_OFFSET if self.roles.get(name) == "relay" else 0)
+            else:
+                position += 1
         self._cycles()
         return actors
 
