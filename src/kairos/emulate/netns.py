@@ -193,6 +193,8 @@ def add_nat_router(
         ["-t", "nat", "-A", "POSTROUTING", "-s", subnet, "-o", wan, "-j", "MASQUERADE"],
         ["-P", "FORWARD", "DROP"],
         ["-A", "FORWARD", "-i", lan, "-o", wan, "-j", "ACCEPT"],
+        # within the LAN (where br_netfilter hands bridged frames to iptables too)
+        ["-A", "FORWARD", "-i", lan, "-o", lan, "-j", "ACCEPT"],
         ["-A", "FORWARD", "-i", wan, "-o", lan, *established],
         ["-A", "INPUT", "-i", wan, *established],
         ["-A", "INPUT", "-i", wan, "-j", "DROP"],
