@@ -8,8 +8,12 @@ No root needed: the far device's agent is started by the test with ``--dial`` (a
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import Processes, free_port, start_agent
@@ -44,21 +48,25 @@ actors:
   mesh: {{role: sync, device: hub, inputs: [eng]}}
 """
     )
-    start_agent(
-        processes,
-        tmp_path,
-        tmp_path / "far" / "state",
-        "far",
-        device="far",
-        extra_args=[
-            "--dial",
-            dial,
-            "--curve-key",
-            str(credentials.pair.secret_file),
-            "--trusted-dir",
-            str(credentials.trusted_dir),
-        ],
-    )
+
+    def far_agent(tag: str) -> Any:
+        return start_agent(
+            processes,
+            tmp_path,
+            tmp_path / "far" / "state",
+            tag,
+            device="far",
+            extra_args=[
+                "--dial",
+                dial,
+                "--curve-key",
+                str(credentials.pair.secret_file),
+                "--trusted-dir",
+                str(credentials.trusted_dir),
+            ],
+        )
+
+    agent = far_agent("far")
     launch = Launch(topology, state_dir=tmp_path / "launch", key=str(launcher.secret_file))
     try:
         plan = launch.start()
@@ -66,18 +74,48 @@ actors:
         assert plan.specs["osc"].endpoint == relay and plan.specs["eng"].endpoint == relay
         assert plan.specs["osc"].publish_to is not None
         assert launch.links["far"].curve  # CurveZMQ to the dialling agent
-        deadline = time.monotonic() + 60.0
-        while True:
-            launch.tick(0.05)
-            status = launch.status()
-            rates = {a["name"]: a["rate_hz"] for a in status["actors"]}
-            mesh = status["mesh"].get("mesh")
-            if all(rates.values()) and mesh is not None and "eng" in mesh.nodes:
-                break
-            assert time.monotonic() < deadline, (rates, mesh)
+        status = tick_until(launch, lambda s: all_flowing(s), "every actor publishing")
         assert {a["name"]: a["state"] for a in status["actors"]} == dict.fromkeys(
             ("eng", "mesh", "osc", "relay"), "running"
         )
         assert not status["devices"]["far"]["lost"]
+        first_pids = {a["name"]: a["pid"] for a in status["actors"]}
+        # the far agent dies with its actors; a new one dials in: LOST, back, reconciled
+        os.kill(agent.proc.pid, signal.SIGKILL)
+        agent.proc.wait(timeout=10)
+        tick_until(launch, lambda s: s["devices"]["far"]["lost"], "far LOST")
+        far_agent("far-again")
+        status = tick_until(
+            launch,
+            lambda s: (
+                not s["devices"]["far"]["lost"]
+                and all_flowing(s)
+                and all(
+                    a["pid"] != first_pids[a["name"]] for a in s["actors"] if a["device"] == "far"
+                )
+            ),
+            "far back and its actors redeployed",
+        )
+        assert {a["name"]: a["state"] for a in status["actors"]} == dict.fromkeys(
+            ("eng", "mesh", "osc", "relay"), "running"
+        )
     finally:
         launch.stop()
+
+
+def all_flowing(status: dict[str, Any]) -> bool:
+    rates = [a["rate_hz"] for a in status["actors"]]
+    mesh = status["mesh"].get("mesh")
+    return all(rates) and mesh is not None and "eng" in mesh.nodes
+
+
+def tick_until(
+    launch: Launch, done: Callable[[dict[str, Any]], bool], what: str, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        launch.tick(0.05)
+        status = launch.status()
+        if done(status):
+            return status
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s: {status}"

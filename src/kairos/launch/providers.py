@@ -110,21 +110,26 @@ class RemoteAgent(AgentProvider):
         self.endpoint = endpoint
         self.curve = curve
         self.listen = listen
-        self._client: ControlClient | None = None
+        #: the listening client until the agent has dialled in, then None
+        self._awaiting: ControlClient | None = None
         if listen:
             self.ready_timeout_s = DIAL_IN_TIMEOUT_S
 
     def start(self, context: zmq.Context) -> AgentLink:
         if self.listen:
             client = listening_client(self.endpoint, context, self.curve)
-            self._client = client
+            self._awaiting = client
             return AgentLink(self.device, client.endpoint, client, self.curve is not None)
         # the CurveZMQ handshake is proven here: a refused key is an AgentError
         client = connect(self.endpoint, context=context, curve=self.curve)
         return AgentLink(self.device, self.endpoint, client, self.curve is not None)
 
     def ready(self) -> bool:
-        return self._client is None or dialled_in(self._client)
+        # asked before every heartbeat: once the agent has dialled in, the heartbeats are
+        # what follows it (a cut makes it LOST, its return makes it back)
+        if self._awaiting is not None and dialled_in(self._awaiting):
+            self._awaiting = None
+        return self._awaiting is None
 
     def not_ready(self) -> AgentError:
         if not self.listen:
