@@ -23,7 +23,7 @@ from kairos.actors.spec import ActorProcessSpec
 from kairos.control.client import ControlClient
 from kairos.control.commands import Clock, Heartbeat, Spawn, Status, Stop
 from kairos.control.commands.spawn import STARTED, UNCHANGED
-from kairos.errors import AgentError
+from kairos.errors import AgentError, SecurityError
 from kairos.launch.agents import agent_credentials, client_curve
 
 pytestmark = pytest.mark.timeout(90)
@@ -136,3 +136,8 @@ def test_dialling_beyond_loopback_without_keys_is_refused(tmp_path: Path) -> Non
     )
     assert done.returncode != 0
     assert "without CurveZMQ" in done.stderr
+
+
+def test_a_launcher_never_listens_for_agents_beyond_loopback_in_the_clear() -> None:
+    with pytest.raises(SecurityError, match="without CurveZMQ"):
+        ControlClient("tcp://10.99.99.99:7701", listen=True)

@@ -24,7 +24,8 @@ from kairos.control.protocol import (
 )
 from kairos.control.sockets import CurveKeys, control_socket
 from kairos.control.sockets import listen as listen_at
-from kairos.errors import AgentError, ProtocolError
+from kairos.errors import AgentError, ProtocolError, SecurityError
+from kairos.loopback import is_loopback
 from kairos.meshtime import sample_base_ns
 from kairos.timeouts import poll_ms
 
@@ -53,6 +54,12 @@ class ControlClient:
         self.ttl_s = ttl_s
         self._context = context or zmq.Context.instance()
         self._sock = control_socket(self._context, zmq.DEALER, curve=curve)
+        if listen and curve is None and not is_loopback(endpoint):
+            self._sock.close(0)
+            raise SecurityError(
+                f"refusing to listen for an agent at {endpoint} without CurveZMQ: whoever "
+                "connected would receive the commands"
+            )
         if listen:
             # a dial-out agent (docs/sites.md) connects to us; commands wait (bounded, like
             # any unreachable agent) until it has, and go nowhere else: IMMEDIATE, and the

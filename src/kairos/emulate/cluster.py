@@ -621,13 +621,15 @@ class EmulatedCluster:
             ) from None
 
     def link_down(self, device: str) -> None:
-        """Cut the device off the bridge (its veth goes down) — a pulled network cable."""
-        _netns.set_link(self.device(device).host_veth, up=False)
+        """Cut the device off the bridge, or off its NAT router's LAN (its veth goes down) —
+        a pulled network cable."""
+        target = self.device(device)
+        _netns.set_link(target.host_veth, up=False, namespace=target.router)
 
     def link_up(self, device: str, timeout: float = 5.0) -> None:
         """Plug the cable back in; return once the device's end reports carrier again."""
         target = self.device(device)
-        _netns.set_link(target.host_veth, up=True)
+        _netns.set_link(target.host_veth, up=True, namespace=target.router)
         deadline = time.monotonic() + timeout
         while _netns.operstate(target.ns_veth, target.namespace) != "UP":
             if time.monotonic() > deadline:

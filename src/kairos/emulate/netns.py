@@ -122,8 +122,9 @@ def add_veth(
     ip("-n", namespace, "route", "add", "default", "via", str(gateway))
 
 
-def set_link(name: str, up: bool) -> None:
-    ip("link", "set", name, "up" if up else "down")
+def set_link(name: str, up: bool, namespace: str | None = None) -> None:
+    where = ["-n", namespace] if namespace else []
+    ip(*where, "link", "set", name, "up" if up else "down")
 
 
 def operstate(name: str, namespace: str | None = None) -> str:
