@@ -233,9 +233,14 @@ class Subscription:
         self._handshakes: dict[str, int] = {}
         self._pending: collections.deque[Received] = collections.deque()
         topics = sorted(self.streams) or [""]
+        # one socket per endpoint: the actors of a device behind NAT are all read at their
+        # relay (docs/sites.md), and a second socket there would deliver everything twice
+        labels: dict[str, list[str]] = {}
+        for label, endpoint in self.endpoints.items():
+            labels.setdefault(endpoint, []).append(label)
         try:
-            for label, endpoint in self.endpoints.items():
-                self._open(label, endpoint, topics, key)
+            for endpoint, names in labels.items():
+                self._open(", ".join(names), endpoint, topics, key)
         except BaseException:
             self.close()
             raise

@@ -75,16 +75,24 @@ def serve_encrypted(context: zmq.Context, sock: zmq.Socket, key: MeshKey) -> Thr
     auth = ThreadAuthenticator(context, log=logging.getLogger("kairos.zap.mesh"))
     auth.start()
     auth.configure_curve_callback(ZAP_DOMAIN.decode(), credentials_provider=_OnlyKey(key.public))
+    serve_also(sock, key)
+    return auth
+
+
+def serve_also(sock: zmq.Socket, key: MeshKey) -> None:
+    """Make ``sock`` (before bind) a CurveZMQ server of the mesh too, answered by the
+    authenticator :func:`serve_encrypted` started on the same context (a relay's two sides:
+    one context holds one ZAP handler)."""
     sock.setsockopt(zmq.CURVE_SERVER, 1)
     sock.setsockopt(zmq.CURVE_PUBLICKEY, key.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, key.secret)
     sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
     sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # no authenticator answering: admit nobody
-    return auth
 
 
 def connect_encrypted(sock: zmq.Socket, key: MeshKey) -> None:
-    """Make ``sock`` (a SUB, before connect) a CurveZMQ client of mesh publishers."""
+    """Make ``sock`` (a SUB, or a publisher's XPUB dialling a relay; before connect) a
+    CurveZMQ client of the mesh's servers."""
     sock.setsockopt(zmq.CURVE_PUBLICKEY, key.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, key.secret)
     sock.setsockopt(zmq.CURVE_SERVERKEY, key.public)

@@ -27,7 +27,7 @@ from kairos.errors import AdapterError, ConfigError, KairosError
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-Role = Literal["sensor", "engine", "sync", "output"]
+Role = Literal["sensor", "engine", "sync", "output", "relay"]
 #: every role, in the order data flows through them (docs/design.md §2)
 ROLES: tuple[Role, ...] = get_args(Role)
 

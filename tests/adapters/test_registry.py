@@ -215,7 +215,7 @@ def test_roles_are_listed_once_and_typed_from_the_same_list():
 
     from kairos.topologies import model
 
-    assert registry.ROLES == ("sensor", "engine", "sync", "output")
+    assert registry.ROLES == ("sensor", "engine", "sync", "output", "relay")
     assert model.Role is registry.Role and get_args(registry.Role) == registry.ROLES
     assert set(registry.ADAPTER_KINDS) == {"sensor", "output"}
     assert set(registry.SENSOR_ADAPTERS.builtins) == set(SENSORS)

@@ -29,6 +29,7 @@ def test_what_install_writes_reads_back_the_same(tmp_path: Path) -> None:
 def test_every_key_round_trips_and_unset_keys_are_not_written(tmp_path: Path) -> None:
     full = AgentConfig(
         bind="tcp://10.0.0.5:7701",
+        dial="tcp://203.0.113.10:7702",
         device_class="pi-4",
         device="kitchen",
         state_dir=tmp_path / "state",

@@ -40,6 +40,8 @@ def main(argv: list[str]) -> int:
     _log.configure(json=True)
     log = _log.get("actor", actor=spec.name)
     try:
+        if spec.role == "relay":  # a forwarder: no Actor, no update(), no seq of its own
+            return _relay(spec)
         return _runtime(spec, make_actor(spec)).run()
     except ConfigError as exc:
         log.error("actor cannot start", error=str(exc))  # one JSON line on stderr
@@ -59,6 +61,18 @@ def _runtime(spec: ActorProcessSpec, actor: Actor) -> ActorRuntime:
         return ActorRuntime(spec, actor)
     except zmq.ZMQError as exc:
         raise KairosError(f"cannot open the actor's sockets (bind {spec.bind}): {exc}") from exc
+
+
+def _relay(spec: ActorProcessSpec) -> int:
+    """The relay of ``spec`` (kairos.actors.relay); a socket it cannot open is a KairosError."""
+    import zmq
+
+    from kairos.actors import relay
+
+    try:
+        return relay.run(spec)
+    except zmq.ZMQError as exc:
+        raise KairosError(f"cannot open the relay's sockets (bind {spec.bind}): {exc}") from exc
 
 
 if __name__ == "__main__":

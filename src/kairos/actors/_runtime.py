@@ -89,12 +89,17 @@ def _set_heartbeats(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
 
 
-def open_publisher(context: zmq.Context, bind: str, mesh_key: Any = None) -> tuple[zmq.Socket, Any]:
+def open_publisher(
+    context: zmq.Context, bind: str, mesh_key: Any = None, relay: str | None = None
+) -> tuple[zmq.Socket, Any]:
     """The XPUB an actor publishes on, bound at ``bind``, and its ZAP authenticator (None
     unless ``mesh_key``, a :class:`kairos.meshkey.MeshKey`, encrypts it).
 
     XPUB rather than PUB: its subscription events are how the ready handshake counts the
     topology's consumers (:class:`ReadyGate`).  Stop the authenticator before the context.
+    With ``relay`` (a relay's inbound endpoint, kairos.actors.relay) the XPUB dials out to
+    it instead of binding, a CurveZMQ client of the mesh when encrypted: what a device
+    behind NAT does, since nothing can dial it.
     """
     pub = context.socket(zmq.XPUB)
     pub.setsockopt(zmq.LINGER, LINGER_MS)
@@ -103,6 +108,14 @@ def open_publisher(context: zmq.Context, bind: str, mesh_key: Any = None) -> tup
     pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
     pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
     _set_heartbeats(pub)
+    if relay is not None:
+        pub.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
+        if mesh_key is not None:
+            from kairos.meshkey import connect_encrypted
+
+            connect_encrypted(pub, mesh_key)
+        pub.connect(relay)
+        return pub, None
     auth = None
     if mesh_key is not None:
         from kairos.meshkey import serve_encrypted
@@ -125,7 +138,12 @@ class ReadyGate:
     the first message until every one of them is in."""
 
     def __init__(
-        self, pub: zmq.Socket, expected: Iterable[str], log: Any, drops: DropLog, stream: str
+        self,
+        pub: zmq.Socket,
+        expected: Iterable[str],
+        log: Any,
+        drops: DropLog | None,
+        stream: str,
     ) -> None:
         self.pub = pub
         self.consumers = Consumers(expected, drops, stream)
@@ -263,8 +281,13 @@ class ActorRuntime:
         self._ctx = zmq.Context()
         self._mesh_key = _mesh_key(spec)
         # the XPUB and, when encrypted, the mesh key's ZAP authenticator
-        self._pub, self._auth = open_publisher(self._ctx, spec.bind, self._mesh_key)
-        self._gate = ReadyGate(self._pub, spec.consumers, self.log, self.drops, spec.name)
+        self._pub, self._auth = open_publisher(
+            self._ctx, spec.bind, self._mesh_key, spec.publish_to
+        )
+        # behind a relay every consumer of every relayed stream announces itself here: a
+        # name that is not ours is normal there, not a drop worth counting
+        drops = self.drops if spec.publish_to is None else None
+        self._gate = ReadyGate(self._pub, spec.consumers, self.log, drops, spec.name)
         self._subs = self._make_subscribers()
         self._wanted = {link.stream for link in spec.inputs}
         if spec.pulse is not None:

@@ -39,4 +39,8 @@ def _make(spec: ActorProcessSpec) -> Actor:
         from kairos.actors.output import Output
 
         return Output(spec)
+    if spec.role == "relay":
+        raise ConfigError(
+            f"relay {spec.name!r} is a forwarder, not an Actor: kairos.actors.relay runs it"
+        )
     raise ConfigError(f"actor {spec.name!r}: unknown role {spec.role!r}; valid: {', '.join(ROLES)}")

@@ -24,6 +24,7 @@ from kairos.topologies.model import (
     MeshSpec,
     RestartPolicy,
     Topology,
+    relay_outbound,
 )
 
 
@@ -75,11 +76,15 @@ class ActorProcessSpec(ActorSettings):
     #: data-plane encryption (``mesh.encrypt``): the launch's mesh key pair as
     #: ``{"public", "secret"}`` Z85 strings (kairos.meshkey); None: plain sockets
     curve: dict[str, str] | None = None
+    #: a device nothing can dial (``agent: {dial: …}``): the relay inbound endpoint the
+    #: actor's XPUB connects to instead of binding ``bind`` (docs/sites.md); None: bind
+    publish_to: str | None = None
 
     @property
     def endpoint(self) -> str:
-        """The data-plane endpoint this actor binds and consumers connect to."""
-        return self.bind
+        """The data-plane endpoint consumers connect to: the one this actor binds, or the
+        relay's it publishes through (``publish_to``)."""
+        return self.bind if self.publish_to is None else relay_outbound(self.publish_to)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON values; :meth:`from_dict` reads it back."""
@@ -174,7 +179,8 @@ def build_specs(topology: Topology, work_root: Path | None = None) -> dict[str, 
             role=actor.role,
             device=actor.device,
             device_class=device.device_class,
-            bind=f"tcp://{device.host}:{actor.port}",
+            bind=topology.bound(actor.name),
+            publish_to=topology.publish_to(actor.name),
             inputs=links,
             pulse=pulse,
             nodes=nodes,

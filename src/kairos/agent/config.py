@@ -30,6 +30,7 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 #: keys of agent.yaml, in the order they are written; ``class`` is read as ``device_class``
 FILE_KEYS: Final = (
     "bind",
+    "dial",
     "device_class",
     "device",
     "state_dir",
@@ -55,6 +56,12 @@ class AgentConfig:
     """How an agent binds, classifies itself, stores and secures; what ``agent.yaml`` holds."""
 
     bind: str = DEFAULT_BIND
+    #: dial out instead (a device behind NAT, docs/sites.md): ``tcp://HOST:PORT`` where the
+    #: launcher listens for this agent; the whole control protocol then runs over that one
+    #: outgoing connection, reconnected by ZeroMQ after a cut.  Beyond loopback it needs
+    #: ``curve_key`` like a bind does: the agent stays the CurveZMQ server and obeys only
+    #: trusted launcher keys whichever side dials
+    dial: str | None = None
     #: a device class name, or "auto" to detect it
     device_class: str = "auto"
     #: the device's name ("": the host name)
@@ -146,6 +153,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kairos agent run`` (shared with ``python -m kairos.agent``)."""
     parser.add_argument(
         "--bind", help=f"control endpoint (default {DEFAULT_BIND}; port 0 picks one)"
+    )
+    parser.add_argument(
+        "--dial",
+        metavar="ENDPOINT",
+        help="connect out to a launcher listening at ENDPOINT instead of binding "
+        "(a device behind NAT; docs/sites.md)",
     )
     parser.add_argument("--class", dest="device_class", help="device class name, or auto")
     parser.add_argument("--device", help="device name (default: host name)")

@@ -44,7 +44,7 @@ from kairos.control.protocol import (
     Request,
     RequestError,
 )
-from kairos.control.sockets import bind, control_socket
+from kairos.control.sockets import LOOPBACK_SELF_TEST, bind, control_socket, dial_out
 from kairos.drops import DropLog, Reason
 from kairos.errors import AgentError, KairosError
 from kairos.hardware.detect import detect_class
@@ -73,8 +73,10 @@ class Agent:
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        # decided first: a bind beyond loopback without keys starts nothing at all
-        self.security = control_security(config.bind, config.curve_key, config.trusted_keys_dir)
+        # decided first: a bind (or dial) beyond loopback without keys starts nothing at all
+        self.security = control_security(
+            config.dial or config.bind, config.curve_key, config.trusted_keys_dir
+        )
         self.device = config.device
         self.state_dir = Path(config.state_dir)
         # specs (which may carry the mesh key) and logs are for this user only
@@ -154,7 +156,10 @@ class Agent:
             if self.guard is not None:
                 self.guard.start()  # before the socket exists: no handshake goes unanswered
             sock = control_socket(context, zmq.ROUTER, curve=curve)
-            self.endpoint = bind(sock, self.config.bind)
+            dial = self.config.dial
+            # a dialling agent proves its guard on a loopback port of the same socket,
+            # closed again before it dials: nothing can reach a NAT'd agent's own port
+            self.endpoint = bind(sock, LOOPBACK_SELF_TEST if dial else self.config.bind)
             if self.guard is not None and curve is not None:
                 prove_refusal(sock, self.endpoint, curve.public, self.guard)
                 self.guard.reset_counts()  # count only real peers from here on
@@ -167,6 +172,10 @@ class Agent:
                     "trusted_keys_dir is set but no curve_key: CurveZMQ is off (loopback only)",
                     trusted_keys_dir=str(self.config.trusted_keys_dir),
                 )
+            if dial is not None:
+                sock.unbind(self.endpoint)
+                dial_out(sock, dial)
+                self.endpoint = dial
             self._announce()
             self._loop(sock)
         finally:

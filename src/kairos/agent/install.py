@@ -341,6 +341,7 @@ def plan_install(
     log_level: str = "info",
     home: Path | None = None,
     systemd: int | Literal["detect"] | None = "detect",
+    dial: str | None = None,
 ) -> InstallPlan:
     """Work out every directory, file and command of an install, touching nothing."""
     target = _check_platform(platform)
@@ -350,6 +351,7 @@ def plan_install(
     plan = InstallPlan("install", layout, root, dry_run)
     config = AgentConfig(
         bind=bind or SERVICE_BIND,
+        dial=dial,
         device_class=_device_class(device_class, plan.notes),
         state_dir=layout.state_dir,
         trusted_keys_dir=layout.trusted_dir,
@@ -414,6 +416,7 @@ def install(
     log_level: str = "info",
     home: Path | None = None,
     systemd: int | Literal["detect"] | None = "detect",
+    dial: str | None = None,
 ) -> InstallPlan:
     """Install the agent service (or, with ``dry_run``, only plan it); return the plan.
 
@@ -430,6 +433,7 @@ def install(
         log_level=log_level,
         home=home,
         systemd=systemd,
+        dial=dial,
     )
     if dry_run:
         return plan

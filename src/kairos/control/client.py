@@ -23,7 +23,9 @@ from kairos.control.protocol import (
     VersionMismatch,
 )
 from kairos.control.sockets import CurveKeys, control_socket
-from kairos.errors import AgentError, ProtocolError
+from kairos.control.sockets import listen as listen_at
+from kairos.errors import AgentError, ProtocolError, SecurityError
+from kairos.loopback import is_loopback
 from kairos.meshtime import sample_base_ns
 from kairos.timeouts import poll_ms
 
@@ -45,13 +47,30 @@ class ControlClient:
         curve: CurveKeys | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         ttl_s: float = DEFAULT_TTL_S,
+        listen: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
         self._context = context or zmq.Context.instance()
         self._sock = control_socket(self._context, zmq.DEALER, curve=curve)
-        self._sock.connect(endpoint)
+        if listen and curve is None and not is_loopback(endpoint):
+            self._sock.close(0)
+            raise SecurityError(
+                f"refusing to listen for an agent at {endpoint} without CurveZMQ: whoever "
+                "connected would receive the commands"
+            )
+        if listen:
+            # a dial-out agent (docs/sites.md) connects to us; commands wait (bounded, like
+            # any unreachable agent) until it has, and go nowhere else: IMMEDIATE, and the
+            # CurveZMQ handshake proves the agent's key
+            try:
+                self.endpoint = listen_at(self._sock, endpoint)
+            except AgentError:
+                self._sock.close(0)
+                raise
+        else:
+            self._sock.connect(endpoint)
         self._base_ns = sample_base_ns()
         #: agent clock − our clock, learnt from replies (0 until one arrives)
         self.agent_offset_ns = 0

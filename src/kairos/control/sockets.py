@@ -30,6 +30,11 @@ CONNECT_TIMEOUT_MS: Final = 1000
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 #: ZAP domain of the control plane's CurveZMQ server
 ZAP_DOMAIN: Final = b"kairos-control"
+#: a dial-out agent reconnects this often while its launcher is unreachable: after a cut,
+#: the link is back in use within one interval plus one handshake (≤ 3 s, docs/sites.md)
+RECONNECT_IVL_MS: Final = 500
+#: where a dial-out agent binds for its start-up self-test alone (port 0: any free one)
+LOOPBACK_SELF_TEST: Final = "tcp://127.0.0.1:0"
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,31 @@ def bind(sock: zmq.Socket, endpoint: str) -> str:
         raise AgentError(f"cannot bind control socket: {exc}", address=endpoint) from None
     real = sock.getsockopt(zmq.LAST_ENDPOINT)
     return real.decode() if isinstance(real, bytes) else str(real)
+
+
+def dial_out(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect an agent's ROUTER out to ``endpoint`` (a device nothing can dial).
+
+    The agent stays the CurveZMQ server (the handshake's roles do not depend on who dials),
+    so the launcher's key is checked by the same allow-list as on a bound agent.  A connect
+    attempt into a dead link gives up after CONNECT_TIMEOUT_MS instead of the kernel's SYN
+    back-off, and ZeroMQ retries every RECONNECT_IVL_MS without end: the agent comes back by
+    itself once the link does."""
+    sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MS)
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise AgentError(f"cannot dial the launcher: {exc}", address=endpoint) from None
+
+
+def listen(sock: zmq.Socket, endpoint: str) -> str:
+    """Bind a launcher's DEALER where a dial-out agent connects; a host that is not an
+    address of this machine (a cloud VM's public address behind its provider's NAT) is
+    bound on every interface at the same port.  The real endpoint is returned."""
+    try:
+        return bind(sock, endpoint)
+    except AgentError:
+        port = endpoint.rsplit(":", 1)[-1]
+        return bind(sock, f"tcp://0.0.0.0:{port}")

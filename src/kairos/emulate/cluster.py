@@ -79,6 +79,31 @@ class EmulatedDevice:
     ns_veth: str
     address: ipaddress.IPv4Address
     budget: Budget
+    #: the namespace of the NAT router it sits behind (a dialling device), None: on the bridge
+    router: str | None = None
+
+
+#: the LAN behind every emulated NAT router; each lives in its own router's namespace, so
+#: sites may share it as real homes do (nothing outside routes to it)
+NAT_LAN = ipaddress.IPv4Network("192.168.77.0/24")
+#: the first LAN address handed to a device behind a NAT (.1 is the router)
+NAT_FIRST_HOST = 10
+
+
+@dataclass(frozen=True)
+class EmulatedSite:
+    """A NAT router (docs/sites.md): its namespace, its uplink on the bridge and its LAN."""
+
+    name: str
+    namespace: str
+    #: the uplink's root end (on the bridge) and its router end
+    wan_host_veth: str
+    wan_ns_veth: str
+    #: the router's address on the bridge: all an outsider sees of the site
+    wan_address: ipaddress.IPv4Address
+    #: the LAN bridge, inside the router's namespace
+    lan: str
+    devices: tuple[str, ...]
 
 
 @dataclass
@@ -187,10 +212,11 @@ class EmulatedCluster:
                 f"cluster id {cluster_id!r} must be 1-8 lowercase letters or digits "
                 "(it goes into interface names of at most 15 characters)"
             )
-        if len(topology.devices) > 253:
+        if len(topology.devices) + len(_sites(topology)) > 253:
             raise EmulationError(
-                f"topology {topology.name!r} has {len(topology.devices)} devices; "
-                "an emulated cluster holds at most 253 (one /24)"
+                f"topology {topology.name!r} has {len(topology.devices)} devices and "
+                f"{len(_sites(topology))} NAT sites; an emulated cluster holds at most 253 "
+                "(one /24)"
             )
         unknown = sorted(set(budgets or {}) - set(topology.devices))
         if unknown:
@@ -201,6 +227,7 @@ class EmulatedCluster:
         self._budget_overrides = dict(budgets or {})
         self._layout: _cgroups.CgroupLayout | None = None
         self._devices: dict[str, EmulatedDevice] = {}
+        self._sites: dict[str, EmulatedSite] = {}
         self._subnet: ipaddress.IPv4Network | None = None
         self._processes: list[subprocess.Popen[Any]] = []
         self._started = False
@@ -239,6 +266,14 @@ class EmulatedCluster:
     def address(self, device: str) -> str:
         return str(self.device(device).address)
 
+    def sites(self) -> dict[str, EmulatedSite]:
+        """The NAT routers, by site name (the devices' ``site:``; ``nat`` when unnamed)."""
+        return dict(self._sites)
+
+    def site_of(self, device: str) -> EmulatedSite | None:
+        """The NAT site ``device`` sits behind, or None (reachable on the bridge)."""
+        return next((s for s in self._sites.values() if device in s.devices), None)
+
     def _require_subnet(self) -> ipaddress.IPv4Network:
         if self._subnet is None:
             raise EmulationError(f"emulated cluster {self.cluster_id} is not started")
@@ -264,6 +299,24 @@ class EmulatedCluster:
                 address=hosts[index + 1],
                 budget=budgets[name],
             )
+        lan_hosts = list(NAT_LAN.hosts())
+        for number, (site, members) in enumerate(_sites(self._topology).items()):
+            router = f"{self.prefix}-nat{number}"
+            self._sites[site] = EmulatedSite(
+                name=site,
+                namespace=router,
+                wan_host_veth=f"{self.prefix}-w{number}",
+                wan_ns_veth=f"{self.prefix}-x{number}",
+                wan_address=hosts[len(self._topology.devices) + 1 + number],
+                lan=f"{self.prefix}-l{number}",
+                devices=tuple(members),
+            )
+            for position, name in enumerate(members):
+                self._devices[name] = dataclasses.replace(
+                    self._devices[name],
+                    address=lan_hosts[NAT_FIRST_HOST - 1 + position],
+                    router=router,
+                )
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -293,6 +346,8 @@ class EmulatedCluster:
         try:
             with _state_lock():
                 self._claim(budgets)
+                for site in self._sites.values():
+                    self._build_site(site)
                 for device in self._devices.values():
                     self._build_device(device)
         except BaseException:
@@ -333,17 +388,47 @@ class EmulatedCluster:
         self._claimed = True
         _netns.add_bridge(self.bridge, ipaddress.IPv4Interface(f"{self.gateway}/24"))
 
+    def _build_site(self, site: EmulatedSite) -> None:
+        """The NAT router of ``site``: its namespace, uplink on the bridge, LAN and rules."""
+        _netns.add_namespace(site.namespace)
+        _netns.add_veth(
+            site.wan_host_veth,
+            site.wan_ns_veth,
+            site.namespace,
+            self.bridge,
+            ipaddress.IPv4Interface(f"{site.wan_address}/24"),
+            ipaddress.IPv4Address(self.gateway),
+        )
+        _netns.add_nat_router(
+            site.namespace,
+            site.wan_ns_veth,
+            site.lan,
+            ipaddress.IPv4Interface(f"{_nat_gateway()}/{NAT_LAN.prefixlen}"),
+        )
+
     def _build_device(self, device: EmulatedDevice) -> None:
         assert self._layout is not None and self._subnet is not None
         _netns.add_namespace(device.namespace)
-        _netns.add_veth(
-            device.host_veth,
-            device.ns_veth,
-            device.namespace,
-            self.bridge,
-            ipaddress.IPv4Interface(f"{device.address}/24"),
-            ipaddress.IPv4Address(self.gateway),
-        )
+        if device.router is not None:
+            site = next(s for s in self._sites.values() if s.namespace == device.router)
+            _netns.add_lan_veth(
+                device.host_veth,
+                device.ns_veth,
+                device.namespace,
+                device.router,
+                site.lan,
+                ipaddress.IPv4Interface(f"{device.address}/{NAT_LAN.prefixlen}"),
+                _nat_gateway(),
+            )
+        else:
+            _netns.add_veth(
+                device.host_veth,
+                device.ns_veth,
+                device.namespace,
+                self.bridge,
+                ipaddress.IPv4Interface(f"{device.address}/24"),
+                ipaddress.IPv4Address(self.gateway),
+            )
         _cgroups.create(self._layout, self.cluster_id, device.name)
         _cgroups.set_limits(
             self._layout,
@@ -382,6 +467,15 @@ class EmulatedCluster:
                     step()
                 except EmulationError as exc:
                     errors.append(str(exc))
+        for site in self._sites.values():
+            for step in (
+                lambda s=site: _netns.delete_link(s.wan_host_veth),
+                lambda s=site: _netns.delete_namespace(s.namespace),
+            ):
+                try:
+                    step()
+                except EmulationError as exc:
+                    errors.append(str(exc))
         try:
             _netns.delete_link(self.bridge)
         except EmulationError as exc:
@@ -398,6 +492,7 @@ class EmulatedCluster:
             self._started = False
             self._claimed = False
             self._devices.clear()
+            self._sites.clear()
             self._subnet = None
             return
         raise EmulationError(
@@ -408,11 +503,17 @@ class EmulatedCluster:
     # -- using it ------------------------------------------------------------------------
 
     def topology(self) -> Topology:
-        """The topology with each device's agent and host set to its namespace's address."""
+        """The topology with each device's agent and host set to its namespace's address;
+        a dialling device's agent dials the launcher at the bridge's address (the launcher
+        runs in the root namespace), on the port its topology gives."""
         devices = {
             name: dataclasses.replace(
                 spec,
-                agent=f"tcp://{self.address(name)}:{DEFAULT_AGENT_PORT}",
+                agent=(
+                    f"tcp://{self.gateway}:{spec.agent.rsplit(':', 1)[-1]}"
+                    if spec.dial
+                    else f"tcp://{self.address(name)}:{DEFAULT_AGENT_PORT}"
+                ),
                 host=self.address(name),
             )
             for name, spec in self._topology.devices.items()
@@ -493,14 +594,42 @@ class EmulatedCluster:
         )
         self._devices[device] = dataclasses.replace(target, budget=budget)
 
+    def site_down(self, site: str) -> None:
+        """Cut a NAT site's uplink: every device behind it loses the outside world."""
+        _netns.set_link(self._site(site).wan_host_veth, up=False)
+
+    def site_up(self, site: str, timeout: float = 5.0) -> None:
+        """Restore a NAT site's uplink; return once the router's end has carrier again."""
+        target = self._site(site)
+        _netns.set_link(target.wan_host_veth, up=True)
+        deadline = time.monotonic() + timeout
+        while _netns.operstate(target.wan_ns_veth, target.namespace) != "UP":
+            if time.monotonic() > deadline:
+                raise EmulationError(
+                    f"site {site!r}: {target.wan_ns_veth} did not come up within {timeout:g} s"
+                )
+            time.sleep(0.02)
+        _netns.flush_neighbours(target.namespace)
+
+    def _site(self, name: str) -> EmulatedSite:
+        try:
+            return self._sites[name]
+        except KeyError:
+            raise EmulationError(
+                f"no NAT site {name!r} in emulated cluster {self.cluster_id} "
+                f"(sites: {', '.join(self._sites) or 'none'})"
+            ) from None
+
     def link_down(self, device: str) -> None:
-        """Cut the device off the bridge (its veth goes down) — a pulled network cable."""
-        _netns.set_link(self.device(device).host_veth, up=False)
+        """Cut the device off the bridge, or off its NAT router's LAN (its veth goes down) —
+        a pulled network cable."""
+        target = self.device(device)
+        _netns.set_link(target.host_veth, up=False, namespace=target.router)
 
     def link_up(self, device: str, timeout: float = 5.0) -> None:
         """Plug the cable back in; return once the device's end reports carrier again."""
         target = self.device(device)
-        _netns.set_link(target.host_veth, up=True)
+        _netns.set_link(target.host_veth, up=True, namespace=target.router)
         deadline = time.monotonic() + timeout
         while _netns.operstate(target.ns_veth, target.namespace) != "UP":
             if time.monotonic() > deadline:
@@ -509,6 +638,20 @@ class EmulatedCluster:
                 )
             time.sleep(0.02)
         _netns.flush_neighbours(target.namespace)
+
+
+def _sites(topology: Topology) -> dict[str, list[str]]:
+    """The dialling devices of ``topology`` by site (``nat`` for those naming none): each
+    site becomes one NAT router."""
+    sites: dict[str, list[str]] = {}
+    for name, device in topology.devices.items():
+        if device.dial:
+            sites.setdefault(device.site or "nat", []).append(name)
+    return sites
+
+
+def _nat_gateway() -> ipaddress.IPv4Address:
+    return NAT_LAN.network_address + 1
 
 
 # -- leftovers ---------------------------------------------------------------------------

@@ -122,8 +122,9 @@ def add_veth(
     ip("-n", namespace, "route", "add", "default", "via", str(gateway))
 
 
-def set_link(name: str, up: bool) -> None:
-    ip("link", "set", name, "up" if up else "down")
+def set_link(name: str, up: bool, namespace: str | None = None) -> None:
+    where = ["-n", namespace] if namespace else []
+    ip(*where, "link", "set", name, "up" if up else "down")
 
 
 def operstate(name: str, namespace: str | None = None) -> str:
@@ -153,3 +154,71 @@ def delete_namespace(name: str) -> bool:
         return False
     ip("netns", "del", name)
     return True
+
+
+def in_namespace(namespace: str, *argv: str, timeout: float = 20.0) -> str:
+    """Run ``argv`` inside ``namespace`` (``ip netns exec``); EmulationError on failure."""
+    return ip("netns", "exec", namespace, *argv, timeout=timeout)
+
+
+def iptables_binary() -> str:
+    """The ``iptables`` command, or an error saying how to get it (an emulated NAT needs it)."""
+    path = shutil.which("iptables")
+    if path is None:
+        raise EmulationError(
+            "an emulated NAT needs iptables: install the distribution's package "
+            "(apt-get install iptables)"
+        )
+    return path
+
+
+def add_nat_router(
+    namespace: str,
+    wan: str,
+    lan: str,
+    lan_address: ipaddress.IPv4Interface,
+) -> None:
+    """Make ``namespace`` a home router: forwarding from ``lan`` (a bridge it creates, at
+    ``lan_address``) out of ``wan`` with MASQUERADE, and nothing in from ``wan`` but the
+    replies of connections opened from inside (conntrack ESTABLISHED): new connections
+    from outside are dropped, to the LAN and to the router itself.  The WAN side has no
+    route to the LAN at all; the rules make sure even a forged one would lead nowhere."""
+    iptables = iptables_binary()
+    ip("-n", namespace, "link", "add", lan, "type", "bridge")
+    ip("-n", namespace, "addr", "add", str(lan_address), "dev", lan)
+    ip("-n", namespace, "link", "set", lan, "up")
+    in_namespace(namespace, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    subnet = str(lan_address.network)
+    established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
+    for rule in (
+        ["-t", "nat", "-A", "POSTROUTING", "-s", subnet, "-o", wan, "-j", "MASQUERADE"],
+        ["-P", "FORWARD", "DROP"],
+        ["-A", "FORWARD", "-i", lan, "-o", wan, "-j", "ACCEPT"],
+        # within the LAN (where br_netfilter hands bridged frames to iptables too)
+        ["-A", "FORWARD", "-i", lan, "-o", lan, "-j", "ACCEPT"],
+        ["-A", "FORWARD", "-i", wan, "-o", lan, *established],
+        ["-A", "INPUT", "-i", wan, *established],
+        ["-A", "INPUT", "-i", wan, "-j", "DROP"],
+    ):
+        in_namespace(namespace, iptables, *rule)
+
+
+def add_lan_veth(
+    host_end: str,
+    ns_end: str,
+    namespace: str,
+    router: str,
+    lan: str,
+    address: ipaddress.IPv4Interface,
+    gateway: ipaddress.IPv4Address,
+) -> None:
+    """A device behind a NAT router: ``host_end`` on the router's LAN bridge (inside the
+    router's namespace), ``ns_end`` in the device's namespace, routed via the router."""
+    ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+    ip("link", "set", ns_end, "netns", namespace)
+    ip("link", "set", host_end, "netns", router)
+    ip("-n", router, "link", "set", host_end, "master", lan)
+    ip("-n", router, "link", "set", host_end, "up")
+    ip("-n", namespace, "addr", "add", str(address), "dev", ns_end)
+    ip("-n", namespace, "link", "set", ns_end, "up")
+    ip("-n", namespace, "route", "add", "default", "via", str(gateway))

@@ -196,8 +196,11 @@ def agent_argv(
     state_dir: Path,
     ready: Path | None,
     credentials: AgentCredentials | None = None,
+    *,
+    dial: bool = False,
 ) -> list[str]:
-    """How the launcher runs an agent: ``python -m kairos.agent`` (= ``kairos agent run``)."""
+    """How the launcher runs an agent: ``python -m kairos.agent`` (= ``kairos agent run``);
+    with ``dial`` the agent connects out to ``bind`` (where this launcher listens) instead."""
     secure = (
         [
             "--curve-key",
@@ -213,7 +216,7 @@ def agent_argv(
         sys.executable,
         "-m",
         "kairos.agent",
-        "--bind",
+        "--dial" if dial else "--bind",
         bind,
         "--class",
         device_class,

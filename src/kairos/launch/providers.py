@@ -30,7 +30,7 @@ import zmq
 
 from kairos.control.client import ControlClient
 from kairos.control.sockets import CurveKeys
-from kairos.errors import AgentError
+from kairos.errors import AgentError, SecurityError
 from kairos.keys import KeyPair
 from kairos.launch.agents import (
     StartedAgent,
@@ -40,6 +40,7 @@ from kairos.launch.agents import (
     connect,
     start_agent,
 )
+from kairos.loopback import is_loopback
 from kairos.topologies.model import DEFAULT_AGENT_PORT, Device, Topology
 
 if TYPE_CHECKING:
@@ -98,21 +99,79 @@ class AgentProvider(ABC):
 
 
 class RemoteAgent(AgentProvider):
-    """An agent that runs on its device already; the launcher only connects to it."""
+    """An agent that runs on its device already; the launcher only connects to it, or with
+    ``listen`` (``agent: {dial: …}``, a device behind NAT) waits at the endpoint for the
+    agent to dial in."""
 
-    def __init__(self, device: str, endpoint: str, curve: CurveKeys | None) -> None:
+    def __init__(
+        self, device: str, endpoint: str, curve: CurveKeys | None, *, listen: bool = False
+    ) -> None:
         super().__init__(device)
         self.endpoint = endpoint
         self.curve = curve
+        self.listen = listen
+        #: the listening client until the agent has dialled in, then None
+        self._awaiting: ControlClient | None = None
+        if listen:
+            self.ready_timeout_s = DIAL_IN_TIMEOUT_S
 
     def start(self, context: zmq.Context) -> AgentLink:
+        if self.listen:
+            client = listening_client(self.endpoint, context, self.curve)
+            self._awaiting = client
+            return AgentLink(self.device, client.endpoint, client, self.curve is not None)
         # the CurveZMQ handshake is proven here: a refused key is an AgentError
         client = connect(self.endpoint, context=context, curve=self.curve)
         return AgentLink(self.device, self.endpoint, client, self.curve is not None)
 
+    def ready(self) -> bool:
+        # asked before every heartbeat: once the agent has dialled in, the heartbeats are
+        # what follows it (a cut makes it LOST, its return makes it back)
+        if self._awaiting is not None and dialled_in(self._awaiting):
+            self._awaiting = None
+        return self._awaiting is None
+
+    def not_ready(self) -> AgentError:
+        if not self.listen:
+            return super().not_ready()
+        return AgentError(
+            f"the agent of device {self.device!r} did not dial in to {self.endpoint} within "
+            f"{self.ready_timeout_s:.0f} s: is it running with `--dial {self.endpoint}`, and "
+            "does it trust this launcher's key (`kairos keys trust LAUNCHER.key`)?",
+            address=self.endpoint,
+        )
+
     def describe(self) -> str:
         how = "CurveZMQ" if self.curve is not None else "loopback, no CurveZMQ"
+        if self.listen:
+            return f"dial-out agent of {self.device}, awaited at {self.endpoint} ({how})"
         return f"remote agent of {self.device} at {self.endpoint} ({how})"
+
+
+#: how long a launch waits for a dial-out agent to connect (it retries every 0.5 s)
+DIAL_IN_TIMEOUT_S: Final = 30.0
+#: one hello's wait while polling for a dial-out agent
+_DIAL_PROBE_S: Final = 0.3
+
+
+def listening_client(endpoint: str, context: zmq.Context, curve: CurveKeys | None) -> ControlClient:
+    """A control client listening where a dial-out agent connects; beyond loopback only with
+    CurveZMQ (the handshake then proves the agent's key, the agent checks ours)."""
+    if curve is None and not is_loopback(endpoint):
+        raise SecurityError(
+            f"refusing to listen for agent at {endpoint} without CurveZMQ: set the device's "
+            "agent_key"
+        )
+    return ControlClient(endpoint, context=context, curve=curve, listen=True)
+
+
+def dialled_in(client: ControlClient) -> bool:
+    """Whether the dial-out agent answers now (one short hello)."""
+    try:
+        client.hello(timeout_s=_DIAL_PROBE_S)
+    except AgentError:
+        return False
+    return True
 
 
 class LocalAgent(AgentProvider):
@@ -189,7 +248,14 @@ class EmulatedAgent(AgentProvider):
         self.state_root = state_root
         self.state_dir = state_root / "agents" / device.name
         self.log_path = state_root / "agents" / f"{device.name}.log"
-        self.endpoint = f"tcp://{cluster.address(device.name)}:{DEFAULT_AGENT_PORT}"
+        #: a device behind an emulated NAT dials this launcher (the topology's agent URL,
+        #: set by the cluster); any other agent binds its namespace's address
+        self.dial = device.dial
+        self.endpoint = (
+            device.agent
+            if device.dial
+            else f"tcp://{cluster.address(device.name)}:{DEFAULT_AGENT_PORT}"
+        )
         self.ready_file = self.state_dir / "ready"
         self.env = dict(env) if env is not None else None
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -202,13 +268,17 @@ class EmulatedAgent(AgentProvider):
             self.state_dir,
             self.ready_file,
             credentials,
+            dial=device.dial,
         )
+        self._client: ControlClient | None = None
         #: started and not yet serving: nothing is sent to it meanwhile
         self.starting = False
 
     def start(self, context: zmq.Context) -> AgentLink:
+        if self.dial:  # listening before the agent starts: its first dial finds us
+            self._client = listening_client(self.endpoint, context, self.curve)
         self.restart()
-        client = ControlClient(self.endpoint, context=context, curve=self.curve)
+        client = self._client or ControlClient(self.endpoint, context=context, curve=self.curve)
         return AgentLink(self.device, self.endpoint, client, True)
 
     def restart(self) -> subprocess.Popen[Any]:
@@ -238,7 +308,7 @@ class EmulatedAgent(AgentProvider):
     def ready(self) -> bool:
         if not self.starting:
             return True
-        if self.ready_file.exists():
+        if self.ready_file.exists() and (self._client is None or dialled_in(self._client)):
             self.starting = False
             return True
         proc = self.started.proc if self.started is not None else None

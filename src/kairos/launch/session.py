@@ -513,7 +513,7 @@ class Launch:
                 env=self._agent_environ(device.name),
             )
         curve = client_curve(self._launcher_pair(), device.agent_key) if device.agent_key else None
-        return RemoteAgent(device.name, device.agent, curve)
+        return RemoteAgent(device.name, device.agent, curve, listen=device.dial)
 
     def _launcher_pair(self) -> KeyPair:
         """This launcher's CurveZMQ pair: ``key`` (default CONFIG/keys/launcher); for agents

@@ -38,8 +38,11 @@ class WitnessMonitor:
             connect_encrypted(self.sock, mesh_key)
         self.names: set[str] = set()
         self.syncs = set(syncs)
+        connected: set[str] = set()
         for name, endpoint in actors:
-            self.sock.connect(endpoint)
+            if endpoint not in connected:  # a relay serves several actors: connect once
+                self.sock.connect(endpoint)
+                connected.add(endpoint)
             self.sock.setsockopt(zmq.SUBSCRIBE, stream_name(name, WITNESS_STREAM).encode())
             self.names.add(name)
         for name in self.syncs:

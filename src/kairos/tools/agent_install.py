@@ -44,6 +44,12 @@ def configure_install(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bind", help=f"control endpoint of the agent (default {SERVICE_BIND})")
     parser.add_argument(
+        "--dial",
+        metavar="ENDPOINT",
+        help="a device behind NAT: the agent connects out to the launcher listening at "
+        "ENDPOINT instead of binding (docs/sites.md)",
+    )
+    parser.add_argument(
         "--python", default=sys.executable, help="interpreter the service runs (default: this one)"
     )
     parser.add_argument(
@@ -81,6 +87,7 @@ def run_install(args: argparse.Namespace) -> int:
         root=args.root,
         dry_run=args.dry_run,
         bind=args.bind,
+        dial=args.dial,
         python=args.python,
         platform=args.platform,
         force=args.force,

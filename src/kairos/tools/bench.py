@@ -1,6 +1,6 @@
 """Measure Kairos on this machine, against raw pyzmq and NumPy where there is a baseline.
 
-kairos bench [hop|pipeline|kernels|footprint|scale|all] [--json] [--quick]
+kairos bench [hop|pipeline|kernels|footprint|scale|relay|all] [--json] [--quick]
 
 ``--json`` prints one JSON document with a key per benchmark that ran, each a list of rows;
 otherwise a table is printed, with progress while the benchmarks run.  ``--quick`` shortens
@@ -19,7 +19,7 @@ from typing import Any
 
 from kairos.errors import EXIT_FAILURE, EXIT_OK
 
-BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale")
+BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale", "relay")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,8 @@
 Every problem is printed on its own line to stderr as ``FILE:LINE:COL: key: message``, then
 a count; the exit status is 2 if any file has a problem.  A valid file gets a one-line
 summary on stdout, or with ``--json`` its resolved form (defaults filled in) as JSON, whose
-``endpoints`` map gives each actor's data-plane endpoint.  A valid file with
+``endpoints`` map gives each actor's data-plane endpoint and whose ``relays`` map the relay
+each stream of a dialling device takes (also listed under the summary line).  A valid file with
 ``mesh.encrypt: false`` and devices off loopback gets a warning on stderr (exit status 0).
 """
 
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             resolved.append(to_json(topology))
         else:
             print(summary(file, topology))
+            for line in routes(topology):
+                print(f"  {line}")
     if args.json and resolved:
         print(_json.dumps(resolved[0] if len(args.files) == 1 else resolved, indent=2))
     return EXIT_USAGE if failed else EXIT_OK
@@ -82,9 +85,28 @@ def summary(file: str, topology: Any) -> str:
     )
 
 
+def routes(topology: Any) -> list[str]:
+    """Which relay each stream of a dialling device takes (docs/sites.md): every edge is
+    reachable once the topology loads, since a subscriber only ever dials out, to a
+    publisher's own endpoint or to the relay that publisher dials."""
+    lines = []
+    for name in topology.actors:
+        relay = topology.relay_of(name)
+        if relay is not None:
+            device = topology.actors[name].device
+            lines.append(
+                f"stream {name} ({device}, dials out): through relay {relay!r}, read at "
+                f"{topology.endpoint(name)}, published into {topology.publish_to(name)}"
+            )
+    return lines
+
+
 def to_json(topology: Any) -> dict[str, Any]:
     """The resolved topology as plain JSON values (paths as strings, tuples as lists)."""
     raw = dataclasses.asdict(topology)
     raw["path"] = str(topology.path)
     raw["endpoints"] = {name: topology.endpoint(name) for name in topology.actors}
+    raw["relays"] = {
+        name: relay for name in topology.actors if (relay := topology.relay_of(name)) is not None
+    }
     return raw

@@ -20,6 +20,7 @@ from kairos.topologies._values import (
     seconds,
 )
 from kairos.topologies.model import (
+    RELAY_INBOUND_OFFSET,
     RESTART_POLICIES,
     ActorSettings,
     ActorSpec,
@@ -36,6 +37,9 @@ ROLE_KEYS: dict[str, set[str]] = {
     "engine": _COMMON_KEYS | {"inputs", "encoding", "windows", "lag", "omega_hz", "weight"},
     "sync": _COMMON_KEYS | {"inputs", "rate_hz", "weight"},
     "output": _COMMON_KEYS | {"inputs", "adapter", "params"},
+    # forwards the streams of devices nothing can dial (kairos.actors.relay): no inputs of
+    # its own; which streams pass through it the launch plan decides
+    "relay": set(_COMMON_KEYS),
 }
 ACTOR_KEYS = set().union(*ROLE_KEYS.values())
 #: which roles each role may take inputs from (the ±1 layer rule; sync → sync for cells)
@@ -44,6 +48,7 @@ LAYER_RULE: dict[str, tuple[str, ...]] = {
     "engine": ("sensor",),
     "sync": ("engine", "sync"),
     "output": ("sync",),
+    "relay": (),
 }
 _DEFAULTS = ActorSettings()
 _T = TypeVar("_T")
@@ -71,9 +76,13 @@ class ActorChecker:
 
     def run(self) -> dict[str, ActorSpec]:
         actors: dict[str, ActorSpec] = {}
-        for index, (name, spec) in enumerate(self.raw.items()):
+        position = 0  # a relay takes two planned ports: its own and its inbound side's
+        for name, spec in self.raw.items():
             if isinstance(spec, dict):
-                actors[name] = self._actor(index, name, spec)
+                actors[name] = self._actor(position, name, spec)
+                position += 1 + (RELAY_INBOUND_OFFSET if self.roles.get(name) == "relay" else 0)
+            else:
+                position += 1
         self._cycles()
         return actors
 

@@ -26,6 +26,11 @@ class DeviceInfo:
     agent_port: int | None
     weight: float | None
     agent_key: str | None = None
+    #: ``agent: {dial: …}``: the agent dials the launcher (behind NAT)
+    dial: bool = False
+    #: the ``relay:`` key as written (resolved against the actors later)
+    relay: str | None = None
+    site: str | None = None
 
 
 def mesh_spec(raw: dict[str, Any]) -> MeshSpec:
@@ -73,7 +78,9 @@ def check_devices(
     for name, spec in raw.items():
         if not isinstance(spec, dict):
             continue
-        agent = as_str(spec.get("agent")) or ""
+        dial_spec = spec.get("agent")
+        dial = isinstance(dial_spec, dict)
+        agent = (as_str(as_dict(dial_spec).get("dial")) if dial else as_str(dial_spec)) or ""
         where = ("devices", name)
         cls: DeviceClass | None = None
         class_name = as_str(spec.get("class"))
@@ -99,7 +106,9 @@ def check_devices(
                     f"{nearest(class_name, valid_classes)}; valid: {', '.join(valid_classes)}",
                 )
         agent_url, agent_host, agent_port = _agent(agent, where, report)
-        host = as_str(spec.get("host")) or agent_host
+        # a dialling agent's URL names the launcher's host, not the device's: its actors
+        # bind nothing reachable (they dial their relay), so loopback unless told
+        host = as_str(spec.get("host")) or ("127.0.0.1" if dial else agent_host)
         weight = as_number(spec.get("weight"))
         devices[name] = DeviceInfo(
             name=name,
@@ -109,8 +118,62 @@ def check_devices(
             agent_port=agent_port,
             weight=weight if weight is not None else (cls.weight if cls else None),
             agent_key=_agent_key(spec.get("agent_key"), where, report, base_dir),
+            dial=dial,
+            relay=as_str(spec.get("relay")),
+            site=as_str(spec.get("site")),
         )
     return devices
+
+
+def check_relays(
+    devices: dict[str, DeviceInfo], actors: dict[str, Any], report: Report
+) -> dict[str, str | None]:
+    """Which relay each device's streams pass through (None: read directly), with a problem
+    for every edge that could not be reached: a dialling device with actors and no relay
+    to publish through (nothing can dial it), a ``relay:`` naming no relay actor, a relay on
+    a dialling device (nothing could dial the relay either)."""
+    relays = sorted(name for name, a in actors.items() if a.role == "relay")
+    for name in relays:
+        device = devices.get(actors[name].device)
+        if device is not None and device.dial:
+            report.at_value(
+                ("actors", name, "device"),
+                f"relay {name!r} is on device {device.name!r}, whose agent dials out: nothing "
+                "can dial a relay behind NAT; valid: a device others can reach (a cloud VM)",
+            )
+    chosen: dict[str, str | None] = {}
+    for device in devices.values():
+        if not device.dial:
+            if device.relay is not None:
+                report.at_value(
+                    ("devices", device.name, "relay"),
+                    "only a device whose agent dials out (agent: {dial: …}) takes a relay",
+                )
+            chosen[device.name] = None
+            continue
+        mine = [a for a in actors.values() if a.device == device.name]
+        if device.relay is not None:
+            if device.relay not in relays:
+                report.at_value(
+                    ("devices", device.name, "relay"),
+                    f"names no relay actor: {show(device.relay)}; valid: "
+                    f"{one_of(relays) if relays else 'an actor with role: relay'}",
+                )
+            chosen[device.name] = device.relay
+        elif len(relays) == 1:
+            chosen[device.name] = relays[0]
+        elif mine:
+            problem = (
+                "nothing can dial it, so its actors' streams need a relay; add an actor "
+                "with role: relay on a device others can reach (docs/sites.md)"
+                if not relays
+                else f"several relays: name the one its streams take, relay: {relays[0]}"
+            )
+            report.at_value(("devices", device.name, "agent"), f"agent dials out: {problem}")
+            chosen[device.name] = None
+        else:
+            chosen[device.name] = None
+    return chosen
 
 
 def _agent_key(

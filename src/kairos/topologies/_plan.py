@@ -7,7 +7,7 @@ from typing import Any
 from kairos.topologies._devices import DeviceInfo, agent_host
 from kairos.topologies._report import Report
 from kairos.topologies._values import article, as_dict, normal_host
-from kairos.topologies.model import ActorSpec
+from kairos.topologies.model import RELAY_INBOUND_OFFSET, ActorSpec
 
 
 def check_ports(
@@ -60,6 +60,15 @@ def check_ports(
             )
         else:
             used[key] = f"actor {actor.name!r} (line {actor.line})"
+        if actor.role == "relay":  # its inbound side takes the next port (docs/sites.md)
+            inbound = (key[0], actor.port + RELAY_INBOUND_OFFSET)
+            if inbound in used:
+                report.at_key(
+                    where,
+                    f"relay {actor.name!r} also binds port {inbound[1]} (its inbound side), "
+                    f"already used by {used[inbound]}; valid: a port whose next one is free",
+                )
+            used[inbound] = f"the inbound side of relay {actor.name!r}"
 
 
 def _free_port(host: str, start: int, planned: set[tuple[str, int]]) -> int:

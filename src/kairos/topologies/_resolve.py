@@ -15,7 +15,7 @@ from typing import Any
 from kairos.hardware.detect import Detection
 from kairos.loopback import is_loopback_host
 from kairos.topologies._actors import ActorChecker
-from kairos.topologies._devices import check_clock, check_devices, mesh_spec
+from kairos.topologies._devices import check_clock, check_devices, check_relays, mesh_spec
 from kairos.topologies._plan import check_budgets, check_ports
 from kairos.topologies._report import Report
 from kairos.topologies._values import as_dict
@@ -36,6 +36,7 @@ def resolve(
     check_clock(as_dict(data.get("mesh")), devices, report)
     checker = ActorChecker(actors_raw, devices, mesh, report)
     actors = checker.run()
+    relays = check_relays(devices, actors, report)
     check_ports(actors_raw, actors, devices, report)
     check_budgets(actors, devices, report)
     if report.problems:
@@ -54,6 +55,9 @@ def resolve(
                 weight=float(d.weight if d.weight is not None else 1.0),
                 line=report.marked.key_at(("devices", d.name))[0],
                 agent_key=d.agent_key,
+                dial=d.dial,
+                relay=relays.get(d.name),
+                site=d.site,
             )
             for d in devices.values()
         },

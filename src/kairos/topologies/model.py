@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_AGENT_PORT",
     "LOCALHOST",
     "MAX_READ_ERRORS",
+    "RELAY_INBOUND_OFFSET",
     "RESTART_POLICIES",
     "SENSOR_MESSAGES_HZ",
     "ActorSettings",
@@ -32,6 +33,8 @@ __all__ = [
     "Role",
     "Topology",
     "default_chunk",
+    "relay_inbound",
+    "relay_outbound",
 ]
 
 from kairos.loopback import is_loopback_host
@@ -116,6 +119,14 @@ class Device:
     line: int = 0
     #: the agent's CurveZMQ public key (Z85), from ``agent_key``; None: not given
     agent_key: str | None = None
+    #: the agent dials the launcher at ``agent`` (``agent: {dial: …}``): a device behind
+    #: NAT that nothing can dial, whose actors publish through :attr:`relay`
+    dial: bool = False
+    #: the relay actor this device's streams pass through (dialling devices only)
+    relay: str | None = None
+    #: the network it sits on (``site:``), None: not said; the emulated cluster puts the
+    #: dialling devices of one site behind one NAT router
+    site: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -146,6 +157,23 @@ class Encoding:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
             raise ConfigError(f"an encoding is a mapping with a string type, not {raw!r}")
         return cls(type=raw["type"], params={k: v for k, v in raw.items() if k != "type"})
+
+
+#: a relay binds its outbound XPUB at its port and its inbound XSUB at the next one
+RELAY_INBOUND_OFFSET = 1
+
+
+def relay_inbound(endpoint: str) -> str:
+    """Where publishers dial a relay whose outbound (subscriber) endpoint is ``endpoint``:
+    the same host, port + :data:`RELAY_INBOUND_OFFSET` (docs/sites.md)."""
+    base, _, port = endpoint.rpartition(":")
+    return f"{base}:{int(port) + RELAY_INBOUND_OFFSET}"
+
+
+def relay_outbound(inbound: str) -> str:
+    """The relay endpoint subscribers read, given its inbound one (:func:`relay_inbound`)."""
+    base, _, port = inbound.rpartition(":")
+    return f"{base}:{int(port) - RELAY_INBOUND_OFFSET}"
 
 
 #: messages per second a sensor aims for when its topology gives no ``chunk``
@@ -208,9 +236,25 @@ class Topology:
     actors: dict[str, ActorSpec]
 
     def endpoint(self, actor: str) -> str:
-        """The data-plane endpoint the actor binds (``tcp://host:port``)."""
+        """Where the actor's streams are read (``tcp://host:port``): the endpoint it binds,
+        or for an actor on a dialling device its relay's (docs/sites.md)."""
+        relay = self.relay_of(actor)
+        return self.endpoint(relay) if relay is not None else self.bound(actor)
+
+    def bound(self, actor: str) -> str:
+        """The data-plane endpoint the actor would bind on its own device."""
         spec = self.actors[actor]
         return f"tcp://{self.devices[spec.device].host}:{spec.port}"
+
+    def relay_of(self, actor: str) -> str | None:
+        """The relay actor ``actor``'s streams pass through, or None (read directly)."""
+        spec = self.actors[actor]
+        return None if spec.role == "relay" else self.devices[spec.device].relay
+
+    def publish_to(self, actor: str) -> str | None:
+        """Where ``actor``'s XPUB dials instead of binding (its relay's inbound), or None."""
+        relay = self.relay_of(actor)
+        return relay_inbound(self.bound(relay)) if relay is not None else None
 
     def actors_on(self, device: str) -> list[ActorSpec]:
         return [a for a in self.actors.values() if a.device == device]
