@@ -339,9 +339,13 @@ class Launch:
     def _state_of(self, actor: str, info: ActorStatus | None) -> str:
         """The agent's word for an actor, except that a running actor whose witness record
         has been missing for HUNG_AFTER_S is hung (stopped, deadlocked, starved): the agent
-        sees a live process, only its silence tells."""
+        sees a live process, only its silence tells.  Silence counts from the later of its
+        last record and its process's start, so an actor just respawned (a restart, a device
+        back and reconciled) is not called hung for its predecessor's silence."""
         state = info.state if info is not None else "unknown"
         silent = self._witness.silent_for(actor) if self._witness else None
+        if silent is not None and info is not None:
+            silent = min(silent, info.uptime_s)
         if state == RUNNING and silent is not None and silent > HUNG_AFTER_S:
             if actor not in self._hung:
                 self._hung.add(actor)
