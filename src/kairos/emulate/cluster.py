@@ -458,19 +458,13 @@ class EmulatedCluster:
             if layout is not None:
                 pids.update(_cgroups.device_pids(layout, self.cluster_id, device.name))
         _signal_and_reap(pids, self._processes)
-        for device in self._devices.values():
+        # each device's and each NAT router's host-side veth, then its namespace
+        hosts = [(d.host_veth, d.namespace) for d in self._devices.values()]
+        hosts += [(s.wan_host_veth, s.namespace) for s in self._sites.values()]
+        for veth, namespace in hosts:
             for step in (
-                lambda d=device: _netns.delete_link(d.host_veth),
-                lambda d=device: _netns.delete_namespace(d.namespace),
-            ):
-                try:
-                    step()
-                except EmulationError as exc:
-                    errors.append(str(exc))
-        for site in self._sites.values():
-            for step in (
-                lambda s=site: _netns.delete_link(s.wan_host_veth),
-                lambda s=site: _netns.delete_namespace(s.namespace),
+                lambda v=veth: _netns.delete_link(v),
+                lambda n=namespace: _netns.delete_namespace(n),
             ):
                 try:
                     step()
