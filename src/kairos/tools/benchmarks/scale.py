@@ -265,6 +265,10 @@ def _measure(pairs: _Pairs, count: int, settings: Settings) -> Level:
     return Level(count, held, gaps, skipped, slowest)
 
 
+def _heard_inputs(witness: Witness | None) -> bool:
+    return witness is not None and witness.msgs_in > 0
+
+
 def _inputs_gaps(witness: Witness) -> int:
     return sum(entry.gaps for entry in witness.inputs.values())
 
@@ -311,6 +315,13 @@ def _sync_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float]:
                 with contextlib.suppress(WireError):  # a malformed state counts no nodes
                     states.append(expect(message, MeshState))
 
+        # the feed starts once every node stream is subscribed: 10 000 take seconds
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _heard_inputs(watch.witness.get("scale-sync")):
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"scale: the sync of {nodes} nodes never heard its feed")
+            watch.poll(0.5, keep)
+            group.check_alive()
         watch.poll(settings.settle_s + 1.0, keep)
         group.check_alive()
         first = len(watch.witness_history.get("scale-sync", []))
