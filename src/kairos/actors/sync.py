@@ -46,6 +46,8 @@ STALE_PERIODS = 3
 #: …but never sooner than this (a node's first messages say little about its period)
 MIN_STALE_NS = 300_000_000
 _INT64_MAX = int(np.iinfo(np.int64).max)
+#: field lists whose NODE_FIELDS columns are remembered (engines send one; more is noise)
+MAX_FIELD_LAYOUTS = 64
 #: the engine columns a sync reads; the first two are required, the others default to 0
 NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 
@@ -204,6 +206,8 @@ class Sync(Actor):
         fields = batch[0].fields
         columns = self._columns.get(fields)
         if columns is None and fields not in self._columns:
+            if len(self._columns) >= MAX_FIELD_LAYOUTS:  # a peer inventing field lists
+                self._columns.clear()
             columns = _node_columns(fields)
             self._columns[fields] = columns
         if columns is None:
