@@ -71,6 +71,8 @@ PI_ZERO = "pi-zero"
 #: the sensor rates tried on the emulated Pi Zero, doubling (samples/s): from the target up
 PI_ZERO_START_HZ = 1000.0
 PI_ZERO_MAX_HZ = 32_000.0
+#: inside the budget before the window starts: two witnesses, and the move's own cost
+PI_ZERO_SETTLE_S = 2.0
 START_TIMEOUT_S = 60.0
 
 
@@ -91,7 +93,7 @@ class Settings:
     def choose(cls, quick: bool) -> Settings:
         if quick:
             return cls(2, 4, 3.0, 1.5, 0, 30.0, 3.0, 2.0, 1000.0, False)
-        return cls(16, 128, 10.0, 3.0, 3, 200.0, 10.0, 5.0, PI_ZERO_MAX_HZ, True)
+        return cls(16, 128, 10.0, 3.0, 3, 180.0, 10.0, 4.0, PI_ZERO_MAX_HZ, True)
 
 
 @dataclass(frozen=True)
@@ -403,7 +405,7 @@ def _pi_zero_step(
         for procs_file in layout.procs_files(cluster, PI_ZERO):
             for proc in procs:
                 procs_file.write_text(str(proc.pid))
-        watch.poll(settings.settle_s)
+        watch.poll(PI_ZERO_SETTLE_S)
         group.check_alive()
         before, throttled = dict(watch.witness), _throttled(layout, cluster)
         watch.poll(settings.pi_window_s)
