@@ -14,6 +14,8 @@ import psutil
 import pytest
 from support import run_kairos
 
+from kairos.tools.benchmarks.hop import CASES, PLAIN_CASE
+
 ROW_KEYS = {"metric", "value", "unit"}
 
 
@@ -50,11 +52,20 @@ def test_hop_quick_json(tmp_path) -> None:
     document = _bench("hop", tmp_path, timeout=220)
     assert list(document) == ["hop"]
     rows = _check_rows(document["hop"])
-    for name in ("hop latency p50", "hop latency p99", "hop latency p99.9"):
-        assert rows[name]["unit"] == "ms"
-        assert rows[name]["value"] > 0 and rows[name]["baseline"] > 0
-    assert rows["hop latency p50"]["value"] <= rows["hop latency p99.9"]["value"]
-    assert rows["hop latency samples"]["value"] > 10
+    for case in CASES:  # every message rate, each next to the raw pair of the same run
+        names = [f"hop latency {q}, {case.label}" for q in ("p50", "p99", "p99.9")]
+        for name in names:
+            assert rows[name]["unit"] == "ms"
+            assert rows[name]["value"] > 0 and rows[name]["baseline"] > 0
+        assert rows[names[0]]["value"] <= rows[names[2]]["value"]
+        assert rows[names[0]]["target"] and rows[names[1]]["target"]
+        assert rows[f"hop latency samples, {case.label}"]["value"] > 10
+    plain = f"{PLAIN_CASE.rate:g} msgs/s, against the plain pattern"
+    kairos_p50 = rows[f"hop latency p50, {PLAIN_CASE.label}"]["value"]
+    assert rows[f"hop latency p50, {plain}"]["value"] == kairos_p50
+    raw_p50 = rows[f"hop latency p50, {PLAIN_CASE.label}"]["baseline"]
+    assert rows[f"raw pyzmq latency p50, {plain}"]["value"] == raw_p50
+    assert rows[f"hop latency p50, {plain}"]["baseline"] > 0  # the plain pair's own p50
     throughput = rows["lossless throughput"]
     assert throughput["unit"] == "msgs/s" and throughput["value"] > 0
     assert throughput["baseline"] > 0
@@ -96,6 +107,9 @@ def test_scale_quick_json(tmp_path) -> None:
     sync = rows["sync CPU aggregating 1000 nodes at 10 Hz"]
     assert sync["unit"] == "%" and sync["value"] > 0
     assert rows["sync input rate"]["value"] > 0
+    pi = next(row for name, row in rows.items() if name.startswith("Pi Zero"))
+    assert pi["unit"] == "samples/s" and pi["note"]  # what was tried, or why not measured
+    assert pi["value"] is None or pi["value"] >= 1000  # the first rate tried is the target
 
 
 @pytest.mark.slow

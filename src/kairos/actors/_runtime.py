@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import psutil
@@ -56,6 +56,8 @@ _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _socket_recv = zmq.backend.Socket.recv
 _socket_get = zmq.backend.Socket.get
+_socket_send = zmq.backend.Socket.send
+_zmq_poll = zmq.backend.zmq_poll
 
 
 def _events(sock: zmq.Socket) -> int:
@@ -63,10 +65,17 @@ def _events(sock: zmq.Socket) -> int:
 
 
 def _recv_frames(sock: zmq.Socket) -> list[bytes]:
-    """One whole multipart message as bytes (small frames: bytes beat zmq.Frame objects)."""
-    frames = [_socket_recv(sock, _NOBLOCK)]
-    while _socket_get(sock, _RCVMORE):
-        frames.append(_socket_recv(sock, _NOBLOCK))
+    """One whole multipart message as bytes.
+
+    Each frame is taken as a zmq.Frame only to read its ``more`` flag, then as bytes: asking
+    the socket for RCVMORE goes through pyzmq's option Enum (~0.9 µs a frame, 4 a message),
+    a Frame's flag and its bytes cost ~0.1 µs.
+    """
+    frame = _socket_recv(sock, _NOBLOCK, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _socket_recv(sock, _NOBLOCK, False)
+        frames.append(frame.bytes)
     return frames
 
 
@@ -193,23 +202,23 @@ class ReadyGate:
 def send_frames(pub: zmq.Socket, frames: Sequence[Any]) -> None:
     """Send the four frames of one message from :func:`kairos.wire.encode`.
 
-    Frame by frame with plain int flags: pyzmq's send_multipart costs ~4x more for small
-    frames; only a large payload is worth handing over without a copy.
+    Frame by frame through pyzmq's backend with plain int flags: its send_multipart costs
+    ~4x more for small frames, and even its Socket.send checks for routing ids and groups on
+    every frame; only a large payload is worth handing over without a copy.
     """
     topic, header, times, payload = frames
-    send = pub.send
-    send(topic, _SNDMORE)
-    send(header, _SNDMORE)
-    send(times, _SNDMORE)
-    size = payload.nbytes if isinstance(payload, np.ndarray) else len(payload)
-    send(payload, 0, copy=size < ZERO_COPY_BYTES)
+    _socket_send(pub, topic, _SNDMORE)
+    _socket_send(pub, header, _SNDMORE)
+    _socket_send(pub, times, _SNDMORE)
+    size = payload.nbytes if type(payload) is np.ndarray else len(payload)
+    _socket_send(pub, payload, 0, size < ZERO_COPY_BYTES)
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """A message an actor wants published: ``stream`` is relative to the actor's name.
 
-    ``""`` is the actor's main stream, ``"events"`` becomes ``<actor>/events``.
+    ``""`` is the actor's main stream, ``"events"`` becomes ``<actor>/events``.  Immutable;
+    a NamedTuple rather than a frozen dataclass, whose ``__init__`` cost ~1 µs per message.
     """
 
     stream: str
@@ -272,6 +281,8 @@ class ActorRuntime:
         self.latency = LatencyWindow()
         self.tracks: dict[str, StreamTrack] = {}
         self._seqs: dict[str, int] = {}
+        #: an Outgoing's relative stream → the full stream name it is published under
+        self._stream_names: dict[str, str] = {}
         self._stopping = False
         # the agent that started us; an actor whose agent died stops too (checked each second)
         self._parent_pid = os.getppid()
@@ -354,34 +365,40 @@ class ActorRuntime:
         return 0
 
     def _loop(self) -> None:
-        poller = zmq.Poller()
-        for sub in self._subs:
-            poller.register(sub, zmq.POLLIN)
-        poller.register(self._pub, zmq.POLLIN)
-        poller.register(self._wake_r.fileno(), zmq.POLLIN)
-        next_witness = time.monotonic() + WITNESS_INTERVAL_S
-        self._publish(self.actor.update(self.clock.now_ns(), ()))
+        # zmq_poll itself, with int flags: the Poller's register/dict dance is pure overhead
+        # on a path taken once per message.  The XPUB is not polled: zmq_poll asks every
+        # ZeroMQ socket it holds for ZMQ_EVENTS on each pass, before and after it sleeps, so
+        # each one costs every wake-up microseconds; its subscription events only update the
+        # witness's consumer count and are followed each witness second instead
+        subs = tuple(self._subs)
+        items: list[Any] = [*((sub, _POLLIN) for sub in subs), (self._wake_r.fileno(), _POLLIN)]
+        actor, clock, monotonic = self.actor, self.clock, time.monotonic
+        next_witness = monotonic() + WITNESS_INTERVAL_S
+        self._publish(actor.update(clock.now_ns(), ()))
         while not self._stopping:
-            wake_ns = self.actor.next_call_ns()
-            now = time.monotonic()
+            wake_ns = actor.next_call_ns()
+            now = monotonic()
             deadline = next_witness
             if wake_ns is not None:
-                deadline = min(deadline, now + max(0, wake_ns - self.clock.now_ns()) / 1e9)
+                deadline = min(deadline, now + max(0, wake_ns - clock.now_ns()) / 1e9)
             # poll counts whole milliseconds: wait the whole ones there, sleep out the rest,
             # so a chunk or a tick goes out within ~0.1 ms of its time instead of up to 1 ms
-            ready = dict(poller.poll(poll_ms(deadline - now)))
+            # late (rounded up, a 1 kHz sensor's every chunk waited for the next millisecond)
+            ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
             if not ready:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - monotonic()
                 if 0 < remaining < SUB_MS_SLEEP_S:
                     time.sleep(remaining)
-            if self._pub in ready:
-                self._gate.drain()
-            batch = [m for sub in self._subs if sub in ready for m in self._receive(sub)]
-            mesh_now = self.clock.now_ns()
+            batch: list[wire.Message] = []
+            for sock, _event in ready:
+                if type(sock) is not int:  # not the wake-up fd
+                    self._receive(cast(zmq.Socket, sock), batch)
+            mesh_now = clock.now_ns()
             if batch or (wake_ns is not None and mesh_now >= wake_ns):
-                self._publish(self.actor.update(mesh_now, batch))
-            now = time.monotonic()
+                self._publish(actor.update(mesh_now, batch))
+            now = monotonic()
             if now >= next_witness:
+                self._gate.drain()
                 if self.clock.refresh() and self.clock.steps != self._clock_steps:
                     self._restart_epoch()
                 self.drops.flush()
@@ -400,48 +417,62 @@ class ActorRuntime:
         self._seqs.clear()
         self.log.warning("clock stepped: new epoch", epoch=self.epoch, steps=self._clock_steps)
 
-    def _receive(self, sub: zmq.Socket) -> list[wire.Message]:
-        messages = []
-        for _ in range(MAX_BATCH):
+    def _receive(self, sub: zmq.Socket, messages: list[wire.Message]) -> None:
+        """Append to ``messages`` what ``sub`` holds now (at most MAX_BATCH messages)."""
+        decode, now_ns, wanted, tracks = wire.decode, self.clock.now_ns, self._wanted, self.tracks
+        counters, record, latency = self.counters, self._positions.record, self.latency.add
+        for index in range(MAX_BATCH):
             try:
                 frames = _recv_frames(sub)
             except zmq.Again:
                 break
-            self.counters.msgs_in += 1
+            counters.msgs_in += 1
             try:
-                message = wire.decode(frames)
+                message = decode(frames)
             except WireError as exc:
                 topic = frames[0].decode("utf-8", "replace")
-                stream = topic if topic in self._wanted else UNKNOWN_STREAM
+                stream = topic if topic in wanted else UNKNOWN_STREAM
                 self.drops.drop(stream, Reason.MALFORMED, error=str(exc))
                 message = None
-            if message is not None and message.stream in self._wanted:
-                message.received_ns = self.clock.now_ns()
-                track = self.tracks.setdefault(message.stream, StreamTrack())
+            if message is not None and message.stream in wanted:
+                received = message.received_ns = now_ns()
+                track = tracks.get(message.stream)
+                if track is None:
+                    track = tracks[message.stream] = StreamTrack()
                 track.observe(message)
-                self._positions.record(message.stream, track)
-                self.latency.add((message.received_ns - message.sent_ns) / 1e6)
+                record(message.stream, track)
+                latency((received - message.sent_ns) / 1e6)
                 messages.append(message)
-            # ask whether more is waiting rather than provoke zmq.Again: after an idle
-            # wake-up that exception alone costs ~30 µs of a message's latency
-            if not _events(sub) & _POLLIN:
+            # after the first message ask whether more is waiting rather than provoke
+            # zmq.Again: after an idle wake-up that exception alone costs ~30 µs of a
+            # message's latency.  When more is waiting, read on until zmq.Again: asking
+            # ZMQ_EVENTS costs 1-2.5 µs a message (it processes the socket's commands), one
+            # exception a batch is cheaper (a sync reads ~50 messages a wake-up)
+            if index == 0 and not _events(sub) & _POLLIN:
                 break
-        return messages
 
     def _publish(self, outgoing: Iterable[Outgoing]) -> None:
+        names, seqs, counters, now_ns = (
+            self._stream_names,
+            self._seqs,
+            self.counters,
+            self.clock.now_ns,
+        )
         for out in outgoing:
-            stream = f"{self.spec.name}/{out.stream}" if out.stream else self.spec.name
-            seq = self._seqs.get(stream, 0)
-            self._seqs[stream] = seq + 1
+            stream = names.get(out.stream)
+            if stream is None:  # the actor's streams are few: each name is built once
+                stream = f"{self.spec.name}/{out.stream}" if out.stream else self.spec.name
+                names[out.stream] = stream
+            seq = seqs.get(stream, 0)
+            seqs[stream] = seq + 1
+            data = out.data
             send_frames(
                 self._pub,
-                wire.encode(
-                    stream, seq, self.epoch, self.clock.now_ns(), out.times, out.data, out.fields
-                ),
+                wire.encode(stream, seq, self.epoch, now_ns(), out.times, data, out.fields),
             )
-            self.counters.msgs_out += 1
-            if not isinstance(out.data, dict):
-                self.counters.samples_out += len(out.times)
+            counters.msgs_out += 1
+            if not isinstance(data, dict):
+                counters.samples_out += len(out.times)
 
     def _publish_witness(self) -> None:
         record = self.witness_record().encode()
@@ -508,6 +539,7 @@ class ActorRuntime:
     def _shutdown(self) -> None:
         try:
             self.actor.teardown()
+            self._gate.drain()
             self._publish_witness()
         finally:
             for sub in self._subs:

@@ -169,6 +169,17 @@ class InputScreen:
             return {"t_ns": t_ns, "last_t_ns": last_ns}
         return {"t_ns": t_ns, "value": str(values[row]) if values is not None else None}
 
+    @property
+    def settled(self) -> bool:
+        """No clock fault and no run of dropped rows: a message whose rows all pass changes
+        nothing (so a caller that screened a batch at once may skip :meth:`passed`)."""
+        return self.clock_fault is None and self._run_reason is None
+
+    def passed(self) -> None:
+        """Account for a message whose every row was accepted, screened by the caller (what
+        :meth:`check` does when ``accepted.all()``)."""
+        self._clock_ok()
+
     def _clock_ok(self) -> None:
         if self.clock_fault != BEHIND:  # rows that pass do not say the stream caught up
             self.clock_fault = None

@@ -89,7 +89,12 @@ class Sensor(Actor):
         if chunks == 0:
             return []
         count = chunks * self.chunk
-        times = self.next_sample_ns + self.step_ns * np.arange(count, dtype=np.int64)
+        times = np.arange(
+            self.next_sample_ns,
+            self.next_sample_ns + count * self.step_ns,
+            self.step_ns,
+            dtype=np.int64,
+        )
         self.next_sample_ns += count * self.step_ns
         try:
             values = np.asarray(self.adapter.read(times))
@@ -102,6 +107,8 @@ class Sensor(Actor):
             self.exhausted = True  # a file that ended: send what there is, then stay quiet
         self.samples += produced
         fields = self.adapter.fields
+        if produced == count == self.chunk:  # the common case: one whole chunk, no slicing
+            return (Outgoing("", times, values, fields),)
         return [
             Outgoing(
                 "",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,34 +50,80 @@ MIN_STALE_NS = 300_000_000
 #: average out the tick-to-tick jitter of ψ (a node updates between ticks or not), short
 #: next to how fast a mesh's common frequency changes
 MESH_FREQUENCY_TAU_S = 1.0
+_INT64_MAX = int(np.iinfo(np.int64).max)
+#: field lists whose NODE_FIELDS columns are remembered (engines send one; more is noise)
+MAX_FIELD_LAYOUTS = 64
 #: the engine columns a sync reads; the first two are required, the others default to 0
 NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 
 
-@dataclass
+class _NodeArrays:
+    """Every node's state as one array per quantity: what the kernels fold a batch of
+    messages into (kairos.kernels.nodes_take) and a tick reads (nodes_stale, mesh), so the
+    per-node work is compiled code per tick, not Python per message.  Before: 34 % of a core
+    for 1 000 nodes at 10 Hz, about half of it taking messages one by one."""
+
+    def __init__(self, count: int) -> None:
+        self.coherence = np.zeros(count)
+        self.phase = np.zeros(count)
+        self.resonance = np.zeros(count)
+        self.collapsed = np.zeros(count, dtype=np.uint8)
+        self.last_t = np.zeros(count, dtype=np.int64)
+        self.heard = np.zeros(count, dtype=np.uint8)
+        self.last_heard = np.zeros(count, dtype=np.int64)
+        self.period = np.zeros(count)
+
+    def state(self) -> tuple[np.ndarray, ...]:
+        """The arrays in the order kernels.nodes_take takes them."""
+        return (
+            self.coherence,
+            self.phase,
+            self.resonance,
+            self.collapsed,
+            self.last_t,
+            self.heard,
+            self.last_heard,
+            self.period,
+        )
+
+
 class _Node:
-    name: str
-    device: str
-    weight: float
-    coherence: float = 0.0
-    phase: float = 0.0
-    resonance: float = 0.0
-    collapsed: bool = False
-    last_t_ns: int = 0
-    last_heard_ns: int | None = None
-    period_ns: float = 0.0
+    """One node: its name, device and weight, and a view of its entry in the arrays."""
 
-    def hear(self, now_ns: int) -> None:
-        if self.last_heard_ns is not None:
-            interval = now_ns - self.last_heard_ns
-            smoothed = 0.8 * self.period_ns + 0.2 * interval
-            self.period_ns = interval if self.period_ns == 0 else smoothed
-        self.last_heard_ns = now_ns
+    __slots__ = ("_arrays", "device", "index", "name", "weight")
 
-    def stale(self, now_ns: int) -> bool:
-        if self.last_heard_ns is None:
-            return True
-        return now_ns - self.last_heard_ns > max(MIN_STALE_NS, STALE_PERIODS * self.period_ns)
+    def __init__(self, name: str, device: str, weight: float, index: int, arrays: _NodeArrays):
+        self.name, self.device, self.weight, self.index = name, device, weight, index
+        self._arrays = arrays
+
+    @property
+    def coherence(self) -> float:
+        return float(self._arrays.coherence[self.index])
+
+    @property
+    def phase(self) -> float:
+        return float(self._arrays.phase[self.index])
+
+    @property
+    def resonance(self) -> float:
+        return float(self._arrays.resonance[self.index])
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self._arrays.collapsed[self.index])
+
+    @property
+    def last_t_ns(self) -> int:
+        return int(self._arrays.last_t[self.index])
+
+    @property
+    def last_heard_ns(self) -> int | None:
+        heard = self._arrays.heard[self.index]
+        return int(self._arrays.last_heard[self.index]) if heard else None
+
+    @property
+    def period_ns(self) -> float:
+        return float(self._arrays.period[self.index])
 
 
 class Sync(Actor):
@@ -92,7 +137,16 @@ class Sync(Actor):
         self.period_ns = round(1e9 / rate)
         self.threshold = spec.mesh.emergence_threshold
         self.hysteresis = spec.mesh.hysteresis
-        self.nodes = {n.name: _Node(n.name, n.device, n.weight) for n in spec.nodes}
+        self._arrays = _NodeArrays(len(spec.nodes))
+        self.nodes = {
+            n.name: _Node(n.name, n.device, n.weight, i, self._arrays)
+            for i, n in enumerate(spec.nodes)
+        }
+        self._weights = np.array([n.weight for n in spec.nodes], dtype=np.float64)
+        #: (fields of a message) → where NODE_FIELDS sit among them (-1: absent)
+        self._columns: dict[tuple[str, ...], np.ndarray | None] = {}
+        #: the nodes whose screen holds a clock fault or a run of dropped rows
+        self._unsettled: set[str] = set()
         self.emerged = False
         self.next_tick_ns: int | None = None
         self.ticks = 0
@@ -102,6 +156,7 @@ class Sync(Actor):
 
     def _init_screens(self, drops: DropLog) -> None:
         max_future_s = self.spec.mesh.max_future_s
+        self._max_future_ns = round(max_future_s * 1e9)
         self.screens = {
             name: InputScreen(name, max_future_s, drops, ordered=False) for name in self.nodes
         }
@@ -113,10 +168,8 @@ class Sync(Actor):
 
     def update(self, now_ns: int, inputs: Sequence[Message]) -> Iterable[Outgoing]:
         outgoing: list[Outgoing] = []
-        for message in inputs:
-            node = self.nodes.get(message.stream)
-            if node is not None:
-                outgoing.extend(self._take(node, message, now_ns))
+        if inputs:
+            outgoing.extend(self._take_all(inputs, now_ns))
         if self.next_tick_ns is None:
             self.next_tick_ns = (now_ns // self.period_ns + 1) * self.period_ns
         if now_ns >= self.next_tick_ns:
@@ -124,6 +177,72 @@ class Sync(Actor):
             outgoing.extend(self._tick(tick_ns, now_ns))
             self.next_tick_ns = tick_ns + self.period_ns
         return outgoing
+
+    def _take_all(self, inputs: Sequence[Message], now_ns: int) -> list[Outgoing]:
+        """Take every node message that arrived since the last call.
+
+        The engine rows of the batch are screened at once and folded into the node arrays by
+        one kernel call; only a batch in which some row is dropped (or a node sends other
+        messages in the same batch) goes message by message through :meth:`_take`, which
+        counts and tells each drop: the outcome is the same either way."""
+        nodes = self.nodes
+        batch: list[Message] = []
+        others: list[Message] = []
+        for message in inputs:
+            if message.stream in nodes:
+                if message.is_record or not len(message.times):
+                    others.append(message)
+                else:
+                    batch.append(message)
+        if batch and not self._take_batch(batch, {m.stream for m in others}, now_ns):
+            others = [m for m in inputs if m.stream in nodes]  # all of them, in order
+        events: list[Outgoing] = []
+        for message in others:
+            node = nodes[message.stream]
+            events.extend(self._take(node, message, now_ns))
+            if self.screens[node.name].settled:
+                self._unsettled.discard(node.name)
+            else:
+                self._unsettled.add(node.name)
+        return events
+
+    def _take_batch(self, batch: list[Message], others: set[str], now_ns: int) -> bool:
+        """Fold engine messages whose every row passes the screen; False (nothing taken)
+        when one row would be dropped, or a message is not a plain engine row set."""
+        fields = batch[0].fields
+        columns = self._columns.get(fields)
+        if columns is None and fields not in self._columns:
+            if len(self._columns) >= MAX_FIELD_LAYOUTS:  # a peer inventing field lists
+                self._columns.clear()
+            columns = _node_columns(fields)
+            self._columns[fields] = columns
+        if columns is None:
+            return False
+        streams = []
+        for message in batch:
+            if message.fields != fields or message.stream in others:
+                return False
+            streams.append(message.stream)
+        data = np.concatenate([m.data for m in batch]) if len(batch) > 1 else batch[0].data
+        if data.dtype.kind not in "biuf" or data.ndim != 2 or data.shape[1] != len(fields):
+            return False
+        values = np.zeros((len(data), len(NODE_FIELDS)), dtype=np.float64)
+        for index, column in enumerate(columns.tolist()):
+            if column >= 0:
+                values[:, index] = data[:, column]
+        times = np.concatenate([m.times for m in batch]) if len(batch) > 1 else batch[0].times
+        limit = min(now_ns + self._max_future_ns, _INT64_MAX)
+        if not (_in_range(values).all() and (times <= limit).all()):
+            return False
+        last = np.cumsum([len(m.times) for m in batch]) - 1
+        node_index = [self.nodes[name].index for name in streams]
+        kernels.nodes_take(node_index, times[last], values[last], now_ns, *self._arrays.state())
+        if self._unsettled:
+            for name in self._unsettled.intersection(streams):
+                self.screens[name].passed()
+                if self.screens[name].settled:
+                    self._unsettled.discard(name)
+        return True
 
     def _take(self, node: _Node, message: Message, now_ns: int) -> list[Outgoing]:
         """Take the node's newest acceptable row; returns a clock event if one is due."""
@@ -139,28 +258,35 @@ class Sync(Actor):
             events.append(Outgoing(EVENTS_STREAM, [now_ns], clock_event(node.name, clock, now_ns)))
         taken = np.flatnonzero(accepted)
         if len(taken):
-            row = taken[-1]
-            node.coherence, node.phase, node.resonance = (float(v) for v in values[row, :3])
-            node.collapsed = bool(values[row, 3])
-            node.last_t_ns = int(times[row])
-            node.hear(now_ns)
+            row = taken[-1:]
+            kernels.nodes_take([node.index], times[row], values[row], now_ns, *self._arrays.state())
         return events
 
     def _tick(self, tick_ns: int, now_ns: int) -> list[Outgoing]:
         self.ticks += 1
-        live = [n for n in self.nodes.values() if not n.stale(now_ns)]
-        stale = sorted(n.name for n in self.nodes.values() if n.stale(now_ns))
-        coherence = np.array([n.coherence for n in live], dtype=np.float64)
-        phase = np.array([n.phase for n in live], dtype=np.float64)
-        weight = np.array([n.weight for n in live], dtype=np.float64)
-        g, psi, global_coherence, r, delta_p = kernels.mesh(coherence, phase, weight)
-        offsets = dict(zip((n.name for n in live), delta_p.tolist(), strict=True))
-        level = min(global_coherence, r) if live else 0.0
+        arrays = self._arrays
+        stale_mask = kernels.nodes_stale(
+            arrays.heard, arrays.last_heard, arrays.period, now_ns, MIN_STALE_NS, STALE_PERIODS
+        ).view(bool)
+        live = ~stale_mask
+        g, psi, global_coherence, r, delta_p = kernels.mesh(
+            arrays.coherence[live], arrays.phase[live], self._weights[live]
+        )
+        offsets: list[float | None] = [None] * len(self.nodes)
+        for index, offset in zip(np.flatnonzero(live).tolist(), delta_p.tolist(), strict=True):
+            offsets[index] = offset
+        names = list(self.nodes)
+        stale = sorted(names[i] for i in np.flatnonzero(stale_mask).tolist())
+        level = min(global_coherence, r) if live.any() else 0.0
         was = self.emerged
         if not was and level >= self.threshold:
             self.emerged = True
         elif was and level < self.threshold - self.hysteresis:
             self.emerged = False
+        # per node, Python floats and ints from the arrays at once (one tolist per quantity)
+        coherence, phase = arrays.coherence.tolist(), arrays.phase.tolist()
+        resonance, collapsed = arrays.resonance.tolist(), arrays.collapsed.tolist()
+        last_t, stale_flags = arrays.last_t.tolist(), stale_mask.tolist()
         state = MeshState(
             t_ns=tick_ns,
             global_coherence=float(global_coherence),
@@ -172,26 +298,39 @@ class Sync(Actor):
             nodes={
                 n.name: NodeState(
                     device=n.device,
-                    coherence=n.coherence,
-                    phase=n.phase,
-                    resonance=n.resonance,
-                    collapsed=n.collapsed,
+                    coherence=coherence[i],
+                    phase=phase[i],
+                    resonance=resonance[i],
+                    collapsed=bool(collapsed[i]),
                     weight=n.weight,
-                    delta_p=offsets.get(n.name),
-                    stale=n.name in stale,
-                    last_t_ns=n.last_t_ns,
+                    delta_p=offsets[i],
+                    stale=stale_flags[i],
+                    last_t_ns=last_t[i],
                 )
-                for n in self.nodes.values()
+                for i, n in enumerate(self.nodes.values())
             },
         )
         out = [
             Outgoing("", [tick_ns], state.encode()),
-            Outgoing(PULSE_STREAM, [tick_ns], self.pulser.pulse(tick_ns, live, psi).encode()),
+            Outgoing(PULSE_STREAM, [tick_ns], self._pulse(tick_ns, live, float(psi)).encode()),
         ]
         if self.emerged != was:
             event = Event.emergence(self.emerged, tick_ns, float(level))
             out.append(Outgoing(EVENTS_STREAM, [tick_ns], event.encode()))
         return out
+
+    def _pulse(self, tick_ns: int, live: np.ndarray, psi: float) -> Pulse:
+        """The tick's pulse from the live nodes' entries in the arrays (``live``: a mask)."""
+        arrays, names = self._arrays, list(self.nodes)
+        return self.pulser.pulse(
+            tick_ns,
+            tuple(names[i] for i in np.flatnonzero(live).tolist()),
+            self._weights[live],
+            arrays.last_t[live],
+            arrays.phase[live],
+            arrays.coherence[live],
+            psi,
+        )
 
     def next_call_ns(self) -> int | None:
         """The next tick of the common mesh-time grid."""
@@ -222,13 +361,21 @@ class _Pulser:
         self.started = False
         self.last: tuple[tuple[str, ...], float, float, int] | None = None
 
-    def pulse(self, tick_ns: int, live: Sequence[_Node], psi: float) -> Pulse:
-        if not live:  # no mesh: nothing turns; the next live nodes start a new estimate
+    def pulse(
+        self,
+        tick_ns: int,
+        names: tuple[str, ...],
+        weight: np.ndarray,
+        times: np.ndarray,
+        phases: np.ndarray,
+        coherence: np.ndarray,
+        psi: float,
+    ) -> Pulse:
+        """The pulse of a tick from its live nodes: their names, weights, row times (ns),
+        phases and coherences, and the tick's mesh phase ψ."""
+        if not names:  # no mesh: nothing turns; the next live nodes start a new estimate
             self.last, self.omega, self.started = None, 0.0, False
             return Pulse(tick_ns, 0.0, 0.0, 0.0)
-        names = tuple(n.name for n in live)
-        weight = np.array([n.weight for n in live], dtype=np.float64)
-        times = np.array([n.last_t_ns for n in live], dtype=np.int64)
         mean_t = float(np.average(times - times[0], weights=weight)) if weight.sum() > 0 else 0.0
         if self.last is not None and self.last[0] == names:
             dt = (int(times[0]) - self.last[3] + mean_t - self.last[2]) * 1e-9
@@ -241,8 +388,7 @@ class _Pulser:
                     self.omega, self.started = rate, True
         self.last = (names, psi, mean_t, int(times[0]))
         ages = (tick_ns - times) * 1e-9
-        phase = np.array([n.phase for n in live], dtype=np.float64) + self.omega * ages
-        coherence = np.array([n.coherence for n in live], dtype=np.float64)
+        phase = phases + self.omega * ages
         _, psi_now, _, r_now, _ = kernels.mesh(coherence, kernels.wrap_phase(phase), weight)
         return Pulse(tick_ns, float(psi_now), float(r_now), self.omega)
 
@@ -285,6 +431,14 @@ def _node_rows(message: Message) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
             continue
         values[:, index] = column
     return np.asarray(message.times, dtype=np.int64), values, usable & _in_range(values)
+
+
+def _node_columns(fields: tuple[str, ...]) -> np.ndarray | None:
+    """Where each of NODE_FIELDS sits in ``fields`` (-1 when absent), or None when the
+    required ones (coherence_slow, phase_slow) are missing."""
+    if not {"coherence_slow", "phase_slow"} <= set(fields):
+        return None
+    return np.array([fields.index(f) if f in fields else -1 for f in NODE_FIELDS], dtype=np.int64)
 
 
 def _in_range(values: np.ndarray) -> np.ndarray:

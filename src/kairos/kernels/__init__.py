@@ -55,6 +55,8 @@ collapse = _backend.collapse
 mesh = _backend.mesh
 kuramoto = _backend.kuramoto
 wrap_phase = _backend.wrap_phase
+nodes_take = _backend.nodes_take
+nodes_stale = _backend.nodes_stale
 
 __all__ = [
     "BACKEND",
@@ -70,6 +72,8 @@ __all__ = [
     "kuramoto",
     "lockin",
     "mesh",
+    "nodes_stale",
+    "nodes_take",
     "resonance",
     "wrap_phase",
 ]

@@ -51,3 +51,25 @@ def kuramoto(
     state: KuramotoState | None = None,
     theta0: float = 0.0,
 ) -> tuple[_F8, KuramotoState]: ...
+def nodes_take(
+    node: npt.ArrayLike,
+    times_ns: _Times,
+    values: npt.ArrayLike,
+    now_ns: int,
+    coherence: _F8,
+    phase: _F8,
+    resonance: _F8,
+    collapsed: npt.NDArray[np.uint8],
+    last_t: npt.NDArray[np.int64],
+    heard: npt.NDArray[np.uint8],
+    last_heard: npt.NDArray[np.int64],
+    period: _F8,
+) -> None: ...
+def nodes_stale(
+    heard: npt.ArrayLike,
+    last_heard: npt.ArrayLike,
+    period: npt.ArrayLike,
+    now_ns: int,
+    min_stale_ns: int,
+    periods: float,
+) -> npt.NDArray[np.uint8]: ...

@@ -556,3 +556,79 @@ def kuramoto(
                     theta = _wrap(theta + (w + kr * sin(psi - theta)) * (<double> d * 1e-9))
             o[k] = theta
     return out, _new_tuple(KuramotoState, (started, t_prev, theta))
+
+
+# ---------------------------------------------------------------- sync: per-node state
+
+
+def nodes_take(node, times_ns, values, int64_t now_ns, coherence, phase, resonance, collapsed,
+               last_t, heard, last_heard, period):
+    """Fold one accepted row per message into the sync's per-node state arrays, in order.
+
+    Message ``i`` is node ``node[i]``'s newest row: ``times_ns[i]`` and ``values[i]``
+    (coherence, phase, resonance, collapsed).  The node takes it and is heard at ``now_ns``:
+    its period smooths as 0.8 · period + 0.2 · interval (the first interval as it is).
+    """
+    cdef const int64_t[::1] nv = np.ascontiguousarray(node, dtype=_I8)
+    cdef const int64_t[::1] tv = np.ascontiguousarray(times_ns, dtype=_I8)
+    cdef const double[:, ::1] vv = np.ascontiguousarray(values, dtype=_F8)
+    cdef double[::1] cv = coherence
+    cdef double[::1] pv = phase
+    cdef double[::1] rv = resonance
+    cdef unsigned char[::1] kv = collapsed
+    cdef int64_t[::1] lt = last_t
+    cdef unsigned char[::1] hv = heard
+    cdef int64_t[::1] lh = last_heard
+    cdef double[::1] per = period
+    cdef Py_ssize_t m = nv.shape[0], nodes = cv.shape[0], i
+    cdef int64_t k, interval
+    _same(m, tv.shape[0], "node and times_ns")
+    _same(m, vv.shape[0], "node and values")
+    if m and vv.shape[1] != 4:
+        raise KernelError(f"values must have 4 columns, not {vv.shape[1]}")
+    for name, array in (("phase", pv), ("resonance", rv), ("collapsed", kv), ("last_t", lt),
+                        ("heard", hv), ("last_heard", lh), ("period", per)):
+        _same(nodes, array.shape[0], f"coherence and {name}")
+    for i in range(m):
+        if nv[i] < 0 or nv[i] >= nodes:
+            raise KernelError(f"node index {nv[i]} outside 0..{nodes - 1}")
+    with nogil:
+        for i in range(m):
+            k = nv[i]
+            cv[k] = vv[i, 0]
+            pv[k] = vv[i, 1]
+            rv[k] = vv[i, 2]
+            kv[k] = 1 if vv[i, 3] != 0.0 else 0
+            lt[k] = tv[i]
+            if hv[k]:
+                interval = now_ns - lh[k]
+                if per[k] == 0.0:
+                    per[k] = <double>interval
+                else:
+                    per[k] = 0.8 * per[k] + 0.2 * <double>interval
+            hv[k] = 1
+            lh[k] = now_ns
+
+
+def nodes_stale(heard, last_heard, period, int64_t now_ns, int64_t min_stale_ns,
+                double periods):
+    """Per node: never heard, or silent longer than max(min_stale_ns, periods · period)."""
+    cdef const unsigned char[::1] hv = np.ascontiguousarray(heard, dtype=_U1)
+    cdef const int64_t[::1] lh = np.ascontiguousarray(last_heard, dtype=_I8)
+    cdef const double[::1] per = np.ascontiguousarray(period, dtype=_F8)
+    cdef Py_ssize_t n = hv.shape[0], k
+    _same(n, lh.shape[0], "heard and last_heard")
+    _same(n, per.shape[0], "heard and period")
+    out = _zeros(n, dtype=_U1)
+    cdef unsigned char[::1] ov = out
+    cdef double limit, floor_ns = <double>min_stale_ns
+    with nogil:
+        for k in range(n):
+            if not hv[k]:
+                ov[k] = 1
+                continue
+            limit = periods * per[k]
+            if not limit > floor_ns:
+                limit = floor_ns
+            ov[k] = 1 if <double>(now_ns - lh[k]) > limit else 0
+    return out

@@ -47,6 +47,8 @@ __all__ = [
     "kuramoto",
     "lockin",
     "mesh",
+    "nodes_stale",
+    "nodes_take",
     "resonance",
     "wrap_phase",
 ]
@@ -442,3 +444,75 @@ def kuramoto(
                 theta = _wrap(theta + (w + kr * math.sin(psi - theta)) * (d * 1e-9))
         out.append(theta)
     return np.array(out, dtype=np.float64), KuramotoState(started, t_prev, theta)
+
+
+def nodes_take(
+    node: np.ndarray,
+    times_ns: np.ndarray,
+    values: np.ndarray,
+    now_ns: int,
+    coherence: np.ndarray,
+    phase: np.ndarray,
+    resonance: np.ndarray,
+    collapsed: np.ndarray,
+    last_t: np.ndarray,
+    heard: np.ndarray,
+    last_heard: np.ndarray,
+    period: np.ndarray,
+) -> None:
+    """Fold one accepted row per message into the sync's per-node state arrays, in order
+    (see the compiled twin): message by message, as the arrays must see repeated nodes."""
+    node = np.ascontiguousarray(node, dtype=np.int64)
+    times_ns = np.ascontiguousarray(times_ns, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    nodes = coherence.shape[0]
+    same_length(node, times_ns, "node and times_ns")
+    same_length(node, values, "node and values")
+    if len(node) and (values.ndim != 2 or values.shape[1] != 4):
+        raise KernelError(f"values must have 4 columns, not {values.shape[1:]}")
+    for name, array in (
+        ("phase", phase),
+        ("resonance", resonance),
+        ("collapsed", collapsed),
+        ("last_t", last_t),
+        ("heard", heard),
+        ("last_heard", last_heard),
+        ("period", period),
+    ):
+        same_length(coherence, array, f"coherence and {name}")
+    if len(node) and (node.min() < 0 or node.max() >= nodes):
+        bad = node[(node < 0) | (node >= nodes)][0]
+        raise KernelError(f"node index {bad} outside 0..{nodes - 1}")
+    for i in range(len(node)):
+        k = node[i]
+        coherence[k], phase[k], resonance[k] = values[i, 0], values[i, 1], values[i, 2]
+        collapsed[k] = 1 if values[i, 3] != 0.0 else 0
+        last_t[k] = times_ns[i]
+        if heard[k]:
+            interval = np.float64(now_ns - int(last_heard[k]))
+            if period[k] == 0.0:
+                period[k] = interval
+            else:
+                period[k] = np.float64(0.8) * period[k] + np.float64(0.2) * interval
+        heard[k] = 1
+        last_heard[k] = now_ns
+
+
+def nodes_stale(
+    heard: np.ndarray,
+    last_heard: np.ndarray,
+    period: np.ndarray,
+    now_ns: int,
+    min_stale_ns: int,
+    periods: float,
+) -> np.ndarray:
+    """Per node: never heard, or silent longer than max(min_stale_ns, periods · period)."""
+    heard = np.ascontiguousarray(heard, dtype=np.uint8)
+    last_heard = np.ascontiguousarray(last_heard, dtype=np.int64)
+    period = np.ascontiguousarray(period, dtype=np.float64)
+    same_length(heard, last_heard, "heard and last_heard")
+    same_length(heard, period, "heard and period")
+    limit = np.float64(periods) * period
+    limit = np.where(limit > np.float64(min_stale_ns), limit, np.float64(min_stale_ns))
+    silent = (np.int64(now_ns) - last_heard).astype(np.float64)
+    return ((heard == 0) | (silent > limit)).astype(np.uint8)

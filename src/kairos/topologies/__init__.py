@@ -8,7 +8,6 @@ same files.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,4 +19,8 @@ EXAMPLES = ("demo", "home", "lab", "robot")
 
 def example(name: str) -> Traversable:
     """The shipped example topology ``name`` (one of :data:`EXAMPLES`)."""
+    # imported here: importlib.resources pulls in tempfile, shutil, bz2 and lzma, ~1 MB of
+    # every actor's memory (an actor imports this package for its spec, never an example)
+    from importlib import resources
+
     return resources.files(__name__).joinpath("examples").joinpath(f"{name}.yaml")

@@ -1,11 +1,12 @@
 """The raw-pyzmq baseline of the hop benchmark: a PUB process and a SUB process, nothing else.
 
-``python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER_BYTES PHASE_NS``
-publishes four frames per message with the sizes of a Kairos sensor chunk of 64 float64
-samples (topic, a header of HEADER_BYTES, 512 bytes of times, 512 bytes of payload) at RATE
-messages per second; the send time and a sequence number travel in the first 16 bytes of
-the times frame, so no encoding is done beyond what raw pyzmq needs.  Like a Kairos
-publisher it binds an XPUB, waits for its subscriber and uses the same high-water mark.
+``python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER_BYTES PHASE_NS SAMPLES``
+publishes four frames per message with the sizes of a Kairos sensor chunk of SAMPLES float64
+samples (topic, a header of HEADER_BYTES, 8 × SAMPLES bytes of times, 8 × SAMPLES bytes of
+payload) at RATE messages per second; the send time and a sequence number travel in the
+first 16 bytes of the header frame, so no encoding is done beyond what raw pyzmq needs.
+Like a Kairos publisher it binds an XPUB, waits for its subscriber and uses the same
+high-water mark.
 
 ``python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz`` subscribes and writes
 down (seq, sent_ns, received time) for every message until SIGTERM.
@@ -28,7 +29,6 @@ from kairos.actors._runtime import RCVHWM, SNDHWM
 from kairos.meshtime import MeshClock
 from kairos.tools.benchmarks._probe import save_arrivals
 
-SAMPLES = 64
 READY_TIMEOUT_S = 5.0
 #: behind by more than this, the sender skips ahead, as a Kairos sensor does
 MAX_BACKLOG_NS = 1_000_000_000
@@ -41,7 +41,9 @@ def _stop(signum: int, frame: object) -> None:
     _stopping = True
 
 
-def send(address: str, topic: str, rate: float, header_bytes: int, phase_ns: int) -> int:
+def send(
+    address: str, topic: str, rate: float, header_bytes: int, phase_ns: int, samples: int
+) -> int:
     clock = MeshClock()
     ctx = zmq.Context()
     pub = ctx.socket(zmq.XPUB)
@@ -54,9 +56,9 @@ def send(address: str, topic: str, rate: float, header_bytes: int, phase_ns: int
     while not _stopping and time.monotonic() < deadline:
         if pub.poll(100, zmq.POLLIN) and pub.recv() == b"\x01" + topic_frame:
             break
-    header = bytes(header_bytes)
-    times = bytearray(8 * SAMPLES)
-    payload = np.cos(np.arange(SAMPLES, dtype=np.float64)).tobytes()
+    header = bytearray(max(16, header_bytes))
+    times = bytes(8 * samples)
+    payload = np.cos(np.arange(samples, dtype=np.float64)).tobytes()
     step_ns = round(1e9 / rate)
     now = clock.now_ns()
     next_ns = (now // step_ns + 1) * step_ns + phase_ns % step_ns
@@ -66,7 +68,7 @@ def send(address: str, topic: str, rate: float, header_bytes: int, phase_ns: int
         if now - next_ns > MAX_BACKLOG_NS:
             next_ns += (now - next_ns) // step_ns * step_ns
         while next_ns <= now:
-            struct.pack_into("<qq", times, 0, clock.now_ns(), seq)
+            struct.pack_into("<qq", header, 0, clock.now_ns(), seq)
             pub.send_multipart((topic_frame, header, times, payload))
             seq += 1
             next_ns += step_ns
@@ -96,7 +98,7 @@ def receive(address: str, topic: str, out: Path) -> int:
             except zmq.Again:
                 break
             now = clock.now_ns()
-            sent_ns, seq = struct.unpack_from("<qq", frames[2])
+            sent_ns, seq = struct.unpack_from("<qq", frames[1])
             seqs.append(seq)
             sent.append(sent_ns)
             received.append(now)
@@ -109,12 +111,13 @@ def receive(address: str, topic: str, out: Path) -> int:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if len(argv) == 6 and argv[0] == "send":
-        return send(argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]))
+    if len(argv) == 7 and argv[0] == "send":
+        return send(argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]), int(argv[6]))
     if len(argv) == 4 and argv[0] == "recv":
         return receive(argv[1], argv[2], Path(argv[3]))
     print(
-        "usage: python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER PHASE_NS\n"
+        "usage: python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER PHASE_NS "
+        "SAMPLES\n"
         "       python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz",
         file=sys.stderr,
     )

@@ -48,8 +48,8 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
         say("footprint: launching the demo topology")
         launch = _demo_launch(work / "demo", settle_s=3.0 if quick else 5.0)
     rows = [
-        metric("idle agent RSS", rss / MB, "MB", target="≤ 30 MB"),
-        metric("idle agent CPU", cpu, "%", target="≤ 0.5 %"),
+        metric("idle agent RSS", rss / MB, "MB", target="≤ 25 MB"),
+        metric("idle agent CPU", cpu, "%", target="≤ 0.3 %"),
     ]
     for role in ROLES:
         value = launch.rss_by_role.get(role)
@@ -58,7 +58,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
                 f"{role} actor RSS",
                 None if value is None else value / MB,
                 "MB",
-                target="≤ 40 MB",
+                target="≤ 32 MB",
             )
         )
     rows.append(
@@ -66,7 +66,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
             "demo launch → every actor publishing",
             launch.streams_s,
             "s",
-            target="≤ 3 s",
+            target="≤ 1.5 s",
             note="first message on every sensor, engine and sync main stream",
         )
     )

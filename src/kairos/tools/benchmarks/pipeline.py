@@ -180,7 +180,7 @@ def _rows(
                 "pipeline p99 (stages, without tick wait)",
                 p99,
                 "ms",
-                target="≤ 5 ms",
+                target="≤ 3 ms",
             )
         )
     if ages:

@@ -32,7 +32,7 @@ from kairos.tools.benchmarks._procs import (
 )
 from kairos.tools.benchmarks._report import Row, metric
 from kairos.tools.benchmarks.hop import (
-    SAMPLE_RATE_HZ,
+    PLAIN_CASE,
     SAMPLES,
     START_TIMEOUT_S,
     STREAM,
@@ -102,12 +102,14 @@ def _run_pair(relayed: bool, work: Path, rate_msgs: float, seconds: float, out: 
 
 
 def _latency(work: Path, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """Relayed then direct, each alone at 1 kHz of samples (as the hop benchmark does)."""
-    rate_msgs = SAMPLE_RATE_HZ / SAMPLES
+    """Relayed then direct, each alone, at the hop benchmark's case that peers are compared
+    at (1 000 messages/s of 64 samples)."""
+    case = PLAIN_CASE
+    hold = settings.warmup_s + case.seconds(settings)
     found = []
     for relayed in (True, False):
         out = work / f"{'relayed' if relayed else 'direct'}.npz"
-        _run_pair(relayed, work / out.stem, rate_msgs, settings.warmup_s + settings.latency_s, out)
+        _run_pair(relayed, work / out.stem, case.rate, hold, out)
         arrivals = Arrivals.load(out)
         start = int(arrivals.sent[0]) + round(settings.warmup_s * 1e9) if len(arrivals.sent) else 0
         found.append(arrivals.after(start).latency_ms)
@@ -164,7 +166,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
     say = progress or (lambda text: None)
     with tempfile.TemporaryDirectory(prefix="kairos-bench-relay-") as tmp:
         work = Path(tmp)
-        say(f"relay: hop latency through a relay and direct, {settings.latency_s:g} s each")
+        say(f"relay: hop latency through a relay and direct, {PLAIN_CASE.label} each")
         relayed, direct = _latency(work / "latency", settings)
         say("relay: lossless throughput through a relay")
         rate, lower_bound = _throughput(work / "throughput", settings, say)
