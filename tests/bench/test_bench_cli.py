@@ -93,6 +93,7 @@ def test_footprint_quick_json(tmp_path) -> None:
     assert rows["idle agent CPU"]["value"] >= 0
     for role in ("sensor", "engine", "sync", "output"):
         assert 5 < rows[f"{role} actor RSS"]["value"] < 1000
+    assert "relay actor RSS" not in rows  # the demo runs no relay: no empty row for it
     launch = rows["demo launch → every actor publishing"]["value"]
     assert 0 < launch <= rows["demo launch → every actor's first witness"]["value"] + 0.5
 

@@ -51,7 +51,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
         metric("idle agent RSS", rss / MB, "MB", target="≤ 25 MB"),
         metric("idle agent CPU", cpu, "%", target="≤ 0.3 %"),
     ]
-    for role in ROLES:
+    for role in (r for r in ROLES if r in launch.roles):
         value = launch.rss_by_role.get(role)
         rows.append(
             metric(
@@ -112,6 +112,8 @@ class _Launch:
         self.streams_s: float | None = None
         self.witness_s: float | None = None
         self.rss_by_role: dict[str, int] = {}
+        #: the roles the demo runs (a relay is not among them: `kairos bench relay` runs one)
+        self.roles: tuple[str, ...] = ()
 
 
 def _demo_copy(work: Path) -> Path:
@@ -130,6 +132,7 @@ def _demo_launch(work: Path, settle_s: float) -> _Launch:
     path = _demo_copy(work)
     topology = load(path)
     result = _Launch()
+    result.roles = tuple({a.role: None for a in topology.actors.values()})
     clock = MeshClock()
     with ProcessGroup(work) as group, StreamWatch() as watch:
         for name in topology.actors:
