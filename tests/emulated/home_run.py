@@ -245,11 +245,23 @@ class HomeRun:
 
 
 def start_home(state_dir: Path) -> HomeRun:
+    return start_run(HOME, state_dir, {"kitchen": KITCHEN_SHIFT_NS})
+
+
+def start_run(
+    topology: Path,
+    state_dir: Path,
+    shifts_ns: dict[str, int],
+    ready_timeout_s: float = READY_TIMEOUT_S,
+) -> HomeRun:
+    """Launch ``topology`` emulated, each device of ``shifts_ns`` on a clock shifted that much;
+    return once every actor publishes its witness (the tap reads each endpoint once: actors
+    behind a relay share its endpoint)."""
     launch = Launch(
-        HOME,
+        topology,
         state_dir=state_dir,
         emulate=True,
-        agent_env={"kitchen": {"KAIROS_CLOCK_SHIFT_NS": str(KITCHEN_SHIFT_NS)}},
+        agent_env={d: {"KAIROS_CLOCK_SHIFT_NS": str(s)} for d, s in shifts_ns.items()},
     )
     try:
         plan = launch.start()
@@ -257,11 +269,10 @@ def start_home(state_dir: Path) -> HomeRun:
         launch.stop()
         raise
     key = MeshKey.read(launch.mesh_key_file) if launch.mesh_key_file is not None else None
-    tap = Tap([a.endpoint for a in plan.actors], key)
-    driver = Driver(launch)
+    tap = Tap(sorted({a.endpoint for a in plan.actors}), key)
     run = HomeRun(
         launch=launch,
-        driver=driver,
+        driver=Driver(launch),
         tap=tap,
         state_dir=state_dir,
         cluster_id=launch.cluster.cluster_id,
@@ -271,7 +282,7 @@ def start_home(state_dir: Path) -> HomeRun:
     try:
         run.wait(
             lambda: all(run.witness(a) is not None for a in run.actors),
-            READY_TIMEOUT_S,
+            ready_timeout_s,
             "every actor publishing its witness",
         )
         run.ready_at = time.monotonic()

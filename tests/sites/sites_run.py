@@ -12,13 +12,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from emulated.home_run import Driver, HomeRun, Tap
-
-from kairos.launch import Launch
-from kairos.meshkey import MeshKey
+from emulated.home_run import HomeRun, start_run
 
 SITES = Path(__file__).resolve().parents[2] / "topologies" / "sites.yaml"
 #: the clock shift injected into each NAT'd device's agent
@@ -32,40 +28,7 @@ CUT_S = float(os.environ.get("KAIROS_SITES_CUT_S", "10"))
 
 
 def start_sites(state_dir: Path) -> HomeRun:
-    launch = Launch(
-        SITES,
-        state_dir=state_dir,
-        emulate=True,
-        agent_env={d: {"KAIROS_CLOCK_SHIFT_NS": str(s)} for d, s in SHIFTS_NS.items()},
-    )
-    try:
-        plan = launch.start()
-    except BaseException:
-        launch.stop()
-        raise
-    key = MeshKey.read(launch.mesh_key_file) if launch.mesh_key_file is not None else None
-    tap = Tap(sorted({a.endpoint for a in plan.actors}), key)
-    run = HomeRun(
-        launch=launch,
-        driver=Driver(launch),
-        tap=tap,
-        state_dir=state_dir,
-        cluster_id=launch.cluster.cluster_id,
-        actors=[a.name for a in plan.actors],
-        ready_at=0.0,
-    )
-    try:
-        run.wait(
-            lambda: all(run.witness(a) is not None for a in run.actors),
-            READY_TIMEOUT_S,
-            "every actor publishing its witness",
-        )
-        run.ready_at = time.monotonic()
-        run.remember_pids()
-    except BaseException:
-        run.close()
-        raise
-    return run
+    return start_run(SITES, state_dir, SHIFTS_NS, READY_TIMEOUT_S)
 
 
 LISTEN = """

@@ -18,29 +18,20 @@ socket set-up without Kairos's code.
 
 from __future__ import annotations
 
-import signal
-import struct
 import sys
 import time
 from pathlib import Path
 
 import zmq
 
-from kairos.tools.benchmarks._probe import save_arrivals
+from kairos.tools.benchmarks._baseline import STAMP, StopFlag, record_arrivals
 
 #: the slow-joiner wait: a PUB drops what it sends before the SUB's subscription arrives
 JOIN_S = 1.0
 TOPIC = b"hop"
 
-_stopping = False
 
-
-def _stop(signum: int, frame: object) -> None:
-    global _stopping
-    _stopping = True
-
-
-def send(address: str, rate: float) -> int:
+def send(stop: StopFlag, address: str, rate: float) -> int:
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     pub.bind(address)
@@ -49,8 +40,8 @@ def send(address: str, rate: float) -> int:
     step = 1e9 / rate
     next_ns = time.monotonic_ns() + step
     seq = 0
-    while not _stopping:
-        stamp = struct.pack("<qq", time.monotonic_ns(), seq)
+    while not stop.set:
+        stamp = STAMP.pack(time.monotonic_ns(), seq)
         pub.send_multipart([TOPIC, header, stamp + tail, payload])
         seq += 1
         next_ns += step
@@ -62,36 +53,23 @@ def send(address: str, rate: float) -> int:
     return 0
 
 
-def receive(address: str, out: Path) -> int:
+def receive(stop: StopFlag, address: str, out: Path) -> int:
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(address)
-    seqs: list[int] = []
-    sent: list[int] = []
-    received: list[int] = []
-    while not _stopping:
-        if not sub.poll(100):
-            continue
-        parts = sub.recv_multipart(zmq.NOBLOCK)
-        now = time.monotonic_ns()
-        sent_ns, seq = struct.unpack_from("<qq", parts[2])
-        seqs.append(seq)
-        sent.append(sent_ns)
-        received.append(now)
+    record_arrivals(sub, stop, 2, time.monotonic_ns, out, drain=False)
     sub.close(linger=0)
     ctx.term()
-    save_arrivals(out, seqs, [0] * len(seqs), sent, received)
     return 0
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopFlag()
     if len(argv) == 3 and argv[0] == "send":
-        return send(argv[1], float(argv[2]))
+        return send(stop, argv[1], float(argv[2]))
     if len(argv) == 3 and argv[0] == "recv":
-        return receive(argv[1], Path(argv[2]))
+        return receive(stop, argv[1], Path(argv[2]))
     print(
         "usage: python -m kairos.tools.benchmarks._plain send ENDPOINT RATE\n"
         "       python -m kairos.tools.benchmarks._plain recv ENDPOINT OUT.npz",

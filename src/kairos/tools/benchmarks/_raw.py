@@ -16,8 +16,6 @@ Both read time from the same :class:`~kairos.meshtime.MeshClock` the actors use.
 
 from __future__ import annotations
 
-import signal
-import struct
 import sys
 import time
 from pathlib import Path
@@ -27,22 +25,21 @@ import zmq
 
 from kairos.actors._runtime import RCVHWM, SNDHWM
 from kairos.meshtime import MeshClock
-from kairos.tools.benchmarks._probe import save_arrivals
+from kairos.tools.benchmarks._baseline import STAMP, StopFlag, record_arrivals
 
 READY_TIMEOUT_S = 5.0
 #: behind by more than this, the sender skips ahead, as a Kairos sensor does
 MAX_BACKLOG_NS = 1_000_000_000
 
-_stopping = False
-
-
-def _stop(signum: int, frame: object) -> None:
-    global _stopping
-    _stopping = True
-
 
 def send(
-    address: str, topic: str, rate: float, header_bytes: int, phase_ns: int, samples: int
+    stop: StopFlag,
+    address: str,
+    topic: str,
+    rate: float,
+    header_bytes: int,
+    phase_ns: int,
+    samples: int,
 ) -> int:
     clock = MeshClock()
     ctx = zmq.Context()
@@ -53,7 +50,7 @@ def send(
     pub.bind(address)
     topic_frame = topic.encode()
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not _stopping and time.monotonic() < deadline:
+    while not stop.set and time.monotonic() < deadline:
         if pub.poll(100, zmq.POLLIN) and pub.recv() == b"\x01" + topic_frame:
             break
     header = bytearray(max(16, header_bytes))
@@ -63,12 +60,12 @@ def send(
     now = clock.now_ns()
     next_ns = (now // step_ns + 1) * step_ns + phase_ns % step_ns
     seq = 0
-    while not _stopping:
+    while not stop.set:
         now = clock.now_ns()
         if now - next_ns > MAX_BACKLOG_NS:
             next_ns += (now - next_ns) // step_ns * step_ns
         while next_ns <= now:
-            struct.pack_into("<qq", header, 0, clock.now_ns(), seq)
+            STAMP.pack_into(header, 0, clock.now_ns(), seq)
             pub.send_multipart((topic_frame, header, times, payload))
             seq += 1
             next_ns += step_ns
@@ -78,7 +75,7 @@ def send(
     return 0
 
 
-def receive(address: str, topic: str, out: Path) -> int:
+def receive(stop: StopFlag, address: str, topic: str, out: Path) -> int:
     clock = MeshClock()
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
@@ -86,35 +83,20 @@ def receive(address: str, topic: str, out: Path) -> int:
     sub.setsockopt(zmq.RCVHWM, RCVHWM)
     sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
     sub.connect(address)
-    seqs: list[int] = []
-    sent: list[int] = []
-    received: list[int] = []
-    while not _stopping:
-        if not sub.poll(100):
-            continue
-        while True:
-            try:
-                frames = sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            now = clock.now_ns()
-            sent_ns, seq = struct.unpack_from("<qq", frames[1])
-            seqs.append(seq)
-            sent.append(sent_ns)
-            received.append(now)
+    record_arrivals(sub, stop, 1, clock.now_ns, out, drain=True)
     sub.close(linger=0)
     ctx.term()
-    save_arrivals(out, seqs, [0] * len(seqs), sent, received)
     return 0
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopFlag()
     if len(argv) == 7 and argv[0] == "send":
-        return send(argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]), int(argv[6]))
+        return send(
+            stop, argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]), int(argv[6])
+        )
     if len(argv) == 4 and argv[0] == "recv":
-        return receive(argv[1], argv[2], Path(argv[3]))
+        return receive(stop, argv[1], argv[2], Path(argv[3]))
     print(
         "usage: python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER PHASE_NS "
         "SAMPLES\n"
