@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zmq
 from emulated.home_run import needs_root_reason
-from meshtime.fakeclock import CASES, Tally
+from meshtime.fakeclock import CASES, Tally, record_probes
 from meshtime.fakeclock import skip_reason as faketime_missing
 
 from kairos import wire
@@ -49,8 +49,10 @@ P95_NS = 50_000
 
 @pytest.mark.timeout(120)
 def test_offsets_injected_by_libfaketime_are_estimated_across_the_emulated_links(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    truths = {name: CASES[name].offset_ns for name in FAKED}
+    record_probes(monkeypatch, "emulated", truths, os.environ.get("KAIROS_PROBE_DUMP"))
     path = tmp_path / "fakeclock.yaml"
     path.write_text(TOPOLOGY)
     launch = Launch(
