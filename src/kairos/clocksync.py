@@ -32,9 +32,9 @@ BURST_INTERVAL_S = 2.0
 #: (type B, a rectangular bound) are combined in quadrature, then multiplied by the Student-t
 #: quantile of this probability at the Welch–Satterthwaite degrees of freedom — so a fit of
 #: few samples, whose scale is itself uncertain, gets a wider factor (63.7 at 1 degree of
-#: freedom, 4.6 at 4, 2.75 at 30) instead of a fixed one.  Replayed over 1 920 corrections
-#: recorded under load (docs/meshtime.md) it covered 100 % on loopback with the median
-#: uncertainty 3.8× the median error; the fixed factor of 3 plus a linear 3 % gave 4.7×.
+#: freedom, 4.6 at 4, 2.75 at 30) instead of a fixed one.  Replayed over 2 560 loopback
+#: corrections recorded under load (docs/meshtime.md) it covered 99.9 % with the median
+#: uncertainty 4.1× the median error; the fixed factor of 3 plus a linear 3 % gave 4.8×.
 COVERAGE = 0.99
 #: Half-width of the asymmetry bound, as a share of the best half round trip (type B,
 #: rectangular: its standard uncertainty is that half-width / √3).  The two paths'

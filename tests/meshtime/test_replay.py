@@ -24,15 +24,15 @@ def pooled(where: str) -> dict[str, float]:
 
 def test_loopback_corrections_are_covered_with_a_tight_uncertainty() -> None:
     figures = pooled("loopback")
-    assert figures["n"] >= 1900
+    assert figures["n"] >= 2500
     assert figures["coverage"] >= 0.99, figures
     assert figures["ratio"] <= 5.0, figures
 
 
 def test_emulated_link_corrections_are_covered() -> None:
-    # the 5× ratio is not met on the emulated links (8.3×): a 20 s run at the launcher's
+    # the 5× ratio is not met on the emulated links (8.4×): a 20 s run at the launcher's
     # 2 s cadence has at most 10 samples per device, and a fit of few samples honestly
     # gets a wide t factor (docs/meshtime.md, "Measured with libfaketime")
     figures = pooled("emulated")
-    assert figures["n"] >= 200
+    assert figures["n"] >= 240
     assert figures["coverage"] >= 0.99, figures
