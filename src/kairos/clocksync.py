@@ -2,7 +2,8 @@
 
 The launcher probes every agent in bursts of four-timestamp probes.  :class:`OffsetEstimator`
 turns one device's bursts into its clock's offset and skew relative to the launcher, with an
-uncertainty that is a hard bound under the stated model (not a standard deviation);
+uncertainty meant to cover the truth 99 % of the time (a hard bound before the fit, a GUM
+expanded uncertainty with it, never wider than the hard bound);
 :func:`mesh_offsets` turns every device's estimate into its correction to mesh time (a named
 reference device, or the consensus of the clocks that agree).  Pure logic: the launcher owns
 the sockets.  docs/meshtime.md derives the bounds.
@@ -25,26 +26,104 @@ from kairos.meshtime import ClockError
 BURST_SIZE = 8
 #: Seconds between bursts.
 BURST_INTERVAL_S = 2.0
-#: Coverage factor of the fitted uncertainty: K × the standard error of the fitted offset.
-#: Weighted least squares with weights 1/h² says each sample errs by about κ·h (h its half
-#: round trip); κ is estimated from the weighted residuals, so the error of the fit at the
-#: instant asked is κ·√Σ(c·h)², c the fit's coefficients there (extrapolation included).
-#: Measured with libfaketime over 640 corrections (docs/meshtime.md): K = 3 covered all of
-#: them with the median uncertainty 4.1× the median error; K = 2.576 (the 99 % factor of a
-#: normal error) covered 99.1–100 %.
-COVERAGE_K = 3.0
-#: Share of the best half round trip added to the fitted uncertainty for the asymmetry no
-#: scatter shows: the two paths' processing differs by a steady amount (after the agent's
-#: send delay is counted, offsets vs the launcher were still biased by up to 1.2 µs on a
-#: ~35 µs half round trip, 3.4 %), and a steady bias moves every sample alike.
+#: Probability the fitted uncertainty is meant to cover (issue 15: coverage ≥ 99 %).  The
+#: interval is an expanded uncertainty in the GUM's sense (JCGM 100:2008, §6 and annex G):
+#: the fit's standard error (type A, from the residuals) and the asymmetry no scatter shows
+#: (type B, a rectangular bound) are combined in quadrature, then multiplied by the Student-t
+#: quantile of this probability at the Welch–Satterthwaite degrees of freedom — so a fit of
+#: few samples, whose scale is itself uncertain, gets a wider factor (63.7 at 1 degree of
+#: freedom, 4.6 at 4, 2.75 at 30) instead of a fixed one.  Replayed over 2 560 loopback
+#: corrections recorded under load (docs/meshtime.md) it covered 99.9 % with the median
+#: uncertainty 4.1× the median error; the fixed factor of 3 plus a linear 3 % gave 4.8×.
+COVERAGE = 0.99
+#: Half-width of the asymmetry bound, as a share of the best half round trip (type B,
+#: rectangular: its standard uncertainty is that half-width / √3).  The two paths'
+#: processing differs by a steady amount that moves every sample alike, so no scatter shows
+#: it: after the agent's send delay is counted, offsets vs the launcher were still biased by
+#: up to 1.2 µs on a ~35 µs half round trip (3.4 %).
 ASYMMETRY_SHARE = 0.03
+#: Largest lag-1 autocorrelation of the fit's residuals taken at face value: its estimate
+#: from at most ``window`` residuals is itself noisy, and at 0.9 the standard error is
+#: already inflated 4.4-fold.
+MAX_AUTOCORRELATION = 0.9
 #: Floor of the fitted uncertainty, per device: the granularity of a Python clock read
 #: (~50–100 ns), so a window that happens to be quiet never claims better than that.
 FLOOR_NS = 100
 
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _t_two_sided_tail(t: float, dof: float) -> float:
+    """P(|T| > t) for Student's t with ``dof`` degrees of freedom: I_{ν/(ν+t²)}(ν/2, 1/2)."""
+    x = dof / (dof + t * t)
+    a, b = dof / 2, 0.5
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def coverage_factor(dof: float, coverage: float = COVERAGE) -> float:
+    """The Student-t factor k with P(|T| ≤ k) = ``coverage`` at ``dof`` (> 0, may be
+    fractional) degrees of freedom: 63.66 at 1, 9.92 at 2, 2.75 at 30, → 2.576 (normal)."""
+    if dof <= 0 or not 0 < coverage < 1:
+        raise ClockError(
+            f"a coverage factor needs dof > 0 and 0 < coverage < 1, got {dof}, {coverage}"
+        )
+    tail = 1.0 - coverage
+    lo, hi = 0.0, 1.0
+    while _t_two_sided_tail(hi, dof) > tail:
+        lo, hi = hi, hi * 2
+    for _ in range(100):  # bisection: the tail falls monotonically in t
+        mid = (lo + hi) / 2
+        if _t_two_sided_tail(mid, dof) > tail:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-9 * hi:
+            break
+    return hi
+
+
+def expanded_uncertainty(se_ns: float, dof: int, asymmetry_ns: float) -> float:
+    """The fitted estimate's expanded uncertainty (GUM): type A ``se_ns`` with ``dof``
+    degrees of freedom and a type B rectangular bound ±``asymmetry_ns`` combined in
+    quadrature, times the t factor of :data:`COVERAGE` at the Welch–Satterthwaite degrees
+    of freedom (the type B part has infinitely many), plus :data:`FLOOR_NS`."""
+    type_b = asymmetry_ns / math.sqrt(3.0)
+    combined = math.hypot(se_ns, type_b)
+    if combined <= 0.0:
+        return float(FLOOR_NS)
+    # beyond a million degrees of freedom the factor is the normal one to 1e-6
+    effective = min(dof * (combined / se_ns) ** 4, 1e6) if se_ns > 0 else 1e6
+    return coverage_factor(effective) * combined + FLOOR_NS
+
+
 __all__ = [
     "BURST_INTERVAL_S",
     "BURST_SIZE",
+    "COVERAGE",
     "Accuracy",
     "ClockError",
     "ClockEstimate",
@@ -53,6 +132,8 @@ __all__ = [
     "OffsetEstimator",
     "ProbeSample",
     "accuracy",
+    "coverage_factor",
+    "expanded_uncertainty",
     "find_falsetickers",
     "mesh_offsets",
     "run_burst",
@@ -120,6 +201,41 @@ class ClockEstimate:
         return abs(true_offset_ns - self.offset_ns) <= self.uncertainty_ns
 
 
+class _LineFit:
+    """Weighted least squares of y against x (weights 1/h², h each sample's hard bound),
+    evaluated at ``xt``: the offset there is Σ cᵢ yᵢ, so its hard bound is Σ |cᵢ| hᵢ (it
+    grows when extrapolating) and its standard error κ·√Σ(cᵢ hᵢ)², κ² the weighted mean
+    square of the residuals over n − 2 degrees of freedom (each sample errs by about κ·hᵢ).
+
+    Errors that persist over several samples (a load episode lasting seconds) make
+    neighbouring residuals alike and the scatter understate the error of their mean: the
+    standard error is inflated by √((1 + ρ)/(1 − ρ)), the variance factor of the mean of an
+    AR(1) series, ρ the lag-1 autocorrelation of the normalised residuals (clipped to
+    [0, MAX_AUTOCORRELATION]).  On loopback under load, four corrections in a row after the
+    first fit were missed without it (98.75 % in that run), none with it."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, h: np.ndarray, xt: float) -> None:
+        hh = h + 1.0  # a sample read at the clock's granularity still has a finite weight
+        w = 1.0 / hh**2
+        total = float(w.sum())
+        xm = float((w * x).sum()) / total
+        dx = x - xm
+        sxx = float((w * dx * dx).sum())
+        c = w * (1.0 / total + dx * (xt - xm) / sxx)
+        self.offset = float((c * y).sum())
+        self.bound = float((np.abs(c) * h).sum())
+        self.slope = float((w * dx * y).sum()) / sxx
+        resid = y - (self.offset + self.slope * (x - xt))
+        self.dof = len(x) - 2
+        kappa2 = float((w * resid * resid).sum()) / self.dof
+        z = resid / hh
+        norm = float((z * z).sum())
+        rho = float((z[1:] * z[:-1]).sum()) / norm if len(z) >= 4 and norm > 0 else 0.0
+        self.rho = min(max(rho, 0.0), MAX_AUTOCORRELATION)
+        inflation = (1.0 + self.rho) / (1.0 - self.rho)
+        self.se = math.sqrt(kappa2 * inflation * float((c * c * hh * hh).sum()))
+
+
 class OffsetEstimator:
     """One device's offset and skew relative to the prober, from bursts of probes.
 
@@ -130,10 +246,10 @@ class OffsetEstimator:
     1/bound²) once ``min_fit_samples`` of them span ``min_fit_span_ns``; before that the
     estimate is the sample whose bound, widened by ``max_skew_ppm`` of drift, is smallest.
     The uncertainty before a fit is that hard bound (half a round trip); with a fit it is
-    :data:`COVERAGE_K` × the weighted fit's standard error plus :data:`ASYMMETRY_SHARE` of
-    the best half round trip plus :data:`FLOOR_NS`, clipped to the hard bounds — half a
-    round trip on loopback is ~35 µs while the error is ~1.5 µs, so the hard bound alone
-    says little (docs/meshtime.md has the measured coverage).
+    the expanded uncertainty of :func:`expanded_uncertainty` (the fit's standard error and
+    the asymmetry bound :data:`ASYMMETRY_SHARE`, to :data:`COVERAGE`), clipped to the hard
+    bounds — half a round trip on loopback is 35–120 µs while the error is 1.5–5 µs, so the
+    hard bound alone says little (docs/meshtime.md has the measured coverage).
     A sample that contradicts the current model beyond both bounds means the device clock
     was stepped (agent restart): the history is dropped and estimation starts again.
     """
@@ -225,34 +341,21 @@ class OffsetEstimator:
         span = float(x.max() - x.min())
         fitted = len(kept) >= self.min_fit_samples and span >= self.min_fit_span_ns
         if fitted:
-            w = 1.0 / (h + 1.0) ** 2
-            total = float(w.sum())
-            xm = float((w * x).sum()) / total
-            dx = x - xm
-            sxx = float((w * dx * dx).sum())
-            # the fit at xt is sum(c·y): each sample's error is at most its bound h, so the
-            # fit's error is at most sum(|c|·h) — this grows when extrapolating
-            c = w * (1.0 / total + dx * (xt - xm) / sxx)
-            fit_offset = float((c * y).sum())
-            fit_bound = float((np.abs(c) * h).sum())
-            slope = float((w * dx * y).sum()) / sxx
-            skew = slope * 1e6
-            lo = max(offset - bound, fit_offset - fit_bound)
-            hi = min(offset + bound, fit_offset + fit_bound)
+            line = _LineFit(x, y, h, xt)
+            skew = line.slope * 1e6
+            lo = max(offset - bound, line.offset - line.bound)
+            hi = min(offset + bound, line.offset + line.bound)
             if lo <= hi:  # both hold: the truth is in their intersection
                 offset, bound = (lo + hi) / 2, (hi - lo) / 2
-            elif fit_bound < bound:
-                offset, bound = fit_offset, fit_bound
-                lo, hi = fit_offset - fit_bound, fit_offset + fit_bound
+            elif line.bound < bound:
+                offset, bound = line.offset, line.bound
+                lo, hi = line.offset - line.bound, line.offset + line.bound
             else:
                 lo, hi = offset - bound, offset + bound
-            # the statistical interval: the fit's standard error (module docstring of
-            # COVERAGE_K), clipped to the hard interval [lo, hi]
-            resid = y - (fit_offset + slope * (x - xt))
-            kappa2 = float((w * resid * resid).sum()) / (len(kept) - 2)
-            se = math.sqrt(kappa2 * float((c * c * (h + 1.0) ** 2).sum()))
-            spread = COVERAGE_K * se + ASYMMETRY_SHARE * float(h.min()) + FLOOR_NS
-            slo, shi = max(lo, fit_offset - spread), min(hi, fit_offset + spread)
+            # the statistical interval: the fit's standard error and the asymmetry bound,
+            # expanded to COVERAGE (see there), clipped to the hard interval [lo, hi]
+            spread = expanded_uncertainty(line.se, line.dof, ASYMMETRY_SHARE * float(h.min()))
+            slo, shi = max(lo, line.offset - spread), min(hi, line.offset + spread)
             if slo <= shi and shi - slo < hi - lo:
                 offset, bound = (slo + shi) / 2, (shi - slo) / 2
         return ClockEstimate(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zmq
 from emulated.home_run import needs_root_reason
-from meshtime.fakeclock import CASES, Tally
+from meshtime.fakeclock import CASES, Tally, record_probes
 from meshtime.fakeclock import skip_reason as faketime_missing
 
 from kairos import wire
@@ -49,8 +49,10 @@ P95_NS = 50_000
 
 @pytest.mark.timeout(120)
 def test_offsets_injected_by_libfaketime_are_estimated_across_the_emulated_links(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    truths = {name: CASES[name].offset_ns for name in FAKED}
+    record_probes(monkeypatch, "emulated", truths, os.environ.get("KAIROS_PROBE_DUMP"))
     path = tmp_path / "fakeclock.yaml"
     path.write_text(TOPOLOGY)
     launch = Launch(
@@ -101,6 +103,9 @@ def test_offsets_injected_by_libfaketime_are_estimated_across_the_emulated_links
         )
         assert figures["n"] >= 2 * 6, figures
         assert figures["p95_us"] * 1e3 <= P95_NS, figures
+        # 20 corrections: one miss is 95 %.  The 99 % is asserted over the pooled
+        # recorded runs (tests/meshtime/test_replay.py); its 5× ratio is not met on these
+        # links (8.4× pooled: docs/meshtime.md says why), so it is printed, not asserted
         assert figures["coverage"] >= 0.95, figures
         # its stamps were on mesh time from the first: never ahead of the true time they
         # arrived at by more than the uncertainty, never seconds behind

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import glob
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
+
+import kairos.launch.meshtime as keeping
 
 #: where Debian and Ubuntu (any architecture) put the library
 _CANDIDATES = (
@@ -95,3 +99,47 @@ class Tally:
             "median_u_us": float(np.median(unc)) / 1e3,
             "ratio": float(np.median(unc) / max(np.percentile(err, 50), 1.0)),
         }
+
+
+def record_probes(
+    monkeypatch: pytest.MonkeyPatch, where: str, truths: Mapping[str, int], path: str | None
+) -> None:
+    """Append every probe burst and round of this test's mesh-time keeper to ``path``
+    (``KAIROS_PROBE_DUMP``), one JSON line each, with each device's injected offset: the
+    input of ``tests/meshtime/replay.py``, which runs estimator variants on recorded probes.
+
+    A burst line is what the keeper's estimator took in (after the send-delay shift); a
+    round line follows the bursts of its round with the launcher instant its estimates were
+    evaluated at."""
+    if not path:
+        return
+    burst = keeping.probe_burst
+    round_ = keeping.MeshTimeKeeper.round
+
+    def write(row: dict) -> None:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
+
+    def recording_burst(client, size=keeping.BURST_SIZE, *, base_errors=None, device=""):
+        samples = burst(client, size, base_errors=base_errors, device=device)
+        write(
+            {
+                "kind": "burst",
+                "where": where,
+                "device": device,
+                "truth_ns": truths.get(device, 0),
+                "base_error_ns": (base_errors or {}).get(device, 0),
+                "samples": [[s.t1, s.t2, s.t3, s.t4] for s in samples],
+            }
+        )
+        return samples
+
+    def recording_round(self, clients):
+        offsets = round_(self, clients)
+        if offsets is not None and offsets.offsets:
+            at = next(iter(offsets.offsets.values())).at_ns
+            write({"kind": "round", "where": where, "at_ns": at, "reference": self.reference})
+        return offsets
+
+    monkeypatch.setattr(keeping, "probe_burst", recording_burst)
+    monkeypatch.setattr(keeping.MeshTimeKeeper, "round", recording_round)

@@ -7,10 +7,13 @@ import pytest
 from meshtime.simclock import T0, SimDevice, SimNetwork, burst, probe
 
 from kairos.clocksync import (
+    FLOOR_NS,
     ClockError,
     OffsetEstimator,
     ProbeSample,
     accuracy,
+    coverage_factor,
+    expanded_uncertainty,
     run_burst,
     track,
 )
@@ -195,3 +198,40 @@ def test_track_and_accuracy_helpers_with_a_lossy_probe() -> None:
     assert report.p95_error_ns < 100_000
     with pytest.raises(ClockError):
         accuracy([], 0.0)
+
+
+# Student-t two-sided 99 % quantiles from the printed tables (e.g. NIST/SEMATECH e-Handbook
+# 1.3.6.7.2); fractional degrees of freedom arise from Welch–Satterthwaite
+@pytest.mark.parametrize(
+    ("dof", "factor"),
+    [(1, 63.657), (2, 9.925), (3, 5.841), (4, 4.604), (10, 3.169), (30, 2.750), (1e6, 2.576)],
+)
+def test_coverage_factor_is_the_student_t_quantile(dof: float, factor: float) -> None:
+    assert coverage_factor(dof) == pytest.approx(factor, abs=1e-3)
+
+
+def test_coverage_factor_other_coverage_and_bad_input() -> None:
+    assert coverage_factor(30, 0.95) == pytest.approx(2.042, abs=1e-3)
+    assert coverage_factor(2.5) > coverage_factor(3) > coverage_factor(3.5)
+    with pytest.raises(ClockError):
+        coverage_factor(0)
+    with pytest.raises(ClockError):
+        coverage_factor(5, 1.0)
+
+
+def test_expanded_uncertainty_combines_type_a_and_b_in_quadrature() -> None:
+    # type B alone: a rectangular ±a has standard uncertainty a/√3, infinite dof
+    assert expanded_uncertainty(0.0, 10, 3000.0) == pytest.approx(
+        coverage_factor(1e6) * 3000 / np.sqrt(3) + FLOOR_NS
+    )
+    # type A alone: the t factor at its own degrees of freedom
+    assert expanded_uncertainty(1000.0, 4, 0.0) == pytest.approx(
+        coverage_factor(4) * 1000 + FLOOR_NS
+    )
+    # both: Welch–Satterthwaite gives more degrees of freedom than type A's, so a smaller
+    # factor than type A alone would have, applied to the quadrature sum
+    both = expanded_uncertainty(1000.0, 4, 1000.0 * np.sqrt(3))
+    combined = 1000.0 * np.sqrt(2)
+    assert coverage_factor(1e6) * combined + FLOOR_NS < both
+    assert both < coverage_factor(4) * combined + FLOOR_NS
+    assert both == pytest.approx(coverage_factor(4 * 4) * combined + FLOOR_NS)

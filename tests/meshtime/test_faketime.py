@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from meshtime.fakeclock import CASES, FakeClock, Tally, skip_reason
+from meshtime.fakeclock import CASES, FakeClock, Tally, record_probes, skip_reason
 from support import Processes, RunningAgent, start_agent
 
 from kairos import wire
@@ -35,7 +35,10 @@ REFERENCE = "ref"
 ROUNDS = 80
 ROUND_EVERY_S = 0.25
 P95_NS = 50_000
-#: one run's bounds (see the assertion)
+#: one run's bounds.  Issue 15 asks ≥ 99 % and ≤ 5× over the test runs: pooled over eight
+#: recorded runs, 99.9 % and 4.1× (test_replay.py asserts it; docs/meshtime.md); one run of
+#: 320 corrections came out at 99.4–100 % and 3.1–5.8×, so a single run on a loaded 2-core
+#: CI machine is held to a margin beyond that spread rather than failed on chance
 MIN_COVERAGE = 0.98
 MAX_RATIO = 8.0
 
@@ -56,9 +59,11 @@ def processes():
 
 @pytest.mark.timeout(90)
 def test_offsets_injected_by_libfaketime_are_estimated_on_loopback(
-    processes: Processes, tmp_path: Path
+    processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fakes = {REFERENCE: FakeClock(0), **CASES}
+    truths = {name: fake.offset_ns for name, fake in fakes.items()}
+    record_probes(monkeypatch, "loopback", truths, os.environ.get("KAIROS_PROBE_DUMP"))
     agents: dict[str, RunningAgent] = {
         name: start_agent(
             processes, tmp_path, tmp_path / name, name, device=name, env=fake.env() or None
@@ -103,8 +108,7 @@ def test_offsets_injected_by_libfaketime_are_estimated_on_loopback(
         for name, t in per_device.items():
             print(f"  {name}:", json.dumps(t.figures()))
         assert figures["p95_us"] * 1e3 <= P95_NS, figures
-        # the issue's targets are ≥ 99 % and ≤ 5× (docs/meshtime.md has the pooled runs: the
-        # ratio came out 4.1–5.9× per run); one 20 s run on a shared machine is held to less
+        # the issue's ≥ 99 % and ≤ 5× hold over the pooled runs (see MIN_COVERAGE)
         assert figures["coverage"] >= MIN_COVERAGE, figures
         assert figures["ratio"] <= MAX_RATIO, figures
         assert fitted["n"] >= ROUNDS * len(CASES) // 2, fitted
