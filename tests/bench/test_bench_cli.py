@@ -127,6 +127,15 @@ def test_unknown_benchmark_is_a_usage_error() -> None:
     assert "invalid choice" in result.stderr
 
 
+def test_only_names_a_part_of_a_benchmark_that_has_parts() -> None:
+    result = run_kairos("bench", "scale", "--only", "nope", timeout=30)
+    assert result.returncode == 2
+    assert "pairs, sync, pi-zero" in result.stderr
+    result = run_kairos("bench", "hop", "--only", "sync", timeout=30)
+    assert result.returncode == 2
+    assert "hop has no parts" in result.stderr
+
+
 def test_table_without_json(tmp_path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "140"}
     result = run_kairos("bench", "kernels", "--quick", timeout=180, env=env)

@@ -1,11 +1,12 @@
 """Measure Kairos on this machine, against raw pyzmq and NumPy where there is a baseline.
 
-kairos bench [hop|pipeline|kernels|footprint|scale|relay|all] [--json] [--quick]
+kairos bench [hop|pipeline|kernels|footprint|scale|relay|all] [--json] [--quick] [--only PART]
 
 ``--json`` prints one JSON document with a key per benchmark that ran, each a list of rows;
 otherwise a table is printed, with progress while the benchmarks run.  ``--quick`` shortens
 every hold and search (a smoke run: the figures are rough).  docs/performance.md says what
-each figure measures.
+each figure measures.  ``--only PART`` runs one part of a benchmark that has parts (scale:
+pairs, sync, pi-zero), for work on that part; without it every part runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import traceback
 from typing import Any
 
-from kairos.errors import EXIT_FAILURE, EXIT_OK
+from kairos.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 BENCHMARKS = ("hop", "pipeline", "kernels", "footprint", "scale", "relay")
 
@@ -34,6 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="short holds and searches: a smoke run, rough figures"
     )
+    parser.add_argument(
+        "--only",
+        metavar="PART",
+        help="run one part of the benchmark (scale: pairs, sync or pi-zero)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +49,20 @@ def run(args: argparse.Namespace) -> int:
     from kairos.tools.benchmarks import _report
 
     chosen = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
+    only = getattr(args, "only", None)
+    if only is not None:
+        # a benchmark made of parts names them in its PARTS (kairos.tools.benchmarks.scale)
+        parts: tuple[str, ...] = ()
+        if args.benchmark != "all":
+            module = importlib.import_module(f"kairos.tools.benchmarks.{args.benchmark}")
+            parts = getattr(module, "PARTS", ())
+        if only not in parts:
+            print(
+                f"kairos bench: --only {only!r}: {args.benchmark} has "
+                + (f"the parts {', '.join(parts)}" if parts else "no parts"),
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     errors = Console(stderr=True)
     show_progress = not args.json or errors.is_terminal
     results: dict[str, list[dict[str, Any]]] = {}
@@ -53,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             progress.say(f"{name}: starting")
             module = importlib.import_module(f"kairos.tools.benchmarks.{name}")
             try:
-                results[name] = list(module.run(progress=progress.say, quick=args.quick))
+                options = {"only": only} if only is not None else {}
+                results[name] = list(module.run(progress=progress.say, quick=args.quick, **options))
             except KairosError as exc:
                 failed.append(name)
                 errors.print(f"kairos bench: {name} failed: {exc}", markup=False, highlight=False)

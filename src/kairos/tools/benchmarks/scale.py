@@ -105,42 +105,56 @@ class Level:
     slowest_rows_per_s: float
 
 
-def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
+#: the parts of the benchmark, in the order they run; ``only`` picks one of them
+PARTS = ("pairs", "sync", "pi-zero")
+
+
+def run(
+    progress: Progress | None = None, quick: bool = False, only: str | None = None
+) -> list[Row]:
+    """Every part's rows, or only those of part ``only`` (one of PARTS: while working on one
+    part, the others' ~6 minutes are not worth waiting for)."""
+    if only is not None and only not in PARTS:
+        raise BenchmarkError(f"scale: no part {only!r} (the parts are {', '.join(PARTS)})")
     settings = Settings.choose(quick)
     say = progress or (lambda text: None)
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="kairos-bench-scale-") as tmp:
         work = Path(tmp)
-        best, capped, levels = _pairs(work / "pairs", settings, say)
-        say(f"scale: sync aggregating {SYNC_NODES} nodes at {SYNC_RATE_HZ:g} Hz")
-        sync = _sync_cpu(work / "sync", settings, SYNC_NODES)
-        large = None
-        if settings.large_sync:
-            say(f"scale: sync aggregating {SYNC_NODES_LARGE} nodes at {SYNC_RATE_HZ:g} Hz")
-            large = _sync_cpu(work / "sync-large", settings, SYNC_NODES_LARGE)
-        say("scale: sensor + engine on an emulated Pi Zero")
-        pi_rate, pi_note = _pi_zero(work / "pi-zero", settings, say)
-    tried = ", ".join(f"{lv.pairs}{'✓' if lv.held else '✗'}" for lv in levels)
-    rows = [
-        metric(
-            "sensor+engine pairs at 100 Hz, zero gaps",
-            best,
-            "pairs",
-            target="≥ 64",
-            note=("lower bound: the search cap was reached; " if capped else "") + f"tried {tried}",
-        ),
-        *_sync_rows(sync, SYNC_NODES, "≤ 10 %"),
-    ]
-    if large is not None:
-        rows.extend(_sync_rows(large, SYNC_NODES_LARGE, None))
-    rows.append(
-        metric(
-            "Pi Zero (0.1 CPU, 512 MB): sensor+engine samples/s, zero gaps, never throttled",
-            pi_rate,
-            "samples/s",
-            target="≥ 1 000",
-            note=pi_note,
-        )
-    )
+        if only in (None, "pairs"):
+            best, capped, levels = _pairs(work / "pairs", settings, say)
+            tried = ", ".join(f"{lv.pairs}{'✓' if lv.held else '✗'}" for lv in levels)
+            rows.append(
+                metric(
+                    "sensor+engine pairs at 100 Hz, zero gaps",
+                    best,
+                    "pairs",
+                    target="≥ 64",
+                    note=("lower bound: the search cap was reached; " if capped else "")
+                    + f"tried {tried}",
+                )
+            )
+        if only in (None, "sync"):
+            say(f"scale: sync aggregating {SYNC_NODES} nodes at {SYNC_RATE_HZ:g} Hz")
+            sync = _sync_cpu(work / "sync", settings, SYNC_NODES)
+            rows.extend(_sync_rows(sync, SYNC_NODES, "≤ 10 %"))
+            if settings.large_sync:
+                say(f"scale: sync aggregating {SYNC_NODES_LARGE} nodes at {SYNC_RATE_HZ:g} Hz")
+                large = _sync_cpu(work / "sync-large", settings, SYNC_NODES_LARGE)
+                rows.extend(_sync_rows(large, SYNC_NODES_LARGE, None))
+        if only in (None, "pi-zero"):
+            say("scale: sensor + engine on an emulated Pi Zero")
+            pi_rate, pi_note = _pi_zero(work / "pi-zero", settings, say)
+            rows.append(
+                metric(
+                    "Pi Zero (0.1 CPU, 512 MB): sensor+engine samples/s, zero gaps, "
+                    "never throttled",
+                    pi_rate,
+                    "samples/s",
+                    target="≥ 1 000",
+                    note=pi_note,
+                )
+            )
     return rows
 
 
@@ -436,6 +450,11 @@ def _throttled(layout: cgroups.CgroupLayout, cluster: str) -> int:
     raise BenchmarkError(f"{path} has no nr_throttled")
 
 
-if __name__ == "__main__":  # python -m kairos.tools.benchmarks.scale [--quick]
-    for row in run(lambda text: print(text, file=sys.stderr), quick="--quick" in sys.argv):
+if __name__ == "__main__":  # python -m kairos.tools.benchmarks.scale [--quick] [PART]
+    chosen = [arg for arg in sys.argv[1:] if arg in PARTS]
+    for row in run(
+        lambda text: print(text, file=sys.stderr),
+        quick="--quick" in sys.argv,
+        only=chosen[0] if chosen else None,
+    ):
         print(row)
