@@ -8,6 +8,10 @@ Some imports cost megabytes for features these processes never use:
   OpenSSL too (~3.5 MB); the agent never speaks TLS (ZeroMQ brings its own CurveZMQ), and
   without ``_hashlib`` hashlib falls back to CPython's built-in SHA-2 and BLAKE2.
 
+The rest is not importing at all: the agent reads a device class's YAML file only when
+asked for its windows, so it runs without PyYAML (0.8 MB); tests/runtime/test_lean.py checks
+that neither kind of process imports the CLI's libraries.
+
 Call these before anything imports structlog or hashlib; an import of a blocked module then
 raises ImportError, which each of those libraries handles.
 """

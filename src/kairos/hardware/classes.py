@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from kairos.errors import DeviceClassError
 
 _PACKAGE = "kairos.hardware"
@@ -85,6 +83,8 @@ def load_class(name: str) -> DeviceClass:
     """The device class called ``name``; DeviceClassError names the valid ones if unknown."""
     if name not in class_names():
         raise DeviceClassError(f"unknown device class {name!r}; valid: {', '.join(class_names())}")
+    import yaml  # here: an agent only checks a class name, without PyYAML (~1 MB of RSS)
+
     entry = _folder().joinpath(f"{name}.yaml")
     where = f"device class file {entry}"
     try:

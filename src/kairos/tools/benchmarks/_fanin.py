@@ -3,11 +3,14 @@
 ``python -m kairos.tools.benchmarks._fanin ENDPOINT NODES RATE PREFIX`` binds an XPUB, waits
 until the sync subscribed to every node stream ``PREFIX0000``…, then publishes one engine
 row (``ENGINE_FIELDS``, stamped with the sample time) per node at RATE Hz, spreading the
-nodes evenly over each period, until SIGTERM.
+nodes evenly over each period, until SIGTERM or until its parent (the benchmark) is gone.
+A feed that falls behind skips the slots it missed instead of catching up: at 10 000 nodes
+a starved feed once spent an hour catching up, orphaned, at 88 % of a core.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -61,9 +64,15 @@ def publish(address: str, nodes: int, rate: float, prefix: str) -> int:
     seq = 0
     next_ns = (clock.now_ns() // period_ns + 1) * period_ns
     slot = 0
-    while not _stopping:
+    parent = os.getppid()
+    while not _stopping and os.getppid() == parent:
         now = clock.now_ns()
-        while next_ns <= now:
+        if now - next_ns > period_ns:  # more than a period behind: skip what was missed
+            missed = (now - next_ns) // slot_ns
+            seq += (slot + missed) // SLOTS_PER_PERIOD
+            slot = (slot + missed) % SLOTS_PER_PERIOD
+            next_ns += missed * slot_ns
+        while next_ns <= now and not _stopping:
             for i in range(slot * per_slot, min(nodes, (slot + 1) * per_slot)):
                 row[0, coherence] = 0.9
                 row[0, phase] = phases[i]
