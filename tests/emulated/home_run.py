@@ -25,7 +25,7 @@ import psutil
 import zmq
 
 from kairos import wire
-from kairos.clocksync import MeshOffsets
+from kairos.clocksync import ClockEstimate, MeshOffsets
 from kairos.errors import WireError
 from kairos.launch import Launch
 from kairos.meshkey import MeshKey, connect_encrypted
@@ -35,6 +35,27 @@ HOME = Path(__file__).resolve().parents[2] / "topologies" / "home.yaml"
 KITCHEN_SHIFT_NS = -2_345_678
 #: how long every actor must have published before the run counts as started
 READY_TIMEOUT_S = 60.0
+#: a 99 % uncertainty misses about one estimate in a hundred, so a run's ~35 estimates may
+#: miss once (P = 0.9 % for two misses at the 99.6 % measured on these links); the 99 %
+#: itself is asserted over the pooled recorded runs (tests/meshtime/test_replay.py).  CI
+#: once saw a young estimator's 35.4 µs error against its 31.5 µs uncertainty here.
+MISSES_PER_RUN = 1
+#: an error beyond twice the uncertainty (over 5 standard uncertainties) is a wrong
+#: model, never chance
+MISS_BOUND = 2.0
+
+
+def coverage_problems(estimates: list[ClockEstimate], truth: float) -> list[str]:
+    """What breaks the per-run coverage rule above (empty: nothing), each miss with figures."""
+    misses = [e for e in estimates if not e.contains(truth)]
+    problems = [
+        f"error {e.offset_ns - truth:+.0f} ns, uncertainty {e.uncertainty_ns} ns" for e in misses
+    ]
+    if len(misses) <= MISSES_PER_RUN and all(
+        abs(e.offset_ns - truth) <= MISS_BOUND * e.uncertainty_ns for e in misses
+    ):
+        return []
+    return problems
 
 
 @dataclass

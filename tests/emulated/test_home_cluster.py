@@ -16,7 +16,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from emulated.home_run import KITCHEN_SHIFT_NS, HomeRun, Received, needs_root_reason
+from emulated.home_run import (
+    KITCHEN_SHIFT_NS,
+    HomeRun,
+    Received,
+    coverage_problems,
+    needs_root_reason,
+)
 
 from kairos.clocksync import accuracy
 from kairos.emulate import cgroups as _cgroups
@@ -109,7 +115,8 @@ def test_home_runs_with_every_actor_publishing_and_every_node_in_the_mesh(home: 
 def test_injected_clock_offset_is_estimated_within_100_us(home: HomeRun) -> None:
     """The 30 estimates are the launcher's rounds once every actor runs: while the pi-zero
     starts two Python processes its agent is starved and answers probes late, which the
-    estimator reports as up to ~1 ms of uncertainty (those rounds must still cover the truth).
+    estimator reports as up to ~1 ms of uncertainty (those rounds must still cover the truth,
+    by the per-run rule of ``coverage_problems``).
     """
 
     def kitchen_rounds() -> list:
@@ -133,9 +140,8 @@ def test_injected_clock_offset_is_estimated_within_100_us(home: HomeRun) -> None
         for t, m in home.driver.rounds
         if t < home.ready_at and "kitchen" in m.offsets
     ]
-    assert all(e.contains(truth) for e in startup), [
-        (e.offset_ns - truth, e.uncertainty_ns) for e in startup
-    ]
+    misses = coverage_problems(startup + estimates, truth)
+    assert not misses, misses
     report = accuracy(estimates, truth)
     figures = (
         f"truth {truth} ns; p50 {report.p50_error_ns:.0f} ns, p95 {report.p95_error_ns:.0f} ns, "
@@ -144,7 +150,6 @@ def test_injected_clock_offset_is_estimated_within_100_us(home: HomeRun) -> None
     )
     print(f"kitchen clock over {report.n} estimates: {figures}")
     assert report.p95_error_ns < CLOCK_P95_NS, figures
-    assert report.coverage == 1.0, [(e.offset_ns, e.uncertainty_ns) for e in estimates]
 
     # what the tap shows: the kitchen's actors run on that correction (their witness)
     witness = home.witness("kitchen-engine")

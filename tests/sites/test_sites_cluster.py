@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from emulated.home_run import HomeRun, Received
+from emulated.home_run import HomeRun, Received, coverage_problems
 from sites.sites_run import CUT_S, RUN_S, SHIFTS_NS, connects, free_port_in, listen_in
 
 from kairos.clocksync import accuracy
@@ -143,7 +143,8 @@ def test_nat_devices_clock_offsets_are_estimated_within_100_us(sites: HomeRun) -
         )
         print(figures)
         assert report.p95_error_ns < CLOCK_P95_NS, figures
-        assert report.coverage == 1.0, figures
+        misses = coverage_problems(estimates, truth)
+        assert not misses, (figures, misses)
 
 
 @pytest.mark.chaos
