@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -216,6 +215,8 @@ class ClockState:
 
     def write(self, path: Path) -> None:
         """Write atomically (own temp file + rename) so readers never see half a file."""
+        import tempfile  # here: only the agent writes; actors only read (-0.6 MB of RSS)
+
         path = Path(path)
         tmp: str | None = None
         try:

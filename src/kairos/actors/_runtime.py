@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-import psutil
 import zmq
 
 from kairos import _log, wire
+from kairos._usage import ProcessUsage
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
 from kairos.actors._ready import Consumers
 from kairos.actors._screen import witness_counts
@@ -307,8 +307,7 @@ class ActorRuntime:
         work_dir.mkdir(parents=True, exist_ok=True)
         self._positions = InputPositions(work_dir / POSITIONS_FILE, sorted(self._wanted))
         self.tracks.update(self._positions.load())
-        self._process = psutil.Process()
-        self._process.cpu_percent(None)
+        self._usage = ProcessUsage()
         self._last_witness_at = time.monotonic()
         self._last_msgs_out = 0
         self._last_samples_out = 0
@@ -511,8 +510,8 @@ class ActorRuntime:
             unknown_consumers=self.drops.total(Reason.UNKNOWN_CONSUMER),
             latency_p50_ms=p50,
             latency_p99_ms=p99,
-            cpu_percent=self._process.cpu_percent(None),
-            rss_bytes=self._process.memory_info().rss,
+            cpu_percent=self._usage.cpu_percent(),
+            rss_bytes=self._usage.rss_bytes(),
             clock_offset_ns=self.clock.offset_ns,
             clock_uncertainty_ns=self.clock.uncertainty_ns,
             subscribers=self._gate.subscribed,

@@ -28,10 +28,10 @@ import socket
 import time
 from pathlib import Path
 
-import psutil
 import zmq
 
 from kairos import _log, wire
+from kairos._usage import ProcessUsage
 from kairos.actors._metrics import StreamTrack
 from kairos.actors._runtime import (
     LINGER_MS,
@@ -101,8 +101,7 @@ class Relay:
         except zmq.ZMQError:
             self._close()
             raise
-        self._process = psutil.Process()
-        self._process.cpu_percent(None)
+        self._usage = ProcessUsage()
         self._last_at = time.monotonic()
         self._last_forwarded = 0
 
@@ -229,8 +228,8 @@ class Relay:
             unknown_consumers=0,
             latency_p50_ms=None,
             latency_p99_ms=None,
-            cpu_percent=self._process.cpu_percent(None),
-            rss_bytes=self._process.memory_info().rss,
+            cpu_percent=self._usage.cpu_percent(),
+            rss_bytes=self._usage.rss_bytes(),
             clock_offset_ns=self.clock.offset_ns,
             clock_uncertainty_ns=self.clock.uncertainty_ns,
             subscribers=len(self.consumers),
