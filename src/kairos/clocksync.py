@@ -11,7 +11,6 @@ the sockets.  docs/meshtime.md derives the bounds.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 import time
@@ -166,8 +165,6 @@ __all__ = [
     "expanded_uncertainty",
     "find_falsetickers",
     "mesh_offsets",
-    "paired_correction",
-    "paired_corrections",
     "run_burst",
     "track",
 ]
@@ -361,10 +358,6 @@ class OffsetEstimator:
         self._samples.append(best)
         return best
 
-    def usable(self) -> list[ProbeSample]:
-        """The samples the fit uses: the window's, less those over today's outlier limit."""
-        return self._usable()
-
     def _usable(self) -> list[ProbeSample]:
         # samples taken in before the running minimum fell may now count as outliers
         if not self._samples:
@@ -416,90 +409,6 @@ class OffsetEstimator:
             at_ns=at_local_ns,
             fitted=fitted,
         )
-
-
-def paired_correction(
-    reference: OffsetEstimator, device: OffsetEstimator, at_local_ns: int
-) -> ClockEstimate | None:
-    """``device``'s correction onto ``reference``'s clock (θ_R − θ_i) at prober time
-    ``at_local_ns``, fitted to the differences of the two devices' samples of the same
-    rounds; None while fewer than the device's ``fit_samples`` pairs exist.
-
-    Whatever disturbs the prober (its scheduling, its socket), and the bias every
-    prober–agent path shares, move both devices' samples of a round alike and cancel in
-    their difference: the two offsets' errors were correlated (+0.71 over a 60 s emulated
-    run, +0.33 on loopback), yet their uncertainties were combined in quadrature as if
-    independent.  The differences' scatter holds only what does not cancel: replayed over
-    818 recorded emulated-link corrections the median uncertainty went from 5.4× to 4.8×
-    the median error (coverage 100 %), and over 3 840 loopback ones from 4.3× to 4.2×
-    (coverage 99.7 % → 99.3 %: docs/meshtime.md says where the misses are).  Each pair is the
-    device's sample and the reference's sample nearest in prober time, within half of
-    :data:`YOUNG_INTERVAL_S` (the rounds are at least that far apart), the reference's
-    moved to the device's instant by its own fitted skew; its hard bound is the sum of the
-    two half round trips.  The fit, its expanded uncertainty and the clip to its hard bound
-    are those of :meth:`OffsetEstimator.estimate`, with the two asymmetry bounds (each
-    :data:`ASYMMETRY_SHARE` of its path's best half round trip, independent) combined in
-    quadrature."""
-    mine = device.usable()
-    theirs = reference.usable()
-    if len(mine) < device.fit_samples or len(theirs) < 2:
-        return None
-    ref_skew = reference.estimate(at_local_ns).skew_ppm * 1e-6
-    within = YOUNG_INTERVAL_S * 1e9 / 2
-    used: set[int] = set()
-    pairs: list[tuple[ProbeSample, ProbeSample]] = []
-    for sample in mine:
-        k = min(range(len(theirs)), key=lambda j: abs(theirs[j].mid_ns - sample.mid_ns))
-        if k not in used and abs(theirs[k].mid_ns - sample.mid_ns) <= within:
-            used.add(k)
-            pairs.append((theirs[k], sample))
-    if len(pairs) < device.fit_samples:
-        return None
-    last = pairs[-1][1]
-    x = np.array([s.mid_ns - last.mid_ns for _, s in pairs], dtype=np.float64)
-    y = np.array(
-        [r.offset_ns + ref_skew * (s.mid_ns - r.mid_ns) - s.offset_ns for r, s in pairs],
-        dtype=np.float64,
-    )
-    y0 = float(y[-1])
-    h = np.array([r.bound_ns + s.bound_ns for r, s in pairs], dtype=np.float64)
-    line = _LineFit(x, y - y0, h, float(at_local_ns - last.mid_ns))
-    asymmetry = ASYMMETRY_SHARE * math.hypot(
-        min(r.bound_ns for r, _ in pairs), min(s.bound_ns for _, s in pairs)
-    )
-    spread = min(expanded_uncertainty(line.se, line.dof, asymmetry), line.bound)
-    return ClockEstimate(
-        offset_ns=round(y0 + line.offset),
-        skew_ppm=line.slope * 1e6,
-        uncertainty_ns=math.ceil(spread + 0.5),  # + rounding of the offset
-        n=len(pairs),
-        at_ns=at_local_ns,
-        fitted=True,
-    )
-
-
-def paired_corrections(
-    estimators: Mapping[str, OffsetEstimator],
-    reference: str | None,
-    at_local_ns: int,
-    base_errors: Mapping[str, int] | None = None,
-) -> dict[str, ClockEstimate]:
-    """:func:`paired_correction` of every device but a named ``reference`` (none with
-    consensus, whose reference is a median of several clocks) that has enough pairs, each
-    uncertainty widened by the two devices' ``base_errors`` (mesh time is meant to be the
-    reference's true time, not its reading): what :func:`mesh_offsets` takes as ``paired``."""
-    if reference is None or reference not in estimators:
-        return {}
-    errors = base_errors or {}
-    out: dict[str, ClockEstimate] = {}
-    for device, estimator in estimators.items():
-        if device == reference:
-            continue
-        direct = paired_correction(estimators[reference], estimator, at_local_ns)
-        if direct is not None:
-            widen = errors.get(device, 0) + errors.get(reference, 0)
-            out[device] = dataclasses.replace(direct, uncertainty_ns=direct.uncertainty_ns + widen)
-    return out
 
 
 @dataclass(frozen=True)
@@ -617,17 +526,13 @@ def mesh_offsets(
     *,
     tolerance_ns: int = 1_000_000,
     mad_k: float = 3.0,
-    paired: Mapping[str, ClockEstimate] | None = None,
 ) -> MeshOffsets:
     """Every device's correction to mesh time, from its estimate relative to the prober.
 
     ``estimates`` must all refer to the same prober instant (``at_ns``); the prober's own
     clock cancels out.  With a named ``reference`` mesh time is that device's clock; with
     None it is the median of the clocks that are not falsetickers.  Uncertainties add in
-    quadrature: the device's and the reference's (0 for the reference device itself) —
-    except where ``paired`` gives a device's correction fitted to the differences of its
-    and the reference's samples (:func:`paired_correction`, at the same instant): with a
-    named reference that one is sent, since the errors both offsets share cancel in it.
+    quadrature: the device's and the reference's (0 for the reference device itself).
     """
     if not estimates:
         return MeshOffsets({}, set(), reference, {})
@@ -657,16 +562,6 @@ def mesh_offsets(
     anchors: dict[str, int] = {}
     for name, e in estimates.items():
         own = name == reference
-        direct = (paired or {}).get(name) if reference is not None and not own else None
-        if direct is not None:
-            if direct.at_ns != e.at_ns:
-                raise ClockError(
-                    f"the paired correction of {name!r} refers to prober instant "
-                    f"{direct.at_ns}, its estimate to {e.at_ns}"
-                )
-            offsets[name] = direct
-            anchors[name] = e.at_ns + e.offset_ns
-            continue
         offsets[name] = ClockEstimate(
             offset_ns=0 if own else round(ref_offset - e.offset_ns),
             skew_ppm=0.0 if own else ref_skew - e.skew_ppm,

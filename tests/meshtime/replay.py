@@ -23,13 +23,7 @@ from pathlib import Path
 
 from meshtime.fakeclock import Tally
 
-from kairos.clocksync import (
-    ClockEstimate,
-    OffsetEstimator,
-    ProbeSample,
-    mesh_offsets,
-    paired_corrections,
-)
+from kairos.clocksync import ClockEstimate, OffsetEstimator, ProbeSample, mesh_offsets
 
 
 def read(path: Path) -> list[dict]:
@@ -75,8 +69,7 @@ def _replay_run(rows: list[dict]) -> tuple[str, Tally]:
                 e, uncertainty_ns=e.uncertainty_ns + base_errors[device]
             )
         reference = row["reference"]
-        paired = paired_corrections(estimators, reference, row["at_ns"], base_errors)
-        offsets = mesh_offsets(estimates, reference, paired=paired)
+        offsets = mesh_offsets(estimates, reference)
         for device, e in offsets.offsets.items():
             if device != reference:
                 tally.add(e.offset_ns + truths[device], e.uncertainty_ns, e.fitted)

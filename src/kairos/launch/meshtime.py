@@ -4,8 +4,7 @@ Every 2 s (every 0.25 s while some device's estimator is young, as NTP's ``iburs
 :meth:`MeshTimeKeeper.interval`) each reachable agent gets a burst of 8 ``clock`` probes;
 each device's :class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates,
 evaluated at one launcher instant, become corrections
-(:func:`~kairos.clocksync.mesh_offsets`; with a named reference, fitted to the differences
-of the two devices' samples: :func:`~kairos.clocksync.paired_correction`) sent with
+(:func:`~kairos.clocksync.mesh_offsets`) sent with
 ``clock_set``.  Corrections are sent without waiting for their replies (the launcher's loop
 hands them back through :meth:`MeshTimeKeeper.settle`): an agent that dies between its
 probes and its correction must not stall the heartbeats that will report it lost.
@@ -32,7 +31,6 @@ from kairos.clocksync import (
     OffsetEstimator,
     ProbeSample,
     mesh_offsets,
-    paired_corrections,
 )
 from kairos.control.client import ControlClient
 from kairos.control.commands import Clock, ClockSet
@@ -107,12 +105,8 @@ class MeshTimeKeeper:
         reference = self.reference if self.reference in estimates else None
         if self.reference is not None and reference is None:
             return None  # the reference device is not reachable: keep the last corrections
-        # with a named reference each correction is fitted to the differences of paired
-        # samples, in which what disturbs the launcher cancels (clocksync.paired_correction)
-        paired = paired_corrections(self.estimators, reference, now, self.base_errors)
-        paired = {device: e for device, e in paired.items() if device in estimates}
         try:
-            offsets = mesh_offsets(estimates, reference, paired=paired)
+            offsets = mesh_offsets(estimates, reference)
         except KairosError as exc:
             self._log.warning("mesh time not estimated", error=str(exc))
             return None
