@@ -1,8 +1,9 @@
 """Issue 15 point 3 over enough corrections: recorded libfaketime runs replayed through the
 estimator (tests/meshtime/data, recorded under load on the shared 2-core development
-machine; docs/meshtime.md has the table).  A live run is 320 corrections on loopback and 20
-on the emulated links, too few to hold 99 % each time (test_faketime.py holds one run to a
-margin); pooled, the issue's figures are asserted here, on the same probes every time."""
+machine; docs/meshtime.md has the table).  A live run is 320 corrections on loopback and
+about 75 on the emulated links, too few to hold 99 % each time (test_faketime.py holds one
+run to a margin); pooled, the issue's figures are asserted here, on the same probes every
+time: coverage on both, the 5× ratio on loopback (not met on the emulated links)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,15 @@ def pooled(where: str) -> dict[str, float]:
 
 def test_loopback_corrections_are_covered_with_a_tight_uncertainty() -> None:
     figures = pooled("loopback")
-    assert figures["n"] >= 2500
+    assert figures["n"] >= 3800
     assert figures["coverage"] >= 0.99, figures
     assert figures["ratio"] <= 5.0, figures
 
 
 def test_emulated_link_corrections_are_covered() -> None:
-    # the 5× ratio is not met on the emulated links (8.4×): a 20 s run at the launcher's
-    # 2 s cadence has at most 10 samples per device, and a fit of few samples honestly
-    # gets a wide t factor (docs/meshtime.md, "Measured with libfaketime")
+    # the 5× ratio is not met on the emulated links: 5.4× pooled (8.4× before the launcher's
+    # iburst).  The correction fitted to paired samples met it (4.8×) but broke the live
+    # loopback test's per-run margin; docs/meshtime.md, "Where the targets stand"
     figures = pooled("emulated")
-    assert figures["n"] >= 240
+    assert figures["n"] >= 800
     assert figures["coverage"] >= 0.99, figures

@@ -1,8 +1,10 @@
 """Mesh time from the launcher: probe every agent, estimate offsets, send corrections.
 
-Every ~2 s each reachable agent gets a burst of 8 ``clock`` probes; each device's
-:class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates, evaluated at
-one launcher instant, become corrections (:func:`~kairos.clocksync.mesh_offsets`) sent with
+Every 2 s (every 0.25 s while some device's estimator is young, as NTP's ``iburst``:
+:meth:`MeshTimeKeeper.interval`) each reachable agent gets a burst of 8 ``clock`` probes;
+each device's :class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates,
+evaluated at one launcher instant, become corrections
+(:func:`~kairos.clocksync.mesh_offsets`) sent with
 ``clock_set``.  Corrections are sent without waiting for their replies (the launcher's loop
 hands them back through :meth:`MeshTimeKeeper.settle`): an agent that dies between its
 probes and its correction must not stall the heartbeats that will report it lost.
@@ -17,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from kairos import _log
 from kairos.clocksync import (
+    BURST_INTERVAL_S,
     BURST_SIZE,
+    YOUNG_INTERVAL_S,
     ClockEstimate,
     MeshOffsets,
     OffsetEstimator,
@@ -56,6 +60,16 @@ class MeshTimeKeeper:
         #: clock_set requests sent and not yet answered: request id -> device
         self.pending: dict[str, str] = {}
         self._log = _log.get("launch.meshtime")
+
+    def interval(self, devices: Iterable[str]) -> float:
+        """Seconds until the next round: :data:`~kairos.clocksync.YOUNG_INTERVAL_S` while any
+        of ``devices`` has no estimator yet or a young one, else
+        :data:`~kairos.clocksync.BURST_INTERVAL_S`."""
+        for device in devices:
+            estimator = self.estimators.get(device)
+            if estimator is None or estimator.young:
+                return YOUNG_INTERVAL_S
+        return BURST_INTERVAL_S
 
     def round(self, clients: Mapping[str, ControlClient]) -> MeshOffsets | None:
         """Probe each agent once (a burst), then send every device that answered its correction.

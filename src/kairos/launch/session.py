@@ -73,7 +73,6 @@ STATUS_EVERY_S: Final = 1.0
 LOST_AFTER_S: Final = 1.5
 #: unanswered heartbeats remembered per agent (the oldest one is always kept)
 MAX_UNANSWERED: Final = 32
-CLOCK_EVERY_S: Final = 2.0
 HELLO_TIMEOUT_S: Final = 10.0
 #: how long a reconciliation's ``status`` may take to come back
 RECONCILE_STATUS_TIMEOUT_S: Final = 2.0
@@ -238,7 +237,7 @@ class Launch:
         if self._clock is not None:
             # each agent's first correction is a step: take it before any actor publishes
             self._clock.join({name: link.client for name, link in self.links.items()})
-            self._next_clock = time.monotonic() + CLOCK_EVERY_S
+            self._next_clock = time.monotonic() + self._clock.interval(self.links)
         for link in self.links.values():
             for actor in plan.on(link.name):
                 self._check_stop()
@@ -307,7 +306,6 @@ class Launch:
             if link.needs_reconcile and not link.lost:
                 self._reconcile(link)
         if self._clock is not None and now >= self._next_clock:
-            self._next_clock = now + CLOCK_EVERY_S
             # an agent that missed a heartbeat would stall every probe of the burst: skip it
             live = {
                 d: link.client
@@ -316,6 +314,8 @@ class Launch:
             }
             if live:
                 self._clock.round(live)
+            # every 2 s, every 0.25 s while a live device's estimator is young (iburst)
+            self._next_clock = now + self._clock.interval(live)
         if self._witness is not None:
             if self._witness.sock.poll(poll_ms(timeout_s), zmq.POLLIN):
                 self._witness.drain()
