@@ -39,8 +39,9 @@ P95_NS = 50_000
 #: recorded runs, 99.7 % and 4.3× (test_replay.py asserts it; docs/meshtime.md); one run of
 #: 320 corrections came out at 98.1–100 % and 3.3–5.5× (its misses come in clusters of a
 #: few rounds, where a load episode moved one device's samples), so a single run on a
-#: loaded 2-core CI machine is held to a margin rather than to the pooled figure
-MIN_COVERAGE = 0.98
+#: loaded 2-core CI machine is held to a margin rather than to the pooled figure: one
+#: episode more than the worst recorded run (6 of 320 missed) is 97 %
+MIN_COVERAGE = 0.97
 MAX_RATIO = 8.0
 
 

@@ -77,7 +77,8 @@ class Command(ABC, Generic[R]):
     #: its result type (what :meth:`parse_result` returns)
     result_type: ClassVar[type[Result]]
     #: logged by the agent on every execution; False for the frequent liveness and clock
-    #: requests (two heartbeats and a 8-probe burst every 2 s would drown the log)
+    #: requests (two heartbeats a second and an 8-probe burst every 2 s, every 0.25 s while
+    #: a device's clock estimator is young, would drown the log)
     logged: ClassVar[bool] = True
 
     def args(self) -> dict[str, Any]:
