@@ -35,9 +35,9 @@ HOME = Path(__file__).resolve().parents[2] / "topologies" / "home.yaml"
 KITCHEN_SHIFT_NS = -2_345_678
 #: how long every actor must have published before the run counts as started
 READY_TIMEOUT_S = 60.0
-#: a 99 % uncertainty misses about one estimate in a hundred, so a run's ~35 estimates may
-#: miss once (P = 0.9 % for two misses at the 99.6 % measured on these links); the 99 %
-#: itself is asserted over the pooled recorded runs (tests/meshtime/test_replay.py).  CI
+#: a 99 % uncertainty may miss one estimate in a hundred, so a run's ~35 estimates may
+#: miss once; the 99 % itself is asserted over the pooled recorded runs
+#: (tests/meshtime/test_replay.py: 818 corrections on the emulated links, none missed).  CI
 #: once saw a young estimator's 35.4 µs error against its 31.5 µs uncertainty here.
 MISSES_PER_RUN = 1
 #: an error beyond twice the uncertainty (over 5 standard uncertainties) is a wrong
