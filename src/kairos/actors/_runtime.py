@@ -250,13 +250,6 @@ class Actor(ABC):
     def update(self, now_ns: int, inputs: Sequence[wire.Message]) -> Iterable[Outgoing]:
         """Handle the messages received since the last call (maybe none) at mesh time now."""
 
-    #: How long an input may wait in ZeroMQ's queue before update() sees it.  0 (every role
-    #: but the sync): each wake-up's messages at once.  More: after taking a batch, the
-    #: runtime leaves the inputs queued this long (or until next_call_ns() is due, when it
-    #: takes everything first), so a role that acts only at its ticks pays the wake-up, the
-    #: poll and the update() call once per window instead of once per burst of arrivals.
-    input_wait_s: float = 0.0
-
     def next_call_ns(self) -> int | None:
         """Mesh time at which update() should next be called even without input (a sensor's
         next whole chunk, a sync's next tick), or None to be called only on input."""
@@ -377,11 +370,8 @@ class ActorRuntime:
         # each one costs every wake-up microseconds; its subscription events only update the
         # witness's consumer count and are followed each witness second instead
         subs = tuple(self._subs)
-        wake_only: list[Any] = [(self._wake_r.fileno(), _POLLIN)]
-        items: list[Any] = [*((sub, _POLLIN) for sub in subs), *wake_only]
+        items: list[Any] = [*((sub, _POLLIN) for sub in subs), (self._wake_r.fileno(), _POLLIN)]
         actor, clock, monotonic = self.actor, self.clock, time.monotonic
-        input_wait_s = actor.input_wait_s
-        hold_until = 0.0  # inputs stay queued until then (Actor.input_wait_s)
         next_witness = monotonic() + WITNESS_INTERVAL_S
         self._publish(actor.update(clock.now_ns(), ()))
         while not self._stopping:
@@ -390,25 +380,18 @@ class ActorRuntime:
             deadline = next_witness
             if wake_ns is not None:
                 deadline = min(deadline, now + max(0, wake_ns - clock.now_ns()) / 1e9)
-            holding = now < hold_until and now < deadline
-            polled, until = (wake_only, min(hold_until, deadline)) if holding else (items, deadline)
             # poll counts whole milliseconds: wait the whole ones there, sleep out the rest,
             # so a chunk or a tick goes out within ~0.1 ms of its time instead of up to 1 ms
             # late (rounded up, a 1 kHz sensor's every chunk waited for the next millisecond)
-            ready = _zmq_poll(polled, max(0, int((until - now) * 1000)))
+            ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
             if not ready:
-                remaining = until - monotonic()
+                remaining = deadline - monotonic()
                 if 0 < remaining < SUB_MS_SLEEP_S:
                     time.sleep(remaining)
-            if holding:  # the next pass takes the inputs, before any call that is due
-                continue
             batch: list[wire.Message] = []
-            full = False
             for sock, _event in ready:
                 if type(sock) is not int:  # not the wake-up fd
-                    full |= self._receive(cast(zmq.Socket, sock), batch) >= MAX_BATCH
-            if batch and input_wait_s and not full:  # a full batch: more is waiting already
-                hold_until = monotonic() + input_wait_s
+                    self._receive(cast(zmq.Socket, sock), batch)
             mesh_now = clock.now_ns()
             if batch or (wake_ns is not None and mesh_now >= wake_ns):
                 self._publish(actor.update(mesh_now, batch))
@@ -433,18 +416,15 @@ class ActorRuntime:
         self._seqs.clear()
         self.log.warning("clock stepped: new epoch", epoch=self.epoch, steps=self._clock_steps)
 
-    def _receive(self, sub: zmq.Socket, messages: list[wire.Message]) -> int:
-        """Append to ``messages`` what ``sub`` holds now (at most MAX_BATCH messages); return
-        how many messages were read (kept or dropped)."""
+    def _receive(self, sub: zmq.Socket, messages: list[wire.Message]) -> None:
+        """Append to ``messages`` what ``sub`` holds now (at most MAX_BATCH messages)."""
         decode, now_ns, wanted, tracks = wire.decode, self.clock.now_ns, self._wanted, self.tracks
         counters, record, latency = self.counters, self._positions.record, self.latency.add
-        read = 0
         for index in range(MAX_BATCH):
             try:
                 frames = _recv_frames(sub)
             except zmq.Again:
                 break
-            read += 1
             counters.msgs_in += 1
             try:
                 message = decode(frames)
@@ -469,7 +449,6 @@ class ActorRuntime:
             # exception a batch is cheaper (a sync reads ~50 messages a wake-up)
             if index == 0 and not _events(sub) & _POLLIN:
                 break
-        return read
 
     def _publish(self, outgoing: Iterable[Outgoing]) -> None:
         names, seqs, counters, now_ns = (

@@ -51,10 +51,6 @@ MIN_STALE_NS = 300_000_000
 #: next to how fast a mesh's common frequency changes
 MESH_FREQUENCY_TAU_S = 1.0
 _INT64_MAX = int(np.iinfo(np.int64).max)
-#: how long node messages stay queued between the sync's reads (Actor.input_wait_s): they
-#: count only at its ticks, and each tick reads everything first, so waiting costs no
-#: freshness; 10 ms leaves 10 000 nodes at 10 Hz 1 000 messages a read, a tenth of RCVHWM
-INPUT_WAIT_S = 0.01
 #: field lists whose NODE_FIELDS columns are remembered (engines send one; more is noise)
 MAX_FIELD_LAYOUTS = 64
 #: the engine columns a sync reads; the first two are required, the others default to 0
@@ -132,8 +128,6 @@ class _Node:
 
 class Sync(Actor):
     """Publishes the mesh state and pulse at ``rate_hz`` on a common mesh-time grid."""
-
-    input_wait_s = INPUT_WAIT_S
 
     def __init__(self, spec: ActorProcessSpec) -> None:
         self.spec = spec
