@@ -36,5 +36,6 @@ def keep_actor_lean(role: str, adapter: str | None) -> None:
 
 
 def keep_agent_lean() -> None:
-    """For the agent daemon: no rich, no TLS, no OpenSSL."""
-    _block("rich", "ssl", "_hashlib")
+    """For the agent daemon: no rich, no TLS, no OpenSSL, and no bz2 or lzma (0.4 MB), which
+    ``shutil`` loads for archive formats the agent never writes (it treats them as absent)."""
+    _block("rich", "ssl", "_hashlib", "bz2", "_bz2", "lzma", "_lzma")
