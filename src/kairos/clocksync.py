@@ -427,37 +427,44 @@ class OffsetEstimator:
         )
 
 
+def _pairs(
+    reference: OffsetEstimator, device: OffsetEstimator
+) -> list[tuple[ProbeSample, ProbeSample]]:
+    """Each of ``device``'s usable samples with the reference's nearest in prober time,
+    within half of :data:`YOUNG_INTERVAL_S` (the rounds are at least that far apart), each
+    reference sample used once: (reference's, device's), oldest first."""
+    mine = device.usable()
+    theirs = reference.usable()
+    within = YOUNG_INTERVAL_S * 1e9 / 2
+    used: set[int] = set()
+    pairs: list[tuple[ProbeSample, ProbeSample]] = []
+    for sample in mine:
+        k = min(range(len(theirs)), key=lambda j: abs(theirs[j].mid_ns - sample.mid_ns))
+        if k not in used and abs(theirs[k].mid_ns - sample.mid_ns) <= within:
+            used.add(k)
+            pairs.append((theirs[k], sample))
+    return pairs
+
+
 class _PairedFit:
     """The weighted line through the differences of a device's and the reference's samples
     of the same rounds (:func:`paired_correction`), before its scale is chosen."""
 
     def __init__(
-        self, reference: OffsetEstimator, device: OffsetEstimator, at_local_ns: int
+        self, pairs: Sequence[tuple[ProbeSample, ProbeSample]], ref_skew: float, at_ns: int
     ) -> None:
-        mine = device.usable()
-        theirs = reference.usable()
-        ref_skew = reference.estimate(at_local_ns).skew_ppm * 1e-6
-        within = YOUNG_INTERVAL_S * 1e9 / 2
-        used: set[int] = set()
-        pairs: list[tuple[ProbeSample, ProbeSample]] = []
-        for sample in mine:
-            k = min(range(len(theirs)), key=lambda j: abs(theirs[j].mid_ns - sample.mid_ns))
-            if k not in used and abs(theirs[k].mid_ns - sample.mid_ns) <= within:
-                used.add(k)
-                pairs.append((theirs[k], sample))
         self.n = len(pairs)
-        self.at_ns = at_local_ns
-        if self.n < device.fit_samples:
-            return
+        self.at_ns = at_ns
         last = pairs[-1][1]
         x = np.array([s.mid_ns - last.mid_ns for _, s in pairs], dtype=np.float64)
+        # the reference's offset moved to the device's instant by its own skew
         y = np.array(
             [r.offset_ns + ref_skew * (s.mid_ns - r.mid_ns) - s.offset_ns for r, s in pairs],
             dtype=np.float64,
         )
         self.y0 = float(y[-1])
         h = np.array([r.bound_ns + s.bound_ns for r, s in pairs], dtype=np.float64)
-        self.line = _LineFit(x, y - self.y0, h, float(at_local_ns - last.mid_ns))
+        self.line = _LineFit(x, y - self.y0, h, float(at_ns - last.mid_ns))
         self.asymmetry = ASYMMETRY_SHARE * math.hypot(
             min(r.bound_ns for r, _ in pairs), min(s.bound_ns for _, s in pairs)
         )
@@ -466,10 +473,15 @@ class _PairedFit:
     def of(
         reference: OffsetEstimator, device: OffsetEstimator, at_local_ns: int
     ) -> _PairedFit | None:
+        """The fit at prober time ``at_local_ns``, or None while fewer than the device's
+        ``fit_samples`` pairs exist."""
         if len(device.usable()) < device.fit_samples or len(reference.usable()) < 2:
             return None
-        fit = _PairedFit(reference, device, at_local_ns)
-        return fit if fit.n >= device.fit_samples else None
+        pairs = _pairs(reference, device)
+        if len(pairs) < device.fit_samples:
+            return None
+        ref_skew = reference.estimate(at_local_ns).skew_ppm * 1e-6
+        return _PairedFit(pairs, ref_skew, at_local_ns)
 
     def correction(self, kappa2: float, rho: float) -> ClockEstimate:
         """The correction with the scale ``kappa2`` and autocorrelation ``rho``."""
