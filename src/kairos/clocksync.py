@@ -11,6 +11,7 @@ the sockets.  docs/meshtime.md derives the bounds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -31,8 +32,8 @@ BURST_INTERVAL_S = 2.0
 #: sooner a device holds a window of samples, the sooner its uncertainty is tight.  At 2 s a
 #: 20 s emulated run had at most 10 samples per device and a median uncertainty 8.4× its
 #: median error; with these fast rounds (and the fit from :data:`FIT_SAMPLES`) 11 runs gave
-#: 5.4× at 100 % coverage.  0.25 s is also the cadence the loopback test always drove the
-#: keeper at.
+#: 5.4× at 100 % coverage (4.8× with :func:`paired_corrections`).  0.25 s is also the
+#: cadence the loopback test always drove the keeper at.
 YOUNG_INTERVAL_S = 0.25
 #: Accepted samples an estimator fits (≈ 1 min at :data:`BURST_INTERVAL_S`): long enough for
 #: a t factor near its limit (2.75 at 30 degrees of freedom against 2.576), short enough
@@ -168,6 +169,8 @@ __all__ = [
     "expanded_uncertainty",
     "find_falsetickers",
     "mesh_offsets",
+    "paired_correction",
+    "paired_corrections",
     "run_burst",
     "track",
 ]
@@ -259,13 +262,19 @@ class _LineFit:
         self.slope = float((w * dx * y).sum()) / sxx
         resid = y - (self.offset + self.slope * (x - xt))
         self.dof = len(x) - 2
-        kappa2 = float((w * resid * resid).sum()) / self.dof
+        #: κ², the weighted mean square of the residuals: each sample's variance over hᵢ²
+        self.kappa2 = float((w * resid * resid).sum()) / self.dof
         z = resid / hh
         norm = float((z * z).sum())
         rho = float((z[1:] * z[:-1]).sum()) / norm if len(z) >= 4 and norm > 0 else 0.0
         self.rho = min(max(rho, 0.0), MAX_AUTOCORRELATION)
-        inflation = (1.0 + self.rho) / (1.0 - self.rho)
-        self.se = math.sqrt(kappa2 * inflation * float((c * c * hh * hh).sum()))
+        self._leverage = float((c * c * hh * hh).sum())  # Σ(cᵢ hᵢ)²
+        self.se = self.standard_error(self.kappa2, self.rho)
+
+    def standard_error(self, kappa2: float, rho: float) -> float:
+        """The fitted offset's standard error for a scale ``kappa2`` and a lag-1
+        autocorrelation ``rho`` (this fit's own, or pooled over several fits alike)."""
+        return math.sqrt(kappa2 * (1.0 + rho) / (1.0 - rho) * self._leverage)
 
 
 class OffsetEstimator:
@@ -361,6 +370,10 @@ class OffsetEstimator:
         self._samples.append(best)
         return best
 
+    def usable(self) -> list[ProbeSample]:
+        """The samples the fit uses: the window's, less those over today's outlier limit."""
+        return self._usable()
+
     def _usable(self) -> list[ProbeSample]:
         # samples taken in before the running minimum fell may now count as outliers
         if not self._samples:
@@ -412,6 +425,154 @@ class OffsetEstimator:
             at_ns=at_local_ns,
             fitted=fitted,
         )
+
+
+def _pairs(
+    reference: OffsetEstimator, device: OffsetEstimator
+) -> list[tuple[ProbeSample, ProbeSample]]:
+    """Each of ``device``'s usable samples with the reference's nearest in prober time,
+    within half of :data:`YOUNG_INTERVAL_S` (the rounds are at least that far apart), each
+    reference sample used once: (reference's, device's), oldest first."""
+    mine = device.usable()
+    theirs = reference.usable()
+    within = YOUNG_INTERVAL_S * 1e9 / 2
+    used: set[int] = set()
+    pairs: list[tuple[ProbeSample, ProbeSample]] = []
+    for sample in mine:
+        k = min(range(len(theirs)), key=lambda j: abs(theirs[j].mid_ns - sample.mid_ns))
+        if k not in used and abs(theirs[k].mid_ns - sample.mid_ns) <= within:
+            used.add(k)
+            pairs.append((theirs[k], sample))
+    return pairs
+
+
+class _PairedFit:
+    """The weighted line through the differences of a device's and the reference's samples
+    of the same rounds (:func:`paired_correction`), before its scale is chosen."""
+
+    def __init__(
+        self, pairs: Sequence[tuple[ProbeSample, ProbeSample]], ref_skew: float, at_ns: int
+    ) -> None:
+        self.n = len(pairs)
+        self.at_ns = at_ns
+        last = pairs[-1][1]
+        x = np.array([s.mid_ns - last.mid_ns for _, s in pairs], dtype=np.float64)
+        # the reference's offset moved to the device's instant by its own skew
+        y = np.array(
+            [r.offset_ns + ref_skew * (s.mid_ns - r.mid_ns) - s.offset_ns for r, s in pairs],
+            dtype=np.float64,
+        )
+        self.y0 = float(y[-1])
+        h = np.array([r.bound_ns + s.bound_ns for r, s in pairs], dtype=np.float64)
+        self.line = _LineFit(x, y - self.y0, h, float(at_ns - last.mid_ns))
+        self.asymmetry = ASYMMETRY_SHARE * math.hypot(
+            min(r.bound_ns for r, _ in pairs), min(s.bound_ns for _, s in pairs)
+        )
+
+    @staticmethod
+    def of(
+        reference: OffsetEstimator, device: OffsetEstimator, at_local_ns: int
+    ) -> _PairedFit | None:
+        """The fit at prober time ``at_local_ns``, or None while fewer than the device's
+        ``fit_samples`` pairs exist."""
+        if len(device.usable()) < device.fit_samples or len(reference.usable()) < 2:
+            return None
+        pairs = _pairs(reference, device)
+        if len(pairs) < device.fit_samples:
+            return None
+        ref_skew = reference.estimate(at_local_ns).skew_ppm * 1e-6
+        return _PairedFit(pairs, ref_skew, at_local_ns)
+
+    def correction(self, kappa2: float, rho: float) -> ClockEstimate:
+        """The correction with the scale ``kappa2`` and autocorrelation ``rho``."""
+        se = self.line.standard_error(kappa2, rho)
+        spread = min(expanded_uncertainty(se, self.line.dof, self.asymmetry), self.line.bound)
+        return ClockEstimate(
+            offset_ns=round(self.y0 + self.line.offset),
+            skew_ppm=self.line.slope * 1e6,
+            uncertainty_ns=math.ceil(spread + 0.5),  # + rounding of the offset
+            n=self.n,
+            at_ns=self.at_ns,
+            fitted=True,
+        )
+
+
+def paired_correction(
+    reference: OffsetEstimator, device: OffsetEstimator, at_local_ns: int
+) -> ClockEstimate | None:
+    """``device``'s correction onto ``reference``'s clock (θ_R − θ_i) at prober time
+    ``at_local_ns``, fitted to the differences of the two devices' samples of the same
+    rounds; None while fewer than the device's ``fit_samples`` pairs exist.
+
+    Whatever disturbs the prober (its scheduling, its socket), and the bias every
+    prober–agent path shares, move both devices' samples of a round alike and cancel in
+    their difference: the two offsets' errors were correlated (+0.71 over a 60 s emulated
+    run, +0.33 on loopback), yet their uncertainties were combined in quadrature as if
+    independent.  The differences' scatter holds only what does not cancel.  Each pair is
+    the device's sample and the reference's sample nearest in prober time, within half of
+    :data:`YOUNG_INTERVAL_S` (the rounds are at least that far apart), the reference's
+    moved to the device's instant by its own fitted skew; its hard bound is the sum of the
+    two half round trips.  The fit, its expanded uncertainty and the clip to its hard bound
+    are those of :meth:`OffsetEstimator.estimate`, with the two asymmetry bounds (each
+    :data:`ASYMMETRY_SHARE` of its path's best half round trip, independent) combined in
+    quadrature.  This is the fit with its own scale; the launcher pools the scale over
+    every device paired with the same reference (:func:`paired_corrections`)."""
+    fit = _PairedFit.of(reference, device, at_local_ns)
+    return None if fit is None else fit.correction(fit.line.kappa2, fit.line.rho)
+
+
+def paired_corrections(
+    estimators: Mapping[str, OffsetEstimator],
+    reference: str | None,
+    at_local_ns: int,
+    base_errors: Mapping[str, int] | None = None,
+) -> dict[str, ClockEstimate]:
+    """The paired correction (:func:`paired_correction`) of every device but a named
+    ``reference`` (none with consensus, whose reference is a median of several clocks) that
+    has enough pairs, with the scale and autocorrelation of their residuals **pooled** over
+    all of them, each uncertainty widened by the two devices' ``base_errors`` (mesh time is
+    meant to be the reference's true time, not its reading): what :func:`mesh_offsets`
+    takes as ``paired``.
+
+    Why pooled: every pair holds the reference's path and the launcher's, and the devices'
+    own paths run the same agent on the same kind of link, so their normalised scatter κ
+    (each sample's error over its half round trip) measures one process: at the end of each
+    recorded run the devices' κ were within 1.6× of each other (0.033–0.111 overall).  One
+    device's κ and lag-1 autocorrelation ρ, estimated from its 6–30 residuals, are
+    themselves uncertain, and a device whose window happened to be quiet claimed an
+    interval half as wide as the others' — while a load episode biased its pair of paths
+    for seconds, which moves every difference alike and which no scatter shows: in one
+    recorded loopback run a device's standard error was 3.4–4.7 µs against 7–8.5 µs for the
+    three others in the same rounds, and its corrections, 13–19 µs off, were missed in 8
+    consecutive rounds (97.5 % in that run; none with the pooled scale).  So κ² and ρ are
+    the dof-weighted means over the devices (the GUM's pooled variance, JCGM 100:2008
+    §4.2.8, for one process under statistical control), each device keeping its own
+    leverage (the cᵢ of its window) and its own degrees of freedom for the t factor: the
+    devices' residuals share the reference's path, so they are not independent (two
+    devices' normalised residuals in the same rounds correlated by a median of +0.62 on
+    loopback, +0.52 on the emulated links), and their summed degrees of freedom would claim
+    a narrower factor than the data give.  Replayed
+    over the recorded runs: docs/meshtime.md ("Where the targets stand")."""
+    if reference is None or reference not in estimators:
+        return {}
+    fits: dict[str, _PairedFit] = {}
+    for device, estimator in estimators.items():
+        if device != reference:
+            fit = _PairedFit.of(estimators[reference], estimator, at_local_ns)
+            if fit is not None:
+                fits[device] = fit
+    if not fits:
+        return {}
+    dof = sum(fit.line.dof for fit in fits.values())
+    kappa2 = sum(fit.line.kappa2 * fit.line.dof for fit in fits.values()) / dof
+    rho = sum(fit.line.rho * fit.line.dof for fit in fits.values()) / dof
+    errors = base_errors or {}
+    out: dict[str, ClockEstimate] = {}
+    for device, fit in fits.items():
+        direct = fit.correction(kappa2, rho)
+        widen = errors.get(device, 0) + errors.get(reference, 0)
+        out[device] = dataclasses.replace(direct, uncertainty_ns=direct.uncertainty_ns + widen)
+    return out
 
 
 @dataclass(frozen=True)
@@ -529,13 +690,17 @@ def mesh_offsets(
     *,
     tolerance_ns: int = 1_000_000,
     mad_k: float = 3.0,
+    paired: Mapping[str, ClockEstimate] | None = None,
 ) -> MeshOffsets:
     """Every device's correction to mesh time, from its estimate relative to the prober.
 
     ``estimates`` must all refer to the same prober instant (``at_ns``); the prober's own
     clock cancels out.  With a named ``reference`` mesh time is that device's clock; with
     None it is the median of the clocks that are not falsetickers.  Uncertainties add in
-    quadrature: the device's and the reference's (0 for the reference device itself).
+    quadrature: the device's and the reference's (0 for the reference device itself) —
+    except where ``paired`` gives a device's correction fitted to the differences of its
+    and the reference's samples (:func:`paired_correction`, at the same instant): with a
+    named reference that one is sent, since the errors both offsets share cancel in it.
     """
     if not estimates:
         return MeshOffsets({}, set(), reference, {})
@@ -565,6 +730,16 @@ def mesh_offsets(
     anchors: dict[str, int] = {}
     for name, e in estimates.items():
         own = name == reference
+        direct = (paired or {}).get(name) if reference is not None and not own else None
+        if direct is not None:
+            if direct.at_ns != e.at_ns:
+                raise ClockError(
+                    f"the paired correction of {name!r} refers to prober instant "
+                    f"{direct.at_ns}, its estimate to {e.at_ns}"
+                )
+            offsets[name] = direct
+            anchors[name] = e.at_ns + e.offset_ns
+            continue
         offsets[name] = ClockEstimate(
             offset_ns=0 if own else round(ref_offset - e.offset_ns),
             skew_ppm=0.0 if own else ref_skew - e.skew_ppm,

@@ -66,6 +66,15 @@ CASES = {
 }
 
 
+#: One live loopback run's coverage bound.  Issue 15 asks ≥ 99 % and ≤ 5× over the test
+#: runs: pooled over twelve recorded runs, 99.7 % and 4.3× (test_replay.py asserts it, and
+#: that no recorded run falls below this bound; docs/meshtime.md); one run of 320
+#: corrections came out at 97.8–100 % (its misses come in clusters of a few rounds, where a
+#: load episode moved the reference's path or one device's), so a single run on a loaded
+#: 2-core CI machine is held to a margin rather than to the pooled figure: 97 %.
+MIN_COVERAGE = 0.97
+
+
 @dataclass
 class Tally:
     """Signed errors (ns) of corrections against the truth, with their uncertainties."""

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from meshtime.fakeclock import Tally
 
-from kairos.clocksync import ClockEstimate, OffsetEstimator, ProbeSample, mesh_offsets
+from kairos.clocksync import (
+    ClockEstimate,
+    OffsetEstimator,
+    ProbeSample,
+    mesh_offsets,
+    paired_corrections,
+)
 
 
 def read(path: Path) -> list[dict]:
@@ -69,7 +75,8 @@ def _replay_run(rows: list[dict]) -> tuple[str, Tally]:
                 e, uncertainty_ns=e.uncertainty_ns + base_errors[device]
             )
         reference = row["reference"]
-        offsets = mesh_offsets(estimates, reference)
+        paired = paired_corrections(estimators, reference, row["at_ns"], base_errors)
+        offsets = mesh_offsets(estimates, reference, paired=paired)
         for device, e in offsets.offsets.items():
             if device != reference:
                 tally.add(e.offset_ns + truths[device], e.uncertainty_ns, e.fitted)

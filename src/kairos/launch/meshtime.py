@@ -4,7 +4,9 @@ Every 2 s (every 0.25 s while some device's estimator is young, as NTP's ``iburs
 :meth:`MeshTimeKeeper.interval`) each reachable agent gets a burst of 8 ``clock`` probes;
 each device's :class:`~kairos.clocksync.OffsetEstimator` takes the burst in; the estimates,
 evaluated at one launcher instant, become corrections
-(:func:`~kairos.clocksync.mesh_offsets`) sent with
+(:func:`~kairos.clocksync.mesh_offsets`; with a named reference, fitted to the differences
+of the two devices' samples, the residuals' scale pooled over the devices:
+:func:`~kairos.clocksync.paired_corrections`) sent with
 ``clock_set``.  Corrections are sent without waiting for their replies (the launcher's loop
 hands them back through :meth:`MeshTimeKeeper.settle`): an agent that dies between its
 probes and its correction must not stall the heartbeats that will report it lost.
@@ -31,6 +33,7 @@ from kairos.clocksync import (
     OffsetEstimator,
     ProbeSample,
     mesh_offsets,
+    paired_corrections,
 )
 from kairos.control.client import ControlClient
 from kairos.control.commands import Clock, ClockSet
@@ -105,8 +108,13 @@ class MeshTimeKeeper:
         reference = self.reference if self.reference in estimates else None
         if self.reference is not None and reference is None:
             return None  # the reference device is not reachable: keep the last corrections
+        # with a named reference each correction is fitted to the differences of paired
+        # samples, in which what disturbs the launcher cancels, with the residuals' scale
+        # pooled over the devices probed now (clocksync.paired_corrections)
+        live = {device: self.estimators[device] for device in estimates}
+        paired = paired_corrections(live, reference, now, self.base_errors)
         try:
-            offsets = mesh_offsets(estimates, reference)
+            offsets = mesh_offsets(estimates, reference, paired=paired)
         except KairosError as exc:
             self._log.warning("mesh time not estimated", error=str(exc))
             return None
