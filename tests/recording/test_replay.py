@@ -56,11 +56,13 @@ def _replay_and_record(
 def test_replay_is_verbatim_complete_and_on_time(
     mesh, processes, kairos, kairos_cmd, tmp_path: Path
 ) -> None:
-    """p95 of |replayed − recorded| inter-message interval ≤ 1 ms, over every stream.
+    """p95 of |replayed − recorded| inter-message interval ≤ 2 ms, over every stream.
 
-    Not the p99: over ~740 intervals it is the 7th largest error, and two recorders' receive
-    stamps add their own hiccups to the replay's; on a quiet machine it came out at
-    0.45–1.5 ms where the p95 was 0.27–0.41 ms (docs/recording.md has the figures).
+    What this guards is the schedule: a replay that loses its absolute schedule, or sends at
+    the wrong speed, errs by whole message periods (20–100 ms here).  The bound is not the
+    replay's precision: two recorders' receive stamps add their hiccups to every error.  On
+    a quiet machine the p95 came out at 0.27–0.41 ms (p99 0.45–1.5 ms); inside a full CI run
+    on the 2 shared cores, at 1.17 ms (p99 2.8, max 9 ms); docs/recording.md has the figures.
 
     Both the replay's sender and the recorders run with --realtime: on this shared 2-core
     machine a normal process can wait several milliseconds for a CPU after a sleep.
@@ -103,7 +105,7 @@ def test_replay_is_verbatim_complete_and_on_time(
         f"inter-message timing error: p95 {p95:.3f} ms, p99 {p99:.3f} ms, "
         f"max {max(errors):.3f} ms over {len(errors)} intervals"
     )
-    assert p95 <= 1.0, (p95, p99)
+    assert p95 <= 2.0, (p95, p99)
 
 
 def test_max_speed_streams_and_time_range(
