@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from support import Processes, free_port
 
+pytest_plugins = ["exclusive"]
+
 
 @pytest.fixture
 def processes() -> Iterator[Processes]:

@@ -9,6 +9,7 @@ import signal
 import time
 
 import psutil
+import pytest
 
 from kairos.control.commands import Health, Logs, Spawn, Status, Stop
 from kairos.control.protocol import REFUSED, Reply
@@ -108,6 +109,7 @@ def test_an_actor_refusing_its_params_exits_2_saying_why(client, sensor_spec, wa
     assert "unknown key volume" in refusal[0] and "freq_hz: must be a number" in refusal[0]
 
 
+@pytest.mark.exclusive  # a restart held to 2 s
 def test_kill9_actor_is_restarted_within_2s(client, sensor_spec, status_of, wait) -> None:
     pid = client.call(Spawn(sensor_spec())).pid
     time.sleep(0.5)

@@ -165,6 +165,7 @@ def test_launcher_connect_surfaces_handshake_failures(secure_agent: Any, tmp_pat
         context.destroy(linger=0)
 
 
+@pytest.mark.exclusive  # a refusal held to one second
 def test_revoked_key_open_session_is_refused_within_one_second(
     secure_agent: Any,
 ) -> None:
