@@ -102,17 +102,18 @@ class Feed:
         self.nodes: list[int] = []
         self.times: list[int] = []
         self.values: list[list[float]] = []
-        self.nows: set[int] = set()
+        self.heard: list[int] = []
         self.latencies: list[float] = []
         self.rows = NodeRows(nodes, self._take, MAX_FUTURE_NS)
         self.tracks: dict[str, StreamTrack] = {}
         self.recorded: list[str] = []
+        self.rows.attach(self.tracks, StreamTrack, lambda s, t: self.recorded.append(s))
 
-    def _take(self, node, times, values, now_ns) -> None:
+    def _take(self, node, times, values, heard) -> None:
         self.nodes += node.tolist()
         self.times += times.tolist()
         self.values += values.tolist()
-        self.nows.add(now_ns)
+        self.heard += heard.tolist()
 
     def send(self, frames: list[bytes]) -> None:
         self.pub.send_multipart([bytes(f) for f in frames])
@@ -120,14 +121,12 @@ class Feed:
     def drain(self) -> tuple[int, list[list[bytes]]]:
         """Send an end marker and read until it came back: everything sent before is read."""
         self.send([b"end"])
-        self.nodes, self.times, self.values, self.nows, self.latencies = [], [], [], set(), []
+        self.nodes, self.times, self.values, self.heard, self.latencies = [], [], [], [], []
         read_total, slow_total = 0, []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             self.sub.poll(100)
-            read, slow = self.rows.drain(
-                self.sub, NOW, self.tracks, StreamTrack, lambda s, t: self.recorded.append(s)
-            )
+            read, slow = self.rows.drain(self.sub, NOW)
             read_total += read
             slow_total += slow
             self.latencies += self.rows.latencies()
@@ -184,7 +183,7 @@ def test_learned_rows_are_taken_tracked_and_timed(feed: Feed) -> None:
     assert feed.nodes == [0, 1, 0]
     assert feed.times == [NOW - 20, NOW - 5, NOW + MAX_FUTURE_NS]
     assert feed.values == [[0.7, -1.0, 0.2, 0.0], [1.0, math.pi, 0.2, 1.0], [0.9, 0.5, 1.0, 0.0]]
-    assert feed.nows == {NOW}
+    assert NOW <= feed.heard[0] <= feed.heard[1] <= feed.heard[2] < NOW + 10**10
     assert feed.tracks["a"].as_record().encode()["gaps"] == 2
     assert (feed.tracks["a"].last_seq, feed.tracks["a"].last_t_ns) == (4, NOW + MAX_FUTURE_NS)
     assert feed.tracks["b"].msgs == 1 and feed.recorded == ["a", "b", "a"]
@@ -200,7 +199,7 @@ def test_learned_rows_are_taken_tracked_and_timed(feed: Feed) -> None:
         lambda: engine_frames("a", 1, [NOW, NOW], coherence=1.5),
         lambda: engine_frames("a", 1, [NOW], phase=3.2),
         lambda: engine_frames("a", 1, [NOW], resonance=-0.1),
-        lambda: engine_frames("a", 1, [NOW, NOW + MAX_FUTURE_NS + 1]),  # a stamp ahead
+        lambda: engine_frames("a", 1, [NOW, NOW + MAX_FUTURE_NS + 10**10]),  # ahead
         lambda: engine_frames("a", 1, [NOW], extra={"k": 1}),
         lambda: engine_frames("a", 1, [NOW], fields=NODE_FIELDS),  # another layout
         lambda: engine_frames("a", 1, []),  # no rows
@@ -247,3 +246,33 @@ def test_a_held_node_and_a_stranger_go_to_python(feed: Feed) -> None:
     late = engine_frames("a", 2, [NOW])
     feed.send(late)
     assert feed.drain() == (1, [late])
+
+
+@compiled
+def test_serve_waits_for_its_deadline_and_returns_early_for_python(feed: Feed) -> None:
+    """serve takes rows wake-up after wake-up until its deadline; a message for Python, or
+    the wake-up fd, ends it at once."""
+    import socket
+
+    learn(feed, "a")
+    wake_r, wake_w = socket.socketpair()
+    address = [int(feed.sub.underlying)]
+    try:
+        feed.send(engine_frames("a", 1, [NOW]))
+        start = time.monotonic_ns()
+        read, slow = feed.rows.serve(address, wake_r.fileno(), start + 300_000_000, NOW)
+        waited = time.monotonic_ns() - start
+        assert (read, slow, feed.rows.taken) == (1, [], 1)
+        assert waited >= 290_000_000  # the deadline, not the first message, ended it
+        stranger = engine_frames("other", 0, [NOW])
+        feed.send(stranger)
+        start = time.monotonic_ns()
+        read, slow = feed.rows.serve(address, wake_r.fileno(), start + 10**10, NOW)
+        assert (read, slow) == (1, [stranger])
+        wake_w.send(b"x")
+        read, slow = feed.rows.serve(address, wake_r.fileno(), start + 10**10, NOW)
+        assert (read, slow) == (0, [])
+        assert time.monotonic_ns() - start < 5 * 10**9  # both ended long before 10 s
+    finally:
+        wake_r.close()
+        wake_w.close()

@@ -44,8 +44,10 @@ from kairos.records import NodeState
 #: the engine columns a sync reads; the first two are required, the others default to 0
 NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
 REQUIRED_FIELDS = frozenset(NODE_FIELDS[:2])
-#: the most messages one drain reads before the runtime looks at its other sockets
+#: the most messages one drain of a socket reads before the others are looked at
 DRAIN_BATCH = 512
+#: the most messages taken before the rows are folded (a serve returns to Python then)
+TAKEN_BUFFER = 4096
 _INT64_MAX = int(np.iinfo(np.int64).max)
 #: NodeState's keys after ``device``, in the order pack_nodes writes them
 _PACKED_KEYS = (
@@ -97,7 +99,7 @@ def _libzmq_functions() -> tuple[int, ...]:
     names = ("zmq_msg_init", "zmq_msg_recv", "zmq_msg_close", "zmq_msg_data", "zmq_msg_size")
     return tuple(
         ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0
-        for name in (*names, "zmq_msg_more")
+        for name in (*names, "zmq_msg_more", "zmq_poll")
     )
 
 
@@ -109,18 +111,18 @@ COMPILED = _LIBZMQ is not None
 class NodeRows:
     """A sync's node streams, read into its node arrays by the compiled drain.
 
-    ``streams[i]`` is node ``i``; ``take(node, times, values, now_ns)`` folds one newest row
-    per message (the sync's ``kernels.nodes_take`` on its arrays); ``max_future_ns`` is the
-    screen's limit ahead of mesh time.  ``hold[i]`` sends node ``i``'s messages to Python:
-    the sync sets it for a node whose screen is unsettled, the drain for a node one of
-    whose messages it could not take (so its stream stays in order) until the sync's next
-    update.
+    ``streams[i]`` is node ``i``; ``take(node, times, values, heard_ns)`` folds one newest
+    row per message, each heard at its own time (the sync's ``kernels.nodes_take`` on its
+    arrays); ``max_future_ns`` is the screen's limit ahead of mesh time.  ``hold[i]``
+    sends node ``i``'s messages to Python: the sync sets it for a node whose screen is
+    unsettled, the drain for a node one of whose messages it could not take (so its stream
+    stays in order) until the sync's next update.
     """
 
     def __init__(
         self,
         streams: Sequence[str],
-        take: Callable[[np.ndarray, np.ndarray, np.ndarray, int], None],
+        take: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None],
         max_future_ns: int,
     ) -> None:
         count = len(streams)
@@ -137,13 +139,24 @@ class NodeRows:
         self.max_header, self.max_payload = wire.MAX_HEADER_BYTES, wire.MAX_PAYLOAD_BYTES
         self._take = take
         self._max_future_ns = max_future_ns
-        self._node = np.zeros(DRAIN_BATCH, dtype=np.int64)
-        self._time = np.zeros(DRAIN_BATCH, dtype=np.int64)
-        self._values = np.zeros((DRAIN_BATCH, len(NODE_FIELDS)), dtype=np.float64)
-        self._latency = np.zeros(DRAIN_BATCH, dtype=np.float64)
-        self._sockets: dict[Any, int] = {}
-        #: how many messages the last drain took
+        self._node = np.zeros(TAKEN_BUFFER, dtype=np.int64)
+        self._time = np.zeros(TAKEN_BUFFER, dtype=np.int64)
+        self._values = np.zeros((TAKEN_BUFFER, len(NODE_FIELDS)), dtype=np.float64)
+        self._heard = np.zeros(TAKEN_BUFFER, dtype=np.int64)
+        self._latency = np.zeros(TAKEN_BUFFER, dtype=np.float64)
+        self._reader: Any = None
+        #: how many messages the last drain or serve took
         self.taken = 0
+
+    def attach(
+        self, tracks: dict[str, Any], track_type: type, record: Callable[[str, Any], None]
+    ) -> None:
+        """Follow every stream taken in the runtime's ``tracks`` (new ones made by
+        ``track_type``) and ``record`` (the positions file), as its own receive path does."""
+        self._reader = _DRAIN.Reader(
+            _LIBZMQ, self, tracks, track_type, record, self._node, self._time, self._values,
+            self._heard, self._latency, DRAIN_BATCH, self._max_future_ns,
+        )  # fmt: skip
 
     def only(self, wanted: set[str]) -> None:
         """Forget the streams not in ``wanted`` (the runtime's inputs): a SUB subscribed to
@@ -174,32 +187,38 @@ class NodeRows:
         self.width[slot] = template.width
         self.columns[slot] = [fields.index(f) if f in fields else -1 for f in NODE_FIELDS]
 
-    def drain(
-        self,
-        sock: zmq.Socket,
-        now_ns: int,
-        tracks: dict[str, Any],
-        track_type: type,
-        record: Callable[[str, Any], None],
-    ) -> tuple[int, list[list[bytes]]]:
-        """Read what ``sock`` holds (at most DRAIN_BATCH messages): fold the node rows taken
-        and return (messages read, the frames of every other message, in order) plus the
-        latencies (ms) of those taken through :meth:`latencies`."""
-        address = self._sockets.get(sock)
-        if address is None:
-            address = self._sockets[sock] = int(sock.underlying)
-        limit = min(now_ns + self._max_future_ns, _INT64_MAX)
-        read, taken, slow = _DRAIN.drain(
-            _LIBZMQ, address, DRAIN_BATCH, self, tracks, track_type, record, now_ns, limit,
-            self._node, self._time, self._values, self._latency,
-        )  # fmt: skip
-        self.taken = taken
-        if taken:
-            self._take(self._node[:taken], self._time[:taken], self._values[:taken], now_ns)
+    def drain(self, sock: zmq.Socket, now_ns: int) -> tuple[int, list[list[bytes]]]:
+        """Read what ``sock`` holds now (at most DRAIN_BATCH messages; mesh time ``now_ns``):
+        fold the rows taken; return (messages read, the frames of every other message, in
+        order).  The latencies (ms) of those taken: :meth:`latencies`."""
+        self._reader.clear()
+        read, slow = self._reader.drain(int(sock.underlying), now_ns)
+        self._fold(now_ns)
         return read, slow
 
+    def serve(
+        self, addresses: list[int], wake_fd: int, deadline_ns: int, now_ns: int
+    ) -> tuple[int, list[list[bytes]]]:
+        """Wait on the sockets at ``addresses`` (their ``underlying``) and ``wake_fd`` until
+        ``time.monotonic_ns()`` reaches ``deadline_ns``, taking the rows that arrive, until a
+        message is not taken, ``wake_fd`` is readable, a signal, or the buffer is full; then
+        fold them and return as :meth:`drain`.  Each message is stamped as read (for its
+        latency, its node's hearing and the screen's limit), from ``now_ns``, mesh time at
+        the call, on the monotonic clock."""
+        self._reader.clear()
+        read, slow = self._reader.serve(addresses, wake_fd, deadline_ns, now_ns)
+        self._fold(now_ns)
+        return read, slow
+
+    def _fold(self, now_ns: int) -> None:
+        taken = self.taken = self._reader.taken
+        if taken:
+            self._take(
+                self._node[:taken], self._time[:taken], self._values[:taken], self._heard[:taken]
+            )
+
     def latencies(self) -> list[float]:
-        """The latencies (ms) of the messages the last :meth:`drain` took."""
+        """The latencies (ms) of the messages the last :meth:`drain` or :meth:`serve` took."""
         return self._latency[: self.taken].tolist()
 
     def settle(self, unsettled: Sequence[int]) -> None:

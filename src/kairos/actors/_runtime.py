@@ -369,6 +369,7 @@ class ActorRuntime:
             self._rows = self.actor.row_sink()
             if self._rows is not None:
                 self._rows.only(self._wanted)
+                self._rows.attach(self.tracks, StreamTrack, self._positions.record)
             self.log.info("started", bind=self.spec.bind, pid=os.getpid())
             self._gate.wait(lambda: self._stopping)
             self._loop()
@@ -385,6 +386,8 @@ class ActorRuntime:
         subs = tuple(self._subs)
         items: list[Any] = [*((sub, _POLLIN) for sub in subs), (self._wake_r.fileno(), _POLLIN)]
         actor, clock, monotonic = self.actor, self.clock, time.monotonic
+        rows = self._rows
+        addresses = [int(sub.underlying) for sub in subs]
         next_witness = monotonic() + WITNESS_INTERVAL_S
         self._publish(actor.update(clock.now_ns(), ()))
         while not self._stopping:
@@ -396,15 +399,21 @@ class ActorRuntime:
             # poll counts whole milliseconds: wait the whole ones there, sleep out the rest,
             # so a chunk or a tick goes out within ~0.1 ms of its time instead of up to 1 ms
             # late (rounded up, a 1 kHz sensor's every chunk waited for the next millisecond)
-            ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
-            if not ready:
-                remaining = deadline - monotonic()
-                if 0 < remaining < SUB_MS_SLEEP_S:
-                    time.sleep(remaining)
             batch: list[wire.Message] = []
-            for sock, _event in ready:
-                if type(sock) is not int:  # not the wake-up fd
-                    self._receive(cast(zmq.Socket, sock), batch)
+            if rows is not None:  # the poll and the reads in compiled code (_rows)
+                if not self._serve(rows, addresses, int(deadline * 1e9), batch):
+                    remaining = deadline - monotonic()
+                    if 0 < remaining < SUB_MS_SLEEP_S:
+                        time.sleep(remaining)
+            else:
+                ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
+                if not ready:
+                    remaining = deadline - monotonic()
+                    if 0 < remaining < SUB_MS_SLEEP_S:
+                        time.sleep(remaining)
+                for sock, _event in ready:
+                    if type(sock) is not int:  # not the wake-up fd
+                        self._receive(cast(zmq.Socket, sock), batch)
             mesh_now = clock.now_ns()
             if batch or (wake_ns is not None and mesh_now >= wake_ns):
                 self._publish(actor.update(mesh_now, batch))
@@ -431,9 +440,6 @@ class ActorRuntime:
 
     def _receive(self, sub: zmq.Socket, messages: list[wire.Message]) -> None:
         """Append to ``messages`` what ``sub`` holds now (at most MAX_BATCH messages)."""
-        if self._rows is not None:
-            self._drain(sub, self._rows, messages)
-            return
         decode, now_ns, wanted, tracks = wire.decode, self.clock.now_ns, self._wanted, self.tracks
         counters, record, latency = self.counters, self._positions.record, self.latency.add
         for index in range(MAX_BATCH):
@@ -466,12 +472,15 @@ class ActorRuntime:
             if index == 0 and not _events(sub) & _POLLIN:
                 break
 
-    def _drain(self, sub: zmq.Socket, rows: NodeRows, messages: list[wire.Message]) -> None:
-        """The actor's row streams read by the compiled drain (kairos.actors._rows): the rows
-        it takes are folded into the actor's arrays there, every other message comes back
-        as frames and goes the way :meth:`_take_frames` takes any message."""
-        now = self.clock.now_ns()
-        read, slow = rows.drain(sub, now, self.tracks, StreamTrack, self._positions.record)
+    def _serve(
+        self, rows: NodeRows, addresses: list[int], deadline_ns: int, messages: list[wire.Message]
+    ) -> int:
+        """Wait until ``deadline_ns`` (monotonic) while the compiled drain reads the actor's
+        row streams (kairos.actors._rows): the rows it takes are folded into the actor's
+        arrays there, without a return to Python per wake-up; every other message comes
+        back as frames, ends the wait, and goes the way :meth:`_take_frames` takes any
+        message.  Returns how many messages were read."""
+        read, slow = rows.serve(addresses, self._wake_r.fileno(), deadline_ns, self.clock.now_ns())
         self.counters.msgs_in += read
         if rows.taken:
             add = self.latency.add
@@ -481,6 +490,7 @@ class ActorRuntime:
             message = self._take_frames(frames, messages)
             if message is not None:
                 rows.learn(message)
+        return read
 
     def _take_frames(
         self, frames: list[bytes], messages: list[wire.Message]

@@ -165,9 +165,12 @@ class Sync(Actor):
         }
         self._rows = NodeRows(list(self.nodes), self._fold, self._max_future_ns)
 
-    def _fold(self, node: np.ndarray, times: np.ndarray, values: np.ndarray, now_ns: int) -> None:
-        """Fold the newest row of each message the compiled drain took (kairos.actors._rows)."""
-        kernels.nodes_take(node, times, values, now_ns, *self._arrays.state())
+    def _fold(
+        self, node: np.ndarray, times: np.ndarray, values: np.ndarray, heard: np.ndarray
+    ) -> None:
+        """Fold the newest row of each message the compiled drain took (kairos.actors._rows),
+        each heard when it was read."""
+        kernels.nodes_take(node, times, values, 0, *self._arrays.state(), heard_ns=heard)
 
     def row_sink(self) -> NodeRows | None:
         """The node streams, for the runtime's compiled drain (None where it cannot run)."""
