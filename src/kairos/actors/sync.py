@@ -178,6 +178,8 @@ class Sync(Actor):
 
     def setup(self, context: ActorContext) -> None:
         self.log = context.log
+        # which receive path the node streams take (kairos.actors._rows), said once
+        self.log.info("node streams", reader=_rows.DRAIN_REASON, nodes=len(self.nodes))
         if context.drops is not None:
             self._init_screens(context.drops)
 
