@@ -7,24 +7,32 @@ import numpy.typing as npt
 
 class Libzmq:
     def __init__(
-        self, init: int, recv: int, close: int, data: int, size: int, more: int
+        self, init: int, recv: int, close: int, data: int, size: int, more: int, poll: int
     ) -> None: ...
 
-def drain(
-    z: Libzmq,
-    socket: int,
-    max_messages: int,
-    sink: Any,
-    tracks: dict[str, Any],
-    track_type: type,
-    record: Any,
-    now_ns: int,
-    limit_ns: int,
-    out_node: npt.NDArray[np.int64],
-    out_time: npt.NDArray[np.int64],
-    out_values: npt.NDArray[np.float64],
-    out_latency: npt.NDArray[np.float64],
-) -> tuple[int, int, list[list[bytes]]]: ...
+class Reader:
+    taken: int
+    def __init__(
+        self,
+        z: Libzmq,
+        sink: Any,
+        tracks: dict[str, Any],
+        track_type: type,
+        record: Any,
+        node: npt.NDArray[np.int64],
+        time: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        heard: npt.NDArray[np.int64],
+        latency: npt.NDArray[np.float64],
+        batch: int,
+        max_future_ns: int,
+    ) -> None: ...
+    def clear(self) -> None: ...
+    def drain(self, socket: int, now_ns: int) -> tuple[int, list[list[bytes]]]: ...
+    def serve(
+        self, sockets: list[int], wake_fd: int, deadline_mono_ns: int, now_ns: int
+    ) -> tuple[int, list[list[bytes]]]: ...
+
 def pack_nodes(
     prefixes: list[bytes],
     keys: tuple[bytes, ...],

@@ -3,7 +3,8 @@
 """The sync's receive path and its tick's node map in compiled code (kairos.actors._rows
 says what each function must do, and holds their pure-Python twins).
 
-``drain`` reads every message waiting on a SUB socket through libzmq itself: pyzmq's own
+``Reader.serve`` waits on a sync's SUB sockets with libzmq's ``zmq_poll`` and reads every
+message waiting through libzmq itself (``Reader.drain``: one socket, once): pyzmq's own
 socket is used (its ``underlying`` address) and libzmq's functions are called through the
 addresses of the very library pyzmq loaded (found by ``_rows``), so nothing is linked at
 build time and no second libzmq can ever be mixed in.  Messages of a row stream whose
