@@ -1,4 +1,5 @@
-"""Build script: only the Cython kernels; everything else is declared in pyproject.toml.
+"""Build script: only the Cython extensions (the kernels, the sync's drain); everything else
+is declared in pyproject.toml.
 
 The kernels are compiled unless ``KAIROS_NO_CYTHON=1`` is set; a missing compiler fails the
 build loudly instead of shipping the slow path without saying so.
@@ -22,13 +23,21 @@ def kernel_extensions() -> list[Extension]:
         return []
     from Cython.Build import cythonize
 
-    extension = Extension(
+    flags = ["-O3"] if sys.platform != "win32" else []
+    kernels = Extension(
         "kairos.kernels._compiled",
         sources=["src/kairos/kernels/_compiled.pyx"],
-        extra_compile_args=["-O3"] if sys.platform != "win32" else [],
+        extra_compile_args=flags,
+    )
+    # the sync's receive path (kairos.actors._rows): libzmq is reached at run time through
+    # the library pyzmq loaded, so nothing is linked here
+    drain = Extension(
+        "kairos.actors._drain",
+        sources=["src/kairos/actors/_drain.pyx"],
+        extra_compile_args=flags,
     )
     return cythonize(
-        [extension],
+        [kernels, drain],
         language_level=3,
         compiler_directives={
             "boundscheck": False,

@@ -158,8 +158,14 @@ def rows(outputs: Iterable[Outgoing], stream: str = "") -> np.ndarray:
 
 
 def records(outputs: Iterable[Outgoing], stream: str = "") -> list[dict[str, Any]]:
-    """The records (mesh states, pulses, events) an actor published on ``stream``."""
-    return [o.data for o in outputs if o.stream == stream and isinstance(o.data, dict)]
+    """The records (mesh states, pulses, events) an actor published on ``stream``, as maps
+    (a record the actor packed itself, a sync's mesh state, is decoded)."""
+    found = [o.data for o in outputs if o.stream == stream]
+    return [
+        data.decode() if isinstance(data, wire.PackedRecord) else data
+        for data in found
+        if isinstance(data, (dict, wire.PackedRecord))
+    ]
 
 
 # -- one actor object ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_ticks_sit_on_the_common_grid_with_a_pulse(role_of):
     harness.tick(T0 + 3 * MS)
     out = harness.tick(T0 + 117 * MS)
     assert [o.stream for o in out][:2] == ["", "pulse"]
-    assert out[0].data["t_ns"] % (100 * MS) == 0
+    assert records(out)[0]["t_ns"] % (100 * MS) == 0
 
 
 def test_silent_node_goes_stale_and_comes_back(role_of):

@@ -12,7 +12,7 @@ from kairos.actors.engine import ENGINE_FIELDS
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
 from kairos.actors.sync import Sync
 from kairos.records import MeshState
-from kairos.testing import message
+from kairos.testing import message, records
 from kairos.topologies.model import MeshSpec
 
 T0 = 1_763_770_000_000_000_000
@@ -71,7 +71,7 @@ def test_a_nodes_bad_values_are_dropped_counted_and_the_state_stays(harness_of, 
             [0.4, values["resonance"]],
         )
         b = engine_rows(times, 0.9, 0.3, k, "b")
-        states += [o.data for o in harness.feed(a, b, now_ns=t) if o.stream == ""]
+        states += records(harness.feed(a, b, now_ns=t))
     assert states and all(all_finite(s) for s in states)
     assert witness_counts(sync.screens["a"].drops, "a")["invalid_samples"] == 5
     assert witness_counts(sync.screens["a"].drops, "b")["invalid_samples"] == 0
@@ -93,7 +93,7 @@ def test_a_node_an_hour_ahead_is_dropped_and_reported_once(harness_of):
     assert witness_counts(drops, "a")["future_stamps"] == 80
     assert witness_counts(drops, "b") == witness_counts(drops, "nobody")
     assert sync.witness()["inputs"]["a"]["clock"] == "future_stamps"
-    state = [o.data for o in harness.tick(T0 + 100 * 50 * MS) if o.stream == ""][-1]
+    state = records(harness.tick(T0 + 100 * 50 * MS))[-1]
     assert state["stale_nodes"] == ["a"]  # a says nothing usable: it is left out
     assert state["global_coherence"] == pytest.approx(0.9)
 

@@ -12,7 +12,7 @@ from kairos.actors.engine import ENGINE_FIELDS
 from kairos.actors.spec import ActorProcessSpec, InputLink, NodeInfo
 from kairos.actors.sync import Sync
 from kairos.records import PULSE_STREAM, MeshState, Pulse
-from kairos.testing import message
+from kairos.testing import message, records
 from kairos.topologies.model import MeshSpec
 
 T0 = 1_763_770_000_000_000_000
@@ -60,7 +60,7 @@ def run(harness, ticks: int, names=("a", "b", "c"), start: int = 0):
             if out.stream == PULSE_STREAM:
                 pulses.append(Pulse.decode(out.data))
             elif out.stream == "":
-                states.append(MeshState.decode(out.data))
+                states.append(MeshState.decode(records([out])[0]))
     return pulses, states
 
 

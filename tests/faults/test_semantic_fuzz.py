@@ -24,6 +24,7 @@ from kairos.actors.sync import Sync
 from kairos.drops import Reason
 from kairos.testing import ActorHarness, message
 from kairos.topologies.model import Encoding, MeshSpec
+from kairos.wire import PackedRecord
 
 T0 = 1_763_770_000_000_000_000
 MS = 1_000_000
@@ -128,8 +129,9 @@ class Hostile:
 
 
 def assert_finite_output(out) -> None:
-    if isinstance(out.data, dict):
-        assert finite_record(out.data), out.data
+    if isinstance(out.data, (dict, PackedRecord)):  # a sync packs its mesh state itself
+        data = out.data.decode() if isinstance(out.data, PackedRecord) else out.data
+        assert finite_record(data), data
     else:
         assert np.isfinite(np.asarray(out.data, dtype=np.float64)).all()
 

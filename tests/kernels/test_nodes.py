@@ -107,3 +107,21 @@ def test_bad_input_is_refused(kernels: ModuleType) -> None:
         kernels.nodes_take([0], [NOW], np.zeros((1, 3)), NOW, *arrays.values())
     with pytest.raises(KernelError, match="differ in length"):
         kernels.nodes_take([0, 1], [NOW], np.zeros((2, 4)), NOW, *arrays.values())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_each_message_heard_at_its_own_time(kernels: ModuleType, seed: int) -> None:
+    """``heard_ns`` (the compiled drain's per-message times) is the rule message by message:
+    folding a batch with it equals folding each message alone at its time."""
+    rng = np.random.default_rng(200 + seed)
+    arrays = _arrays(40, rng)
+    expected = {name: array.copy() for name, array in arrays.items()}
+    node, times, values = _batch(40, 120, rng)
+    heard = NOW + np.sort(rng.integers(0, 100_000_000, len(node)))
+    kernels.nodes_take(node, times, values, 0, *arrays.values(), heard_ns=heard)
+    for i in range(len(node)):
+        _python_take(expected, node[i : i + 1], times[i : i + 1], values[i : i + 1], int(heard[i]))
+    for name in arrays:
+        np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
+    with pytest.raises(KernelError):
+        kernels.nodes_take(node, times, values, 0, *arrays.values(), heard_ns=heard[:-1])

@@ -80,6 +80,7 @@ def test_wheel_holds_one_package_root_and_the_compiled_kernels(tmp_path: Path) -
         wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
     }
     assert any(n.startswith("kairos/kernels/_compiled") and n.endswith(".so") for n in names)
+    assert any(n.startswith("kairos/actors/_drain") and n.endswith(".so") for n in names)
     for data in (
         "kairos/topologies/schema.json",
         "kairos/topologies/examples/demo.yaml",

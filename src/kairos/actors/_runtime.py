@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import zmq
@@ -33,6 +33,9 @@ from kairos.errors import WireError
 from kairos.meshtime import MeshClock
 from kairos.records import WITNESS_STREAM, InputStats, Witness
 from kairos.timeouts import poll_ms
+
+if TYPE_CHECKING:
+    from kairos.actors._rows import NodeRows
 
 LINGER_MS = 500
 SNDHWM = 10_000
@@ -223,7 +226,7 @@ class Outgoing(NamedTuple):
 
     stream: str
     times: np.ndarray | Sequence[int]
-    data: np.ndarray | dict[str, Any]
+    data: np.ndarray | dict[str, Any] | wire.PackedRecord
     fields: tuple[str, ...] = ()
 
 
@@ -249,6 +252,11 @@ class Actor(ABC):
     @abstractmethod
     def update(self, now_ns: int, inputs: Sequence[wire.Message]) -> Iterable[Outgoing]:
         """Handle the messages received since the last call (maybe none) at mesh time now."""
+
+    def row_sink(self) -> NodeRows | None:
+        """Node streams whose plain rows the runtime may fold straight into the actor's
+        arrays (a sync's, kairos.actors._rows), or None: every message reaches update()."""
+        return None
 
     def next_call_ns(self) -> int | None:
         """Mesh time at which update() should next be called even without input (a sensor's
@@ -311,6 +319,8 @@ class ActorRuntime:
         self._last_witness_at = time.monotonic()
         self._last_msgs_out = 0
         self._last_samples_out = 0
+        #: the actor's row streams, read by the compiled drain (None: every message in Python)
+        self._rows: NodeRows | None = None
 
     # -- sockets ---------------------------------------------------------------------------
     def _make_subscribers(self) -> list[zmq.Socket]:
@@ -356,6 +366,10 @@ class ActorRuntime:
         context = ActorContext(self.spec, self.clock, self.log, work_dir, self.drops)
         try:
             self.actor.setup(context)
+            self._rows = self.actor.row_sink()
+            if self._rows is not None:
+                self._rows.only(self._wanted)
+                self._rows.attach(self.tracks, StreamTrack, self._positions.record)
             self.log.info("started", bind=self.spec.bind, pid=os.getpid())
             self._gate.wait(lambda: self._stopping)
             self._loop()
@@ -372,6 +386,8 @@ class ActorRuntime:
         subs = tuple(self._subs)
         items: list[Any] = [*((sub, _POLLIN) for sub in subs), (self._wake_r.fileno(), _POLLIN)]
         actor, clock, monotonic = self.actor, self.clock, time.monotonic
+        rows = self._rows
+        addresses = [int(sub.underlying) for sub in subs]
         next_witness = monotonic() + WITNESS_INTERVAL_S
         self._publish(actor.update(clock.now_ns(), ()))
         while not self._stopping:
@@ -383,15 +399,21 @@ class ActorRuntime:
             # poll counts whole milliseconds: wait the whole ones there, sleep out the rest,
             # so a chunk or a tick goes out within ~0.1 ms of its time instead of up to 1 ms
             # late (rounded up, a 1 kHz sensor's every chunk waited for the next millisecond)
-            ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
-            if not ready:
-                remaining = deadline - monotonic()
-                if 0 < remaining < SUB_MS_SLEEP_S:
-                    time.sleep(remaining)
             batch: list[wire.Message] = []
-            for sock, _event in ready:
-                if type(sock) is not int:  # not the wake-up fd
-                    self._receive(cast(zmq.Socket, sock), batch)
+            if rows is not None:  # the poll and the reads in compiled code (_rows)
+                if not self._serve(rows, addresses, int(deadline * 1e9), batch):
+                    remaining = deadline - monotonic()
+                    if 0 < remaining < SUB_MS_SLEEP_S:
+                        time.sleep(remaining)
+            else:
+                ready = _zmq_poll(items, max(0, int((deadline - now) * 1000)))
+                if not ready:
+                    remaining = deadline - monotonic()
+                    if 0 < remaining < SUB_MS_SLEEP_S:
+                        time.sleep(remaining)
+                for sock, _event in ready:
+                    if type(sock) is not int:  # not the wake-up fd
+                        self._receive(cast(zmq.Socket, sock), batch)
             mesh_now = clock.now_ns()
             if batch or (wake_ns is not None and mesh_now >= wake_ns):
                 self._publish(actor.update(mesh_now, batch))
@@ -450,6 +472,51 @@ class ActorRuntime:
             if index == 0 and not _events(sub) & _POLLIN:
                 break
 
+    def _serve(
+        self, rows: NodeRows, addresses: list[int], deadline_ns: int, messages: list[wire.Message]
+    ) -> int:
+        """Wait until ``deadline_ns`` (monotonic) while the compiled drain reads the actor's
+        row streams (kairos.actors._rows): the rows it takes are folded into the actor's
+        arrays there, without a return to Python per wake-up; every other message comes
+        back as frames, ends the wait, and goes the way :meth:`_take_frames` takes any
+        message.  Returns how many messages were read."""
+        read, slow = rows.serve(addresses, self._wake_r.fileno(), deadline_ns, self.clock.now_ns())
+        self.counters.msgs_in += read
+        if rows.taken:
+            add = self.latency.add
+            for value in rows.latencies():
+                add(value)
+        for frames in slow:
+            message = self._take_frames(frames, messages)
+            if message is not None:
+                rows.learn(message)
+        return read
+
+    def _take_frames(
+        self, frames: list[bytes], messages: list[wire.Message]
+    ) -> wire.Message | None:
+        """Decode one message and account for it as :meth:`_receive` does (its loop keeps
+        this inline: a call per message is measurable on the hop); a wanted one joins
+        ``messages`` and is returned."""
+        try:
+            message = wire.decode(frames)
+        except WireError as exc:
+            topic = frames[0].decode("utf-8", "replace")
+            stream = topic if topic in self._wanted else UNKNOWN_STREAM
+            self.drops.drop(stream, Reason.MALFORMED, error=str(exc))
+            return None
+        if message.stream not in self._wanted:
+            return None
+        received = message.received_ns = self.clock.now_ns()
+        track = self.tracks.get(message.stream)
+        if track is None:
+            track = self.tracks[message.stream] = StreamTrack()
+        track.observe(message)
+        self._positions.record(message.stream, track)
+        self.latency.add((received - message.sent_ns) / 1e6)
+        messages.append(message)
+        return message
+
     def _publish(self, outgoing: Iterable[Outgoing]) -> None:
         names, seqs, counters, now_ns = (
             self._stream_names,
@@ -470,7 +537,7 @@ class ActorRuntime:
                 wire.encode(stream, seq, self.epoch, now_ns(), out.times, data, out.fields),
             )
             counters.msgs_out += 1
-            if not isinstance(data, dict):
+            if not isinstance(data, (dict, wire.PackedRecord)):
                 counters.samples_out += len(out.times)
 
     def _publish_witness(self) -> None:

@@ -23,9 +23,12 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from kairos import _log, kernels
+from kairos.actors import _rows
+from kairos.actors._rows import NODE_FIELDS, NodeMap, NodeRows
 from kairos.actors._runtime import Actor, ActorContext, Outgoing
 from kairos.actors._screen import InputScreen, clock_event, clock_faults
 from kairos.actors.spec import ActorProcessSpec
@@ -36,11 +39,10 @@ from kairos.records import (
     PULSE_STREAM,
     Event,
     MeshState,
-    NodeState,
     Pulse,
     SyncStats,
 )
-from kairos.wire import Message
+from kairos.wire import Message, PackedRecord
 
 #: a node is stale after this many of its own message periods of silence…
 STALE_PERIODS = 3
@@ -53,8 +55,8 @@ MESH_FREQUENCY_TAU_S = 1.0
 _INT64_MAX = int(np.iinfo(np.int64).max)
 #: field lists whose NODE_FIELDS columns are remembered (engines send one; more is noise)
 MAX_FIELD_LAYOUTS = 64
-#: the engine columns a sync reads; the first two are required, the others default to 0
-NODE_FIELDS = ("coherence_slow", "phase_slow", "resonance_slow", "collapsed_slow")
+#: the last key of a packed mesh state, and the empty map it holds before the nodes go in
+_NODES_TAIL = msgpack.packb("nodes") + b"\x80"
 
 
 class _NodeArrays:
@@ -143,6 +145,7 @@ class Sync(Actor):
             for i, n in enumerate(spec.nodes)
         }
         self._weights = np.array([n.weight for n in spec.nodes], dtype=np.float64)
+        self._node_map = NodeMap([n.name for n in spec.nodes], [n.device for n in spec.nodes])
         #: (fields of a message) → where NODE_FIELDS sit among them (-1: absent)
         self._columns: dict[tuple[str, ...], np.ndarray | None] = {}
         #: the nodes whose screen holds a clock fault or a run of dropped rows
@@ -160,9 +163,23 @@ class Sync(Actor):
         self.screens = {
             name: InputScreen(name, max_future_s, drops, ordered=False) for name in self.nodes
         }
+        self._rows = NodeRows(list(self.nodes), self._fold, self._max_future_ns)
+
+    def _fold(
+        self, node: np.ndarray, times: np.ndarray, values: np.ndarray, heard: np.ndarray
+    ) -> None:
+        """Fold the newest row of each message the compiled drain took (kairos.actors._rows),
+        each heard when it was read."""
+        kernels.nodes_take(node, times, values, 0, *self._arrays.state(), heard_ns=heard)
+
+    def row_sink(self) -> NodeRows | None:
+        """The node streams, for the runtime's compiled drain (None where it cannot run)."""
+        return self._rows if _rows.COMPILED else None
 
     def setup(self, context: ActorContext) -> None:
         self.log = context.log
+        # which receive path the node streams take (kairos.actors._rows), said once
+        self.log.info("node streams", reader=_rows.DRAIN_REASON, nodes=len(self.nodes))
         if context.drops is not None:
             self._init_screens(context.drops)
 
@@ -170,6 +187,8 @@ class Sync(Actor):
         outgoing: list[Outgoing] = []
         if inputs:
             outgoing.extend(self._take_all(inputs, now_ns))
+        nodes = self.nodes
+        self._rows.settle([nodes[name].index for name in self._unsettled])
         if self.next_tick_ns is None:
             self.next_tick_ns = (now_ns // self.period_ns + 1) * self.period_ns
         if now_ns >= self.next_tick_ns:
@@ -272,9 +291,8 @@ class Sync(Actor):
         g, psi, global_coherence, r, delta_p = kernels.mesh(
             arrays.coherence[live], arrays.phase[live], self._weights[live]
         )
-        offsets: list[float | None] = [None] * len(self.nodes)
-        for index, offset in zip(np.flatnonzero(live).tolist(), delta_p.tolist(), strict=True):
-            offsets[index] = offset
+        offsets = np.zeros(len(self.nodes))
+        offsets[live] = delta_p
         names = list(self.nodes)
         stale = sorted(names[i] for i in np.flatnonzero(stale_mask).tolist())
         level = min(global_coherence, r) if live.any() else 0.0
@@ -283,10 +301,6 @@ class Sync(Actor):
             self.emerged = True
         elif was and level < self.threshold - self.hysteresis:
             self.emerged = False
-        # per node, Python floats and ints from the arrays at once (one tolist per quantity)
-        coherence, phase = arrays.coherence.tolist(), arrays.phase.tolist()
-        resonance, collapsed = arrays.resonance.tolist(), arrays.collapsed.tolist()
-        last_t, stale_flags = arrays.last_t.tolist(), stale_mask.tolist()
         state = MeshState(
             t_ns=tick_ns,
             global_coherence=float(global_coherence),
@@ -295,23 +309,19 @@ class Sync(Actor):
             phasor=complex(g),
             emerged=self.emerged,
             stale_nodes=tuple(stale),
-            nodes={
-                n.name: NodeState(
-                    device=n.device,
-                    coherence=coherence[i],
-                    phase=phase[i],
-                    resonance=resonance[i],
-                    collapsed=bool(collapsed[i]),
-                    weight=n.weight,
-                    delta_p=offsets[i],
-                    stale=stale_flags[i],
-                    last_t_ns=last_t[i],
-                )
-                for i, n in enumerate(self.nodes.values())
-            },
         )
+        # every node packed from the arrays (NodeMap: the bytes of the NodeState records),
+        # in place of the empty map the state's last key holds
+        head = msgpack.packb(state.encode(), use_bin_type=True)
+        if not head.endswith(_NODES_TAIL):
+            raise AssertionError("MeshState.encode no longer ends with its nodes")
+        nodes = self._node_map.pack(
+            arrays.coherence, arrays.phase, arrays.resonance, arrays.collapsed,
+            self._weights, offsets, stale_mask.view(np.uint8), arrays.last_t,
+        )  # fmt: skip
+        payload = PackedRecord(head[:-1] + nodes)
         out = [
-            Outgoing("", [tick_ns], state.encode()),
+            Outgoing("", [tick_ns], payload),
             Outgoing(PULSE_STREAM, [tick_ns], self._pulse(tick_ns, live, float(psi)).encode()),
         ]
         if self.emerged != was:

@@ -64,6 +64,7 @@ def nodes_take(
     heard: npt.NDArray[np.uint8],
     last_heard: npt.NDArray[np.int64],
     period: _F8,
+    heard_ns: npt.ArrayLike | None = None,
 ) -> None: ...
 def nodes_stale(
     heard: npt.ArrayLike,

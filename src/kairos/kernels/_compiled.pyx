@@ -562,11 +562,12 @@ def kuramoto(
 
 
 def nodes_take(node, times_ns, values, int64_t now_ns, coherence, phase, resonance, collapsed,
-               last_t, heard, last_heard, period):
+               last_t, heard, last_heard, period, heard_ns=None):
     """Fold one accepted row per message into the sync's per-node state arrays, in order.
 
     Message ``i`` is node ``node[i]``'s newest row: ``times_ns[i]`` and ``values[i]``
-    (coherence, phase, resonance, collapsed).  The node takes it and is heard at ``now_ns``:
+    (coherence, phase, resonance, collapsed).  The node takes it and is heard at ``now_ns``
+    (or at ``heard_ns[i]``, when each message's own time is known: the compiled drain):
     its period smooths as 0.8 · period + 0.2 · interval (the first interval as it is).
     """
     cdef const int64_t[::1] nv = np.ascontiguousarray(node, dtype=_I8)
@@ -581,7 +582,11 @@ def nodes_take(node, times_ns, values, int64_t now_ns, coherence, phase, resonan
     cdef int64_t[::1] lh = last_heard
     cdef double[::1] per = period
     cdef Py_ssize_t m = nv.shape[0], nodes = cv.shape[0], i
-    cdef int64_t k, interval
+    cdef int64_t k, interval, at = now_ns
+    cdef bint each = heard_ns is not None
+    cdef const int64_t[::1] hn = np.ascontiguousarray(heard_ns if each else [], dtype=_I8)
+    if each:
+        _same(m, hn.shape[0], "node and heard_ns")
     _same(m, tv.shape[0], "node and times_ns")
     _same(m, vv.shape[0], "node and values")
     if m and vv.shape[1] != 4:
@@ -600,14 +605,16 @@ def nodes_take(node, times_ns, values, int64_t now_ns, coherence, phase, resonan
             rv[k] = vv[i, 2]
             kv[k] = 1 if vv[i, 3] != 0.0 else 0
             lt[k] = tv[i]
+            if each:
+                at = hn[i]
             if hv[k]:
-                interval = now_ns - lh[k]
+                interval = at - lh[k]
                 if per[k] == 0.0:
                     per[k] = <double>interval
                 else:
                     per[k] = 0.8 * per[k] + 0.2 * <double>interval
             hv[k] = 1
-            lh[k] = now_ns
+            lh[k] = at
 
 
 def nodes_stale(heard, last_heard, period, int64_t now_ns, int64_t min_stale_ns,

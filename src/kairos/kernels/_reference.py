@@ -459,15 +459,22 @@ def nodes_take(
     heard: np.ndarray,
     last_heard: np.ndarray,
     period: np.ndarray,
+    heard_ns: np.ndarray | None = None,
 ) -> None:
     """Fold one accepted row per message into the sync's per-node state arrays, in order
-    (see the compiled twin): message by message, as the arrays must see repeated nodes."""
+    (see the compiled twin): message by message, as the arrays must see repeated nodes.
+    Each is heard at ``now_ns``, or at ``heard_ns[i]`` when given."""
     node = np.ascontiguousarray(node, dtype=np.int64)
     times_ns = np.ascontiguousarray(times_ns, dtype=np.int64)
     values = np.ascontiguousarray(values, dtype=np.float64)
     nodes = coherence.shape[0]
     same_length(node, times_ns, "node and times_ns")
     same_length(node, values, "node and values")
+    if heard_ns is None:
+        heard_at = np.full(len(node), now_ns, dtype=np.int64)
+    else:
+        heard_at = np.ascontiguousarray(heard_ns, dtype=np.int64)
+        same_length(node, heard_at, "node and heard_ns")
     if len(node) and (values.ndim != 2 or values.shape[1] != 4):
         raise KernelError(f"values must have 4 columns, not {values.shape[1:]}")
     for name, array in (
@@ -488,14 +495,15 @@ def nodes_take(
         coherence[k], phase[k], resonance[k] = values[i, 0], values[i, 1], values[i, 2]
         collapsed[k] = 1 if values[i, 3] != 0.0 else 0
         last_t[k] = times_ns[i]
+        at = int(heard_at[i])
         if heard[k]:
-            interval = np.float64(now_ns - int(last_heard[k]))
+            interval = np.float64(at - int(last_heard[k]))
             if period[k] == 0.0:
                 period[k] = interval
             else:
                 period[k] = np.float64(0.8) * period[k] + np.float64(0.2) * interval
         heard[k] = 1
-        last_heard[k] = now_ns
+        last_heard[k] = at
 
 
 def nodes_stale(
