@@ -90,6 +90,10 @@ class Counters:
     samples_out: int = 0
 
 
+#: a blank slot's seq as the unsigned view reads it (the file starts as int64 -1 everywhere)
+_NEVER = 2**64 - 1
+
+
 class InputPositions:
     """Where each input stream stood (epoch, last seq, last sample time), in a memory-mapped
     file beside the actor's work.
@@ -99,9 +103,13 @@ class InputPositions:
     stream's bookkeeping and counts exactly the messages it never saw as gaps, instead of
     greeting its first message as "joined late".  The stream names sit in a JSON file beside
     it; another actor's layout is never reused.
+
+    A seq is unsigned (docs/wire.md: 0 to 2^64 - 1), epochs and times signed: the seq slot is
+    written and read through an unsigned view of the same memory, so a peer's seq of 2^63 or
+    more is kept like any other instead of failing the store (and, with it, the actor).
     """
 
-    _SLOT = 3  # int64 epoch, last_seq, last_t_ns
+    _SLOT = 3  # int64 epoch, uint64 last_seq, int64 last_t_ns
 
     def __init__(self, path: Path, streams: list[str]) -> None:
         self.slots = {stream: index for index, stream in enumerate(streams)}
@@ -115,6 +123,7 @@ class InputPositions:
         self._file = open(path, "r+b")  # noqa: SIM115 - kept open for the mapping's lifetime
         self._map = mmap.mmap(self._file.fileno(), size)
         self._values = memoryview(self._map).cast("q")
+        self._seqs = memoryview(self._map).cast("Q")
 
     def _read_names(self) -> list[str] | None:
         try:
@@ -127,8 +136,9 @@ class InputPositions:
         """The streams a previous life of this actor had heard, ready to continue."""
         tracks = {}
         for stream, index in self.slots.items():
-            epoch, last_seq, last_t_ns = self._values[index * 3 : index * 3 + 3]
-            if epoch != -1 and last_seq >= 0:
+            epoch, last_t_ns = self._values[index * 3], self._values[index * 3 + 2]
+            last_seq = self._seqs[index * 3 + 1]
+            if epoch != -1 and last_seq != _NEVER:
                 tracks[stream] = StreamTrack(epoch=epoch, last_seq=last_seq, last_t_ns=last_t_ns)
         return tracks
 
@@ -138,10 +148,11 @@ class InputPositions:
             base = index * 3
             values = self._values
             values[base] = track.epoch
-            values[base + 1] = track.last_seq
+            self._seqs[base + 1] = track.last_seq
             values[base + 2] = track.last_t_ns
 
     def close(self) -> None:
         self._values.release()
+        self._seqs.release()
         self._map.close()
         self._file.close()
