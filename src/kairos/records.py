@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+import msgpack
+
 from kairos.errors import WireError
 
 if TYPE_CHECKING:  # records themselves need no NumPy: a plugin scan imports them
@@ -369,6 +371,16 @@ class MeshState:
             "nodes": {name: node.encode() for name, node in self.nodes.items()},
         }
 
+    def packed(self, nodes: bytes) -> bytes:
+        """The state as msgpack with ``nodes`` — its nodes' map, already packed (a sync packs
+        1 000 from its arrays in ~0.1 ms instead of 6.8 ms through NodeState objects,
+        kairos.actors._rows) — in place of :attr:`nodes`: the bytes ``msgpack.packb``
+        makes of :meth:`encode` with those nodes, ``nodes`` being the map's last key."""
+        head = msgpack.packb(replace(self, nodes={}).encode(), use_bin_type=True)
+        if not head.endswith(_EMPTY_NODES):
+            raise AssertionError("MeshState.encode no longer ends with its nodes")
+        return head[:-1] + nodes  # the empty map's one byte, replaced by the nodes' map
+
     @classmethod
     def decode(cls, payload: Any, where: str = "mesh state") -> MeshState:
         read = _Fields(payload, where, cls.KEYS)
@@ -399,6 +411,8 @@ class MeshState:
 
 
 MeshState.KEYS = _keys(MeshState)
+#: how a packed mesh state ends when its nodes are empty: the key, then an empty map
+_EMPTY_NODES = b"\xa5nodes\x80"
 
 
 # -- witness -------------------------------------------------------------------------------------

@@ -87,6 +87,17 @@ def test_mesh_state_bytes_are_those_of_the_dict_the_sync_built() -> None:
     )
 
 
+def test_a_mesh_state_packed_with_its_nodes_map_is_the_state_packed_whole() -> None:
+    state = seed_state()
+    nodes = msgpack.packb({name: node.encode() for name, node in state.nodes.items()})
+    whole = msgpack.packb(state.encode(), use_bin_type=True)
+    assert state.packed(nodes) == whole
+    assert replace(state, nodes={}).packed(msgpack.packb({})) == msgpack.packb(
+        replace(state, nodes={}).encode()
+    )
+    assert records.MeshState.decode(msgpack.unpackb(state.packed(nodes))) == state
+
+
 def test_an_event_of_a_kind_has_that_kinds_keys() -> None:
     with pytest.raises(ValueError, match="clock event needs stream"):
         Event("clock", True, 1, reason="behind")

@@ -23,7 +23,6 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from kairos import _log, kernels
@@ -55,8 +54,6 @@ MESH_FREQUENCY_TAU_S = 1.0
 _INT64_MAX = int(np.iinfo(np.int64).max)
 #: field lists whose NODE_FIELDS columns are remembered (engines send one; more is noise)
 MAX_FIELD_LAYOUTS = 64
-#: the last key of a packed mesh state, and the empty map it holds before the nodes go in
-_NODES_TAIL = msgpack.packb("nodes") + b"\x80"
 
 
 class _NodeArrays:
@@ -310,16 +307,12 @@ class Sync(Actor):
             emerged=self.emerged,
             stale_nodes=tuple(stale),
         )
-        # every node packed from the arrays (NodeMap: the bytes of the NodeState records),
-        # in place of the empty map the state's last key holds
-        head = msgpack.packb(state.encode(), use_bin_type=True)
-        if not head.endswith(_NODES_TAIL):
-            raise AssertionError("MeshState.encode no longer ends with its nodes")
+        # every node packed from the arrays (NodeMap: the bytes of the NodeState records)
         nodes = self._node_map.pack(
             arrays.coherence, arrays.phase, arrays.resonance, arrays.collapsed,
             self._weights, offsets, stale_mask.view(np.uint8), arrays.last_t,
         )  # fmt: skip
-        payload = PackedRecord(head[:-1] + nodes)
+        payload = PackedRecord(state.packed(nodes))
         out = [
             Outgoing("", [tick_ns], payload),
             Outgoing(PULSE_STREAM, [tick_ns], self._pulse(tick_ns, live, float(psi)).encode()),
