@@ -40,7 +40,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from kairos import wire
+from kairos import kernels, wire
 from kairos.records import NodeState
 
 #: the engine columns a sync reads; the first two are required, the others default to 0
@@ -66,8 +66,8 @@ _PACKED_KEYS = (
 
 def _load() -> tuple[Any, Any, str]:
     """(the compiled module or None, its libzmq functions or None, why)."""
-    if os.environ.get("KAIROS_KERNELS", "").strip().lower() == "reference":
-        return None, None, "KAIROS_KERNELS=reference: the sync reads in Python"
+    if kernels.BACKEND == "reference":  # kernels reads KAIROS_KERNELS, and says why
+        return None, None, f"{kernels.BACKEND_REASON}: the sync reads in Python"
     if sys.byteorder != "little":
         return None, None, "a big-endian host: the sync reads in Python"
     try:
