@@ -58,16 +58,18 @@ def finite_values(values: np.ndarray, bound: float = MAX_VALUE) -> np.ndarray:
 
     Integer and bool payloads are always valid (an int64 is at most 9.3e18)."""
     values = np.asarray(values)
-    if values.dtype.kind not in "fc":
+    kind = values.dtype.kind
+    if kind not in "fc":
         return np.ones(len(values), dtype=bool)
-    with np.errstate(all="ignore"):
-        ok = np.isfinite(values)
-        if values.dtype.kind == "c":
-            ok &= (np.abs(values.real) <= bound) & (np.abs(values.imag) <= bound)
+    if values.dtype == np.float64:  # a sensor's usual payload, on every message: the short way
+        ok = np.abs(values) <= bound  # NaN and ±Inf fail it like any value beyond the bound
+    else:  # the bound may not fit a float32, |z| may overflow: both warn, and are handled
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(values)
+            if kind == "c":
+                ok &= (np.abs(values.real) <= bound) & (np.abs(values.imag) <= bound)
             ok &= np.abs(values) <= bound
-        else:
-            ok &= np.abs(values) <= bound
-    return ok.reshape(len(values), -1).all(axis=1)
+    return ok if ok.ndim == 1 else ok.reshape(len(values), -1).all(axis=1)
 
 
 def classify(
@@ -98,6 +100,21 @@ def classify(
         np.maximum(before, last_ns, out=before)
     late = times <= before
     return np.where(future, _FUTURE, np.where(late, _VIOLATION, np.where(valid, 0, _INVALID)))
+
+
+def _all_pass(times: np.ndarray, valid: np.ndarray, last_ns: int | None, limit_ns: int) -> bool:
+    """Whether :func:`classify` (ordered) would accept every row, in a few NumPy calls
+    instead of a dozen: every row valid, strictly later than the one before it (the first
+    than ``last_ns``), and the newest not beyond ``limit_ns``.  What nearly every message of
+    a working sensor is (an engine's receive path: ~10 µs a message less)."""
+    n = len(times)
+    return bool(
+        n
+        and valid.all()
+        and times[n - 1] <= limit_ns
+        and (last_ns is None or times[0] > last_ns)
+        and (n == 1 or (times[1:] > times[:-1]).all())
+    )
 
 
 class InputScreen:
@@ -134,6 +151,9 @@ class InputScreen:
         accepted row; ``values`` (optional) is shown with the first invalid value logged.
         """
         limit_ns = min(now_ns + self.max_future_ns, _INT64_MAX)  # a huge max_future_s
+        if self.ordered and _all_pass(times, valid, last_ns, limit_ns):
+            self._clock_ok()
+            return valid, None
         fate = classify(times, valid, last_ns, limit_ns, self.ordered)
         accepted = fate == 0
         if accepted.all():

@@ -417,17 +417,18 @@ class Engine(Actor):
                 times, z, tau, self.spec.omega_hz, self.spec.lag, own.resonance
             )
             own.s, own.m, own.t, own.e, own.e_lag = s[-1], m[-1], t[-1], e[-1], e_lag[-1]
-            s = s + sum(o.windows[window].s for o in others)
-            m = m + sum(o.windows[window].m for o in others)
-            t = t + sum(o.windows[window].t for o in others)
-            e = e + sum(o.windows[window].e for o in others)
-            e_lag = e_lag + sum(o.windows[window].e_lag for o in others)
+            if others:  # the node pools its inputs: theirs as they last stood
+                s = s + sum(o.windows[window].s for o in others)
+                m = m + sum(o.windows[window].m for o in others)
+                t = t + sum(o.windows[window].t for o in others)
+                e = e + sum(o.windows[window].e for o in others)
+                e_lag = e_lag + sum(o.windows[window].e_lag for o in others)
             resonance = _ratio(np.abs(t) ** 2, e * e_lag)
             collapsed, changes, self.collapsed[window] = kernels.collapse(
                 resonance, self.threshold, self.hysteresis, self.collapsed[window]
             )
             columns[f"phase_{window}"] = np.angle(s)
-            columns[f"coherence_{window}"] = np.minimum(_ratio(np.abs(s), m), 1.0)
+            columns[f"coherence_{window}"] = _ratio(np.abs(s), m)
             columns[f"resonance_{window}"] = resonance
             columns[f"collapsed_{window}"] = collapsed.astype(np.float64)
             pooled_t[window], pooled_e[window], pooled_e_lag[window] = t, e, e_lag
@@ -530,6 +531,6 @@ def _first_time(message: Message) -> int:
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, 0 where the denominator is 0, clamped to [0, 1]."""
-    out = np.zeros_like(numerator, dtype=np.float64)
+    out = np.zeros(numerator.shape)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return np.clip(out, 0.0, 1.0)
+    return out.clip(0.0, 1.0, out=out)
