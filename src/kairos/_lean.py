@@ -18,7 +18,9 @@ raises ImportError, which each of those libraries handles.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from kairos.registry import needs_tls
 
@@ -26,6 +28,22 @@ from kairos.registry import needs_tls
 def _block(*modules: str) -> None:
     for name in modules:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def without(*modules: str) -> Iterator[None]:
+    """Import inside as if ``modules`` were not installed, then let them be imported again:
+    for a library that uses an optional module the caller does not want it to (structlog's
+    rich tracebacks in a CLI process, which imports rich later for its own tables).  A module
+    already imported (or already blocked) stays as it is."""
+    hidden = [name for name in modules if name not in sys.modules]
+    _block(*hidden)
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def keep_actor_lean(role: str, adapter: str | None) -> None:

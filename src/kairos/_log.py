@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
-import structlog
+from kairos._lean import without
+
+# structlog draws the tracebacks of its console lines with rich whenever it can import it:
+# 60 ms of a CLI command's start (rich.pretty, rich.traceback, pygments), before `kairos
+# launch` has even started its agent.  A plain traceback says the same, and the commands that
+# draw tables import rich themselves, later.
+with without("rich"):
+    import structlog
 
 
 def configure(json: bool = False, level: str = "info", stream=None) -> None:
