@@ -79,9 +79,10 @@ DEGRADED_AFTER_S = 1.0
 #: at most this many rows of one input go through the kernels in one pass.  When several
 #: messages of an input wait (a backlog after a stall, or a fast input that waited for a
 #: slow one), a pass costs mostly per call, not per row: a 40-row lock-in message takes
-#: 151 µs alone, 45-48 µs a message in runs of 25 or more (131-158 µs before runs), so a
-#: run is what lets a stalled engine catch up; each input message still gives its own row
-#: message, bit for bit the one it gives alone (tests/actors/test_engine_runs.py)
+#: 136-155 µs alone, 33-54 µs a message in runs of 25 or more (131-158 µs whatever the
+#: backlog before runs), so a run is what lets a stalled engine catch up; each input message
+#: still gives its own row message, bit for bit the one it gives alone
+#: (tests/actors/test_engine_runs.py)
 MAX_RUN_ROWS = 4096
 
 
