@@ -67,12 +67,14 @@ CASES = {
 
 
 #: One live loopback run's coverage bound.  Issue 15 asks ≥ 99 % and ≤ 5× over the test
-#: runs: pooled over twelve recorded runs, 99.7 % and 4.3× (test_replay.py asserts it, and
-#: that no recorded run falls below this bound; docs/meshtime.md); one run of 320
-#: corrections came out at 97.8–100 % (its misses come in clusters of a few rounds, where a
-#: load episode moved the reference's path or one device's), so a single run on a loaded
-#: 2-core CI machine is held to a margin rather than to the pooled figure: 97 %.
-MIN_COVERAGE = 0.97
+#: runs: pooled over sixteen recorded runs, 99.7 % and 4.1× (test_replay.py asserts it, and
+#: that no recorded run falls below this bound; docs/meshtime.md).  One run of 320
+#: corrections is not that unit: its misses come in clusters, where a load episode of a few
+#: seconds moved one path (recorded runs 97.8–100 %, live ones 97.5–100 %, and one CI run on
+#: 2026-12-07 at 96.6 %: 11 misses, all of one device).  So a single run is held to a margin
+#: below every run seen, which an estimator whose uncertainty is half what it should be
+#: still fails in every recorded run (replayed: 79.4–93.4 %): 95 %.
+MIN_COVERAGE = 0.95
 
 
 @dataclass

@@ -115,10 +115,15 @@ def test_offsets_injected_by_libfaketime_are_estimated_on_loopback(
         assert figures["coverage"] >= MIN_COVERAGE, figures
         assert figures["ratio"] <= MAX_RATIO, figures
         assert fitted["n"] >= ROUNDS * len(CASES) // 2, fitted
-        # what the devices apply: the slewed-in corrections hold true time, never stepped again
+        # what the devices apply: the slewed-in corrections, never stepped again, hold true
+        # time wherever the keeper's last estimate did (a last estimate that missed is one of
+        # the misses the coverage above counts: docs/meshtime.md)
         for name, fake in CASES.items():
             state = ClockState.read(tmp_path / name / "clock.json")
             assert state is not None and state.steps == 1, (name, state)
+            last = per_device[name]
+            if abs(last.errors[-1]) > last.uncertainties[-1]:
+                continue
             error = clock_error(state, fake)
             assert abs(error) <= state.uncertainty_ns + abs(state.residual_ns) + 2_000, (
                 name,
