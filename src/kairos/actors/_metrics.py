@@ -79,8 +79,31 @@ class LatencyWindow:
     def percentiles(self) -> tuple[float | None, float | None]:
         if not self._values:
             return None, None
-        p50, p99 = np.percentile(np.fromiter(self._values, dtype=float), [50, 99])
-        return float(p50), float(p99)
+        p50, p99 = linear_quantiles(np.fromiter(self._values, dtype=float), (0.5, 0.99))
+        return p50, p99
+
+
+def linear_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """NumPy's default quantiles (``method="linear"``, the same bits as ``np.quantile``) of a
+    non-empty 1-d array, from one ``np.partition``.
+
+    Not ``np.percentile`` itself: its first call imports ``numpy.ma`` (``np.unique`` asks
+    ``np.ma.is_masked``), 10-20 ms inside the actor's loop at its first witness record, one
+    second after start, and 1.3 MB for good.  Measured: a hop at 1 000 msgs/s stalled 12-21 ms
+    right then in every run, which was the bench's whole p99.9 (docs/performance.md)."""
+    last = len(values) - 1
+    positions = [q * last for q in quantiles]  # NumPy's virtual index: (n - 1) * q
+    lows = [min(int(position), last) for position in positions]
+    kth = sorted({i for low in lows for i in (low, min(low + 1, last))})
+    ordered = np.partition(values, kth)
+    out = []
+    for position, low in zip(positions, lows, strict=True):
+        below, above = float(ordered[low]), float(ordered[min(low + 1, last)])
+        gamma = position - low
+        span = above - below
+        # NumPy's _lerp: from the nearer end, so a weight of 1 gives ``above`` exactly
+        out.append(above - span * (1 - gamma) if gamma >= 0.5 else below + span * gamma)
+    return out
 
 
 @dataclass
