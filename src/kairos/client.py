@@ -495,8 +495,9 @@ class Publisher:
         return self.clock.now_ns()
 
     def wait_ready(self) -> bool:
-        """The ready handshake: wait for every consumer (at most 5 s, then a warning), then
-        0.3 s for watchers.  True when every consumer came.  The first send does it too."""
+        """The ready handshake: wait for every consumer (at most 5 s, then a warning), and
+        for watchers until 0.3 s after the bind (50 ms after the last consumer at least).
+        True when every consumer came.  The first send does it too."""
         complete = self._gate.wait()
         self._ready = True
         return complete

@@ -117,6 +117,32 @@ def test_sensor_waits_for_its_consumer_not_a_watcher_then_sends_from_seq_zero(
     assert proc.wait(timeout=5) == 0
 
 
+def test_a_watcher_dialling_before_the_bind_gets_seq_zero_when_the_consumer_is_prompt(
+    tmp_path, processes, context
+):
+    """The watchers' grace counts from the bind (kairos.actors._ready.first_send_at): with
+    its consumer in at once, the sensor's first message goes out 0.3 s after it bound, and a
+    watcher redialling every 100 ms (ZeroMQ's default), dialling since before, has it."""
+    port = free_port()
+    watcher = context.socket(zmq.SUB)  # default RECONNECT_IVL: 100 ms
+    watcher.setsockopt(zmq.SUBSCRIBE, b"mic")
+    watcher.connect(f"tcp://127.0.0.1:{port}")
+    consumer = context.socket(zmq.SUB)
+    consumer.setsockopt(zmq.SUBSCRIBE, b"mic")
+    consumer.setsockopt(zmq.SUBSCRIBE, wire.consumer_subscription("eng"))
+    consumer.connect(f"tcp://127.0.0.1:{port}")
+    proc = start(tmp_path, sensor_spec(tmp_path, port), processes)
+    for sub in (consumer, watcher):
+        first = None
+        while (message := receive(sub, 10.0)) is not None:
+            if message.stream == "mic":
+                first = message
+                break
+        assert first is not None and first.seq == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
+
+
 def test_witness_counts_gaps_and_restarts_of_an_input(tmp_path, processes, context):
     """An engine fed by a hand-made publisher: a skipped seq is a gap, a new epoch a restart,
     and a new epoch first heard at seq k > 0 both (its first k messages were lost)."""

@@ -32,6 +32,28 @@ from kairos.wire import CONSUMER_MARK
 _SUBSCRIBE = 1
 _UNSUBSCRIBE = 0
 
+#: how long a publisher's socket is open before its first message goes out, at least: three
+#: of ZeroMQ's 100 ms redial intervals, so a watcher that was already dialling (a recorder
+#: started before the launch, or one connected to a publisher that has just restarted) is
+#: connected for the first message too (docs/wire.md, "Ready handshake")
+WATCHER_GRACE_S = 0.3
+#: after the last expected consumer announced itself, for the subscriptions that come right
+#: behind it: through a relay a consumer's announcement arrives just *before* its stream
+#: topics, in one burst the relay replays (on a direct link they come before it)
+ANNOUNCE_SETTLE_S = 0.05
+
+
+def first_send_at(opened_at: float, complete_at: float) -> float:
+    """When (``time.monotonic``) a publisher whose socket opened at ``opened_at`` and whose
+    consumers were all in at ``complete_at`` may send its first message.
+
+    The watchers' grace counts from the socket's opening, not from the last consumer: a
+    watcher that redials every 100 ms connects within that time of the bind whenever the
+    consumers come.  Counted from the last consumer instead, the grace sat on the launch's
+    critical path once per stage (a sensor waits for its engine, the engine for its sync):
+    the demo's streams started 0.3 s later (docs/performance.md)."""
+    return max(opened_at + WATCHER_GRACE_S, complete_at + ANNOUNCE_SETTLE_S)
+
 
 class Consumers:
     """The consumers named in ``expected`` that are subscribed now, from XPUB events."""

@@ -25,7 +25,7 @@ import zmq
 from kairos import _log, wire
 from kairos._usage import ProcessUsage
 from kairos.actors._metrics import Counters, InputPositions, LatencyWindow, StreamTrack
-from kairos.actors._ready import Consumers
+from kairos.actors._ready import Consumers, first_send_at
 from kairos.actors._screen import witness_counts
 from kairos.actors.spec import ActorProcessSpec
 from kairos.drops import DropLog, Reason
@@ -41,9 +41,6 @@ LINGER_MS = 500
 SNDHWM = 10_000
 RCVHWM = 10_000
 READY_TIMEOUT_S = 5.0
-#: after the consumers, how long the first message waits for watchers (a recorder or tap that
-#: was already dialling): three of ZeroMQ's 100 ms redial intervals, also after a restart
-WATCHER_GRACE_S = 0.3
 WITNESS_INTERVAL_S = 1.0
 MAX_BATCH = 512
 #: below this, the wait for a timed call is slept rather than polled (see _loop)
@@ -160,6 +157,8 @@ class ReadyGate:
         self.pub = pub
         self.consumers = Consumers(expected, drops, stream)
         self.log = log
+        #: the publisher's socket is open (bound, or dialled to a relay) from here
+        self.opened_at = time.monotonic()
 
     @property
     def subscribed(self) -> int:
@@ -168,8 +167,9 @@ class ReadyGate:
 
     def wait(self, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Hold until every consumer subscribed (at most READY_TIMEOUT_S, then a warning),
-        then for WATCHER_GRACE_S, so watchers dialling in are not left a late joiner.
-        True when every consumer came."""
+        then until watchers dialling in are connected too (``_ready.first_send_at``: 0.3 s
+        after the socket opened, 50 ms after the last consumer).  True when every consumer
+        came."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self.consumers.complete and not stopping():
             if time.monotonic() >= deadline:
@@ -181,7 +181,7 @@ class ReadyGate:
                 )
                 break
             self._take(deadline)
-        grace_end = time.monotonic() + WATCHER_GRACE_S
+        grace_end = first_send_at(self.opened_at, time.monotonic())
         while not stopping() and time.monotonic() < grace_end:
             self._take(grace_end)
         return self.consumers.complete

@@ -3,7 +3,7 @@ consumers to subscribe, and a scheduler that keeps the recorded inter-message ti
 
 The wait is a live publisher's ready handshake (docs/wire.md): it counts only the consumers
 the topology names, by their announcement (kairos.actors._ready), then lets watchers that
-were already dialling connect for WATCHER_GRACE_S.  A tap's or a recorder's subscription to
+were already dialling connect (``_ready.first_send_at``).  A tap's or a recorder's subscription to
 the streams never counts, so a recorder listening to a full replay no longer holds it for the
 whole ``--wait``.
 
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from kairos.actors._ready import Consumers
-from kairos.actors._runtime import WATCHER_GRACE_S
+from kairos.actors._ready import Consumers, first_send_at
 from kairos.errors import RecordingError
 from kairos.timeouts import poll_ms
 from kairos.tools._recording.reader import Recorded
@@ -70,6 +69,8 @@ class Publishers:
                             "(is the live actor still running? use --replace)"
                         ) from None
                 self._socket_of[stream] = sock
+            #: every endpoint is bound from here: the watchers' grace counts from it
+            self._opened_at = time.monotonic()
         except RecordingError:
             self.close(linger=0)
             raise
@@ -94,7 +95,8 @@ class Publishers:
         self, expected: Mapping[str, Iterable[str]], timeout_s: float
     ) -> dict[str, list[str]]:
         """Wait until every endpoint's expected consumers (actor names) have announced
-        themselves, at most ``timeout_s``, then WATCHER_GRACE_S for watchers.
+        themselves, at most ``timeout_s``, then until watchers dialling in are connected
+        (``_ready.first_send_at``, from the latest bind).
 
         Returns the consumers still missing, by endpoint (empty when everyone arrived).
         """
@@ -110,7 +112,7 @@ class Publishers:
             }
             if not missing or not self._poll_until(deadline):
                 break
-        grace_end = time.monotonic() + WATCHER_GRACE_S
+        grace_end = first_send_at(self._opened_at, time.monotonic())
         while self._poll_until(grace_end):
             self._collect()
         return missing
