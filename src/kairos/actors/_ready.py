@@ -51,7 +51,7 @@ def first_send_at(opened_at: float, complete_at: float) -> float:
     watcher that redials every 100 ms connects within that time of the bind whenever the
     consumers come.  Counted from the last consumer instead, the grace sat on the launch's
     critical path once per stage (a sensor waits for its engine, the engine for its sync):
-    the demo's streams started 0.3 s later (docs/performance.md)."""
+    the demo's streams started 0.2-0.3 s later (docs/performance.md)."""
     return max(opened_at + WATCHER_GRACE_S, complete_at + ANNOUNCE_SETTLE_S)
 
 
