@@ -37,13 +37,24 @@ def test_every_key_round_trips_and_unset_keys_are_not_written(tmp_path: Path) ->
         curve_key="agent",
         trusted_keys_dir=tmp_path / "trusted",
         log_level="debug",
+        actor_start="exec",
     )
     assert tuple(full.to_map()) == FILE_KEYS
     path = tmp_path / "agent.yaml"
     path.write_text(full.to_yaml())
     assert AgentConfig.from_file(path) == full
     bare = AgentConfig()
-    assert set(bare.to_map()) == {"bind", "device_class"}  # the others are unset
+    assert set(bare.to_map()) == {"bind", "device_class"}  # the others are unset or default
+    assert AgentConfig(actor_start="fork").to_map() == bare.to_map()
+
+
+def test_actor_start_is_fork_or_exec(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text("actor_start: spawn\n")
+    with pytest.raises(
+        AgentError, match=r"agent.yaml: actor_start 'spawn' is not one of fork, exec"
+    ):
+        AgentConfig.from_file(path)
 
 
 def test_a_missing_key_means_one_default_for_run_and_install(tmp_path: Path) -> None:

@@ -75,10 +75,17 @@ def agent_kill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentKill]:
         drive(launch, lambda: states() == dict.fromkeys(PLANNED, "running"), 15)
         old_pids = {pid for pids in count_copies().values() for pid in pids}
 
-        agent.send_signal(signal.SIGKILL)  # its actors live on as orphans
+        # its actors stop once they see it gone (within a second or two), or the next agent
+        # stops them as orphans: never two copies of one actor
+        agent.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         agent.wait(timeout=10)
-        drive(launch, lambda: count_copies() and launch.status()["devices"]["box"]["lost"], 15)
+
+        def lost() -> bool:
+            count_copies()
+            return bool(launch.status()["devices"]["box"]["lost"])
+
+        drive(launch, lost, 15)
         lost_s = time.monotonic() - killed
 
         restarted = time.monotonic()

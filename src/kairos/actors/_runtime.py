@@ -276,7 +276,7 @@ class Actor(ABC):
 class ActorRuntime:
     """Runs one actor until SIGTERM/SIGINT, then shuts it down within a bounded linger."""
 
-    def __init__(self, spec: ActorProcessSpec, actor: Actor) -> None:
+    def __init__(self, spec: ActorProcessSpec, actor: Actor, parent_pid: int | None = None) -> None:
         self.spec = spec
         self.actor = actor
         self.log = _log.get("actor", actor=spec.name, role=spec.role)
@@ -292,8 +292,10 @@ class ActorRuntime:
         #: an Outgoing's relative stream → the full stream name it is published under
         self._stream_names: dict[str, str] = {}
         self._stopping = False
-        # the agent that started us; an actor whose agent died stops too (checked each second)
-        self._parent_pid = os.getppid()
+        # the agent that started us (or its zygote, which ends with it: kairos.actors._zygote),
+        # as ``python -m kairos.actors`` saw it before its imports; an actor whose agent died
+        # stops too (checked each second)
+        self._parent_pid = os.getppid() if parent_pid is None else parent_pid
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

@@ -60,7 +60,7 @@ _UNSUBSCRIBE = 0
 class Relay:
     """One relay process: ``run()`` forwards until SIGTERM/SIGINT."""
 
-    def __init__(self, spec: ActorProcessSpec) -> None:
+    def __init__(self, spec: ActorProcessSpec, parent_pid: int | None = None) -> None:
         self.spec = spec
         self.log = _log.get("actor", actor=spec.name, role=spec.role)
         self.clock = MeshClock(Path(spec.clock_file) if spec.clock_file else None)
@@ -74,7 +74,8 @@ class Relay:
         self.msgs_in = 0
         self._seq = 0
         self._stopping = False
-        self._parent_pid = os.getppid()
+        #: the process whose end stops the relay (as an actor's: kairos.actors._runtime)
+        self._parent_pid = os.getppid() if parent_pid is None else parent_pid
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -246,6 +247,6 @@ class Relay:
         self._wake_w.close()
 
 
-def run(spec: ActorProcessSpec) -> int:
+def run(spec: ActorProcessSpec, parent_pid: int | None = None) -> int:
     """Run the relay of ``spec`` until SIGTERM (``python -m kairos.actors`` calls this)."""
-    return Relay(spec).run()
+    return Relay(spec, parent_pid).run()

@@ -61,8 +61,9 @@ REPLAY_CACHE_SIZE: Final = 10_000
 MAX_REMEMBERED: Final = 100_000
 #: a request may not stay valid longer than this (it is remembered until it expires)
 MAX_TTL_NS: Final = 120 * 10**9
-#: how often actors are checked without a SIGCHLD (restarts due after a backoff); an actor's
-#: exit itself wakes the loop at once through SIGCHLD
+#: how often actors are checked without a wake-up (restarts due after a backoff); an actor's
+#: exit itself wakes the loop at once: SIGCHLD for an exec'd actor, the zygote's notice for a
+#: forked one
 SUPERVISE_EVERY_S: Final = 0.2
 HEALTH_EVERY_S: Final = 1.0
 MAX_BATCH: Final = 100
@@ -85,7 +86,7 @@ class Agent:
         self.device_class = _device_class(config.device_class)
         self._log = _log.get("agent", device=self.device)
         self.clock = AgentClock(self.state_dir / "clock.json")
-        self.supervisor = Supervisor(self.state_dir, self.clock.path)
+        self.supervisor = Supervisor(self.state_dir, self.clock.path, start=config.actor_start)
         self.health = _GuardedHealth(HealthMonitor(), self)
         self.guard: ControlGuard | None = None
         self._replies: OrderedDict[str, tuple[str, bytes, int]] = OrderedDict()
@@ -140,6 +141,7 @@ class Agent:
 
     def serve(self) -> int:
         """Clean up orphans, bind, announce readiness, serve; 0 after a clean shutdown."""
+        self.supervisor.start_zygote()  # its imports run while the agent starts
         orphans = self.supervisor.cleanup_orphans()
         if orphans:
             self._log.warning("stopped orphans of a previous agent", pids=orphans)
@@ -226,6 +228,7 @@ class Agent:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        actor_ends: int | None = None  # the supervisor's wake_fd, polled while it has one
         next_supervise = next_health = time.monotonic()
         watchdog_s = watchdog_interval_s()
         next_watchdog = time.monotonic() if watchdog_s else float("inf")
@@ -251,6 +254,12 @@ class Agent:
             if self.guard is not None:
                 wake = min(wake, time.monotonic() + RELOAD_EVERY_S)
             wait = wake - time.monotonic()
+            if self.supervisor.wake_fd() != actor_ends:
+                if actor_ends is not None:
+                    poller.unregister(actor_ends)
+                actor_ends = self.supervisor.wake_fd()
+                if actor_ends is not None:
+                    poller.register(actor_ends, zmq.POLLIN)
             try:
                 # rounded up: a timeout rounded down wakes just before the deadline and then
                 # spins on poll(0) until it passes (~45 wasted polls a second when idle)
@@ -259,6 +268,8 @@ class Agent:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if actor_ends is not None and actor_ends in events:
+                self._child_exited = True  # the zygote told an end (read by the supervisor)
             if self._wake_r.fileno() in events:
                 with contextlib.suppress(OSError):
                     self._wake_r.recv(4096)

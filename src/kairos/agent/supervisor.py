@@ -2,9 +2,13 @@
 
 Every actor is ``sys.executable -m kairos.actors <state-dir>/actors/<name>/spec.json`` — never
 a shell, never anything else — in its own session (a Ctrl-C in a terminal does not reach it),
-with stdout and stderr appended to ``actor.log`` beside its spec.  A pid file beside them lets
-the next incarnation of an agent killed with SIGKILL find and stop the orphans it left.
-Nothing here blocks for long except ``stop``, which is bounded by its grace period.
+with stdout and stderr appended to ``actor.log`` beside its spec.  On Linux, an actor that
+keeps to the lean imports is forked from the agent's zygote, which has imported them already
+(kairos.agent.zygote: the same command, run in milliseconds instead of 0.3 s of imports);
+any other is exec'd, and so is every actor with ``actor_start: exec``.  A pid file beside
+them lets the next incarnation of an agent killed with SIGKILL find and stop the orphans it
+left.  Nothing here blocks for long except ``stop``, which is bounded by its grace period,
+and a spawn that waits for a zygote still importing (bounded by READY_WAIT_S).
 """
 
 from __future__ import annotations
@@ -26,7 +30,16 @@ from typing import Final
 import psutil
 
 from kairos import _log
+from kairos.actors._zygote import (
+    ACTOR_MODULE,
+    PARENT_ENV,
+    ForkRequest,
+    forkable,
+    is_actor_command,
+)
 from kairos.actors.spec import ActorProcessSpec
+from kairos.agent.config import EXEC, FORK
+from kairos.agent.zygote import ForkedActor, Zygote
 from kairos.control.commands.spawn import RESTARTED, STARTED, UNCHANGED
 from kairos.control.commands.status import BACKOFF, FAILED, RUNNING, STOPPED, ActorStatus
 from kairos.control.protocol import REFUSED
@@ -34,8 +47,6 @@ from kairos.errors import AgentError
 from kairos.timeouts import STOP_GRACE_S
 from kairos.topologies.model import RestartPolicy
 
-#: the only module an agent ever runs
-ACTOR_MODULE: Final = "kairos.actors"
 #: running this long without dying resets the backoff and the restart budget
 HEALTHY_AFTER_S: Final = 60.0
 MAX_LOG_BYTES: Final = 8 * 1024 * 1024
@@ -60,8 +71,11 @@ class ActorProcess:
     spec_hash: str
     policy: RestartPolicy
     directory: Path
+    #: whether the zygote may fork it (kairos.actors._zygote.forkable)
+    forkable: bool = False
     state: str = STOPPED
-    popen: subprocess.Popen | None = None
+    #: a Popen when exec'd, a ForkedActor (the same questions) when forked
+    process: subprocess.Popen | ForkedActor | None = None
     restarts: int = 0
     #: restarts since the actor last ran healthy; bounded by policy.max_restarts
     consecutive: int = 0
@@ -82,11 +96,11 @@ class ActorProcess:
         return self.directory / "pid"
 
     def snapshot(self, now: float) -> ActorStatus:
-        running = self.state == RUNNING and self.popen is not None
+        running = self.state == RUNNING and self.process is not None
         return ActorStatus(
             name=self.name,
             state=self.state,
-            pid=self.popen.pid if running and self.popen else None,
+            pid=self.process.pid if running and self.process else None,
             restarts=self.restarts,
             last_exit=self.last_exit,
             uptime_s=round(now - self.started_at, 3) if running else 0.0,
@@ -101,15 +115,40 @@ class ActorProcess:
 class Supervisor:
     """Owns every actor process of one agent."""
 
-    def __init__(self, state_dir: Path, clock_file: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        clock_file: Path,
+        python: str = sys.executable,
+        start: str = FORK,
+    ) -> None:
         # absolute: each actor runs with its own directory as cwd and is given its spec's path
         self.state_dir = state_dir.absolute()
         self.actors_dir = self.state_dir / "actors"
         self.actors_dir.mkdir(parents=True, exist_ok=True)
         self.clock_file = clock_file
         self.python = python
+        #: FORK where the platform allows it (Linux: a fork after NumPy's import is safe
+        #: there; macOS's system libraries are not), else EXEC
+        self.start = start if sys.platform.startswith("linux") else EXEC
+        self.zygote: Zygote | None = None
         self.actors: dict[str, ActorProcess] = {}
         self._log = _log.get("agent.supervisor")
+
+    def start_zygote(self) -> None:
+        """Start the zygote (with FORK), so that its imports run while the agent starts."""
+        if self.start != FORK or self.zygote is not None:
+            return
+        try:
+            self.zygote = Zygote(self.python)
+        except AgentError as exc:
+            self._log.error("actors will be exec'd", error=str(exc))
+
+    def wake_fd(self) -> int | None:
+        """A descriptor readable when an actor ended (the zygote's channel), if any: the
+        agent polls it, so a forked actor's end wakes it as SIGCHLD does for exec'd ones."""
+        zygote = self.zygote
+        return zygote.fileno() if zygote is not None and not zygote.closed else None
 
     # -- commands ------------------------------------------------------------------------
 
@@ -130,7 +169,11 @@ class Supervisor:
         work_dir.mkdir(parents=True, exist_ok=True)
         final = dataclasses.replace(spec, clock_file=str(self.clock_file), work_dir=str(work_dir))
         actor = ActorProcess(
-            name=name, spec_hash=received_hash, policy=spec.restart, directory=directory
+            name=name,
+            spec_hash=received_hash,
+            policy=spec.restart,
+            directory=directory,
+            forkable=forkable(spec.role, spec.adapter),
         )
         tmp = actor.spec_path.with_suffix(".tmp")
         tmp.write_text(final.to_json())
@@ -149,21 +192,25 @@ class Supervisor:
                 if name not in self.actors:
                     raise AgentError(f"no actor named {name!r} on this agent", code=REFUSED)
                 targets.append(self.actors[name])
-        live = [(a, a.popen) for a in targets if a.popen is not None and a.popen.poll() is None]
-        for _, popen in live:
+        live = [
+            (a, a.process) for a in targets if a.process is not None and a.process.poll() is None
+        ]
+        for _, process in live:
             with contextlib.suppress(ProcessLookupError):
-                popen.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        for actor, popen in live:
+        for actor, process in live:
             try:
-                popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self._log.warning("actor ignored SIGTERM, killing", actor=actor.name, pid=popen.pid)
-                popen.kill()
-                popen.wait(timeout=5)
+                self._log.warning(
+                    "actor ignored SIGTERM, killing", actor=actor.name, pid=process.pid
+                )
+                process.kill()
+                process.wait(timeout=5)
         for actor in targets:
-            if actor.popen is not None:
-                self._exited(actor, actor.popen.returncode)
+            if actor.process is not None:
+                self._exited(actor, actor.process.returncode)
             actor.state = STOPPED
         return [a.name for a in targets]
 
@@ -182,10 +229,12 @@ class Supervisor:
 
     def poll(self) -> None:
         """Reap exits, apply restart policies, start actors whose backoff is over."""
+        if self.zygote is not None and self.zygote.lost():
+            self._zygote_lost(self.zygote)
         now = time.monotonic()
         for actor in list(self.actors.values()):
-            if actor.state == RUNNING and actor.popen is not None:
-                code = actor.popen.poll()
+            if actor.state == RUNNING and actor.process is not None:
+                code = actor.process.poll()
                 if code is None:
                     if actor.consecutive and now - actor.started_at >= HEALTHY_AFTER_S:
                         actor.consecutive = 0
@@ -198,6 +247,9 @@ class Supervisor:
 
     def shutdown(self, grace_s: float = STOP_GRACE_S) -> None:
         self.stop(None, grace_s)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     def cleanup_orphans(self) -> list[int]:
         """Stop actors left running by an earlier incarnation of this agent (found by pid
@@ -223,10 +275,40 @@ class Supervisor:
 
     def _start(self, actor: ActorProcess) -> None:
         _rotate(actor.log_path)
+        process = self._fork(actor) or self._exec(actor)
+        actor.process = process
+        actor.state = RUNNING
+        actor.started_at = time.monotonic()
+        record = {"pid": process.pid, "spec": str(actor.spec_path)}
+        tmp = actor.pid_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, actor.pid_path)
+        self._log.info(
+            "actor started",
+            actor=actor.name,
+            pid=process.pid,
+            restarts=actor.restarts,
+            forked=isinstance(process, ForkedActor),
+        )
+
+    def _fork(self, actor: ActorProcess) -> ForkedActor | None:
+        """The actor forked by the zygote; None when it is exec'd instead (not forkable, no
+        zygote, one still importing after READY_WAIT_S, or one that failed: said)."""
+        zygote = self.zygote
+        if not actor.forkable or zygote is None or not zygote.wait_ready():
+            return None
+        request = ForkRequest(str(actor.spec_path), str(actor.log_path), str(actor.directory))
+        try:
+            return zygote.fork(request)
+        except AgentError as exc:
+            self._log.warning("exec'ing the actor instead", actor=actor.name, error=str(exc))
+            return None
+
+    def _exec(self, actor: ActorProcess) -> subprocess.Popen:
         argv = [self.python, "-m", ACTOR_MODULE, str(actor.spec_path)]
         with open(actor.log_path, "ab") as log:
             try:
-                popen = subprocess.Popen(
+                return subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -234,23 +316,31 @@ class Supervisor:
                     start_new_session=True,
                     close_fds=True,
                     cwd=actor.directory,
+                    env={**os.environ, PARENT_ENV: str(os.getpid())},
                 )
             except OSError as exc:
                 actor.state = FAILED
                 raise AgentError(f"cannot start actor {actor.name!r}: {exc}") from None
-        actor.popen = popen
-        actor.state = RUNNING
-        actor.started_at = time.monotonic()
-        record = {"pid": popen.pid, "spec": str(actor.spec_path)}
-        tmp = actor.pid_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, actor.pid_path)
-        self._log.info("actor started", actor=actor.name, pid=popen.pid, restarts=actor.restarts)
+
+    def _zygote_lost(self, zygote: Zygote) -> None:
+        """The zygote died: nothing can tell its actors' ends any more.  Stop those still
+        running (each still this actor: ForkedActor.running); their restart policies start
+        them again, from a new zygote."""
+        orphans = zygote.orphans()
+        self._log.error("the zygote died: stopping the actors it forked", actors=len(orphans))
+        zygote.close()
+        self.zygote = None
+        for child in orphans:
+            if child.running():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
+                child.returncode = -signal.SIGKILL
+        self.start_zygote()
 
     def _exited(self, actor: ActorProcess, code: int | None) -> None:
         actor.last_exit = code
         actor.pid_path.unlink(missing_ok=True)
-        actor.popen = None
+        actor.process = None
 
     def _after_exit(self, actor: ActorProcess, code: int, now: float) -> None:
         policy = actor.policy
@@ -284,10 +374,9 @@ def _orphan(pid_path: Path) -> psutil.Process | None:
         cmdline = proc.cmdline()
     except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         return None
-    if proc.pid == os.getpid() or len(cmdline) < 4:
+    if proc.pid == os.getpid():
         return None
-    is_actor = cmdline[-3:] == ["-m", ACTOR_MODULE, spec]
-    return proc if is_actor else None
+    return proc if is_actor_command(cmdline, spec) else None
 
 
 def _rotate(path: Path) -> None:

@@ -4,6 +4,10 @@
   RSS, and CPU % averaged over the whole measuring interval (psutil CPU times ÷ wall time);
 * actors: the ``rss_bytes`` each actor of ``topologies/demo.yaml`` reports in its witness,
   the largest of each role, read after the demo ran for a few seconds;
+* what the demo costs the machine, from each process's ``/proc/PID/smaps_rollup`` at the
+  same moment: per role the largest USS (memory only that actor holds: what one more actor
+  of the role costs), and the PSS of the agent, its zygote and the actors summed (each
+  shared page divided among the processes that map it), with the zygote's own RSS;
 * launch: from starting ``kairos launch`` on the demo (a copy with free ports) until every
   sensor, engine and sync published its first message on its main stream (the sync waits
   for its outputs to subscribe first, so this includes them), and until every actor,
@@ -17,9 +21,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from kairos.actors._zygote import ACTOR_COMMAND, ZYGOTE_MODULE
 from kairos.meshtime import MeshClock
 from kairos.ports import free_port_range
 from kairos.registry import ROLES
@@ -61,6 +67,31 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
                 target="≤ 32 MB",
             )
         )
+    for role in (r for r in ROLES if r in launch.uss_by_role):
+        rows.append(
+            metric(
+                f"{role} actor USS",
+                launch.uss_by_role[role] / MB,
+                "MB",
+                note="memory only this actor holds: what one more costs",
+            )
+        )
+    rows.append(
+        metric(
+            "demo PSS: agent, zygote and actors",
+            None if launch.pss is None else launch.pss / MB,
+            "MB",
+            note=f"{launch.processes} processes",
+        )
+    )
+    rows.append(
+        metric(
+            "zygote RSS",
+            None if launch.zygote_rss is None else launch.zygote_rss / MB,
+            "MB",
+            note="none: the actors were exec'd" if launch.zygote_rss is None else None,
+        )
+    )
     rows.append(
         metric(
             "demo launch → every actor publishing",
@@ -112,6 +143,10 @@ class _Launch:
         self.streams_s: float | None = None
         self.witness_s: float | None = None
         self.rss_by_role: dict[str, int] = {}
+        self.uss_by_role: dict[str, int] = {}
+        self.pss: int | None = None
+        self.processes = 0
+        self.zygote_rss: int | None = None
         #: the roles the demo runs (a relay is not among them: `kairos bench relay` runs one)
         self.roles: tuple[str, ...] = ()
 
@@ -166,10 +201,39 @@ def _demo_launch(work: Path, settle_s: float) -> _Launch:
             role = topology.actors[name].role
             rss = max(w.rss_bytes for w in history)
             result.rss_by_role[role] = max(result.rss_by_role.get(role, 0), rss)
+        _shared_memory(group.procs["launch"].pid, topology, result)
         status = group.stop(["launch"], timeout=15.0)
     if status.get("launch") != 0:
         raise BenchmarkError(f"kairos launch exited with status {status.get('launch')}")
     return result
+
+
+def _shared_memory(launcher_pid: int, topology: Any, result: _Launch) -> None:
+    """The demo's USS by role, its processes' PSS summed and the zygote's RSS (every
+    process the launcher started, at once)."""
+    try:
+        processes = psutil.Process(launcher_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    pss = found = 0
+    for proc in processes:
+        try:
+            cmdline = " ".join(proc.cmdline())
+            memory = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found += 1
+        pss += int(getattr(memory, "pss", 0))
+        if ZYGOTE_MODULE in cmdline:
+            result.zygote_rss = int(memory.rss)
+        elif f" {ACTOR_COMMAND} " in cmdline:
+            name = Path(cmdline.rsplit(" ", 1)[-1]).parent.name
+            actor = topology.actors.get(name)
+            if actor is not None:
+                uss = int(memory.uss)
+                result.uss_by_role[actor.role] = max(result.uss_by_role.get(actor.role, 0), uss)
+    if found and sys.platform.startswith("linux"):
+        result.pss, result.processes = pss, found
 
 
 if __name__ == "__main__":  # python -m kairos.tools.benchmarks.footprint [--quick]
