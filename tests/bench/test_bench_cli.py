@@ -94,6 +94,14 @@ def test_footprint_quick_json(tmp_path) -> None:
     for role in ("sensor", "engine", "sync", "output"):
         assert 5 < rows[f"{role} actor RSS"]["value"] < 1000
     assert "relay actor RSS" not in rows  # the demo runs no relay: no empty row for it
+    # forked from the agent's zygote (Linux): most of an actor's pages are shared with it
+    zygote = rows["zygote RSS"]["value"]
+    assert 5 < zygote < 1000 and 5 < rows["idle agent's zygote RSS"]["value"] < 1000
+    for role in ("sensor", "engine", "sync", "output"):
+        assert 0 < rows[f"{role} actor USS"]["value"] < rows[f"{role} actor RSS"]["value"]
+    pss = rows["demo PSS: agent, zygote and actors"]
+    assert pss["note"] == "10 processes"  # the local agent, its zygote, the demo's 8 actors
+    assert zygote < pss["value"] < 10 * 1000
     launch = rows["demo launch → every actor publishing"]["value"]
     assert 0 < launch <= rows["demo launch → every actor's first witness"]["value"] + 0.5
 

@@ -2,6 +2,8 @@
 
 * idle agent: ``kairos agent run`` with no actors, once it wrote its ready file and settled:
   RSS, and CPU % averaged over the whole measuring interval (psutil CPU times ÷ wall time);
+  and beside it the RSS of its zygote, the process it forks actors from (Linux), which an
+  idle agent holds too;
 * actors: the ``rss_bytes`` each actor of ``topologies/demo.yaml`` reports in its witness,
   the largest of each role, read after the demo ran for a few seconds;
 * what the demo costs the machine, from each process's ``/proc/PID/smaps_rollup`` at the
@@ -50,12 +52,18 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="kairos-bench-footprint-") as tmp:
         work = Path(tmp)
         say(f"footprint: idle agent for {idle_s:g} s")
-        rss, cpu = _idle_agent(work / "agent", idle_s)
+        rss, cpu, zygote = _idle_agent(work / "agent", idle_s)
         say("footprint: launching the demo topology")
         launch = _demo_launch(work / "demo", settle_s=3.0 if quick else 5.0)
     rows = [
         metric("idle agent RSS", rss / MB, "MB", target="≤ 25 MB"),
         metric("idle agent CPU", cpu, "%", target="≤ 0.3 %"),
+        metric(
+            "idle agent's zygote RSS",
+            None if zygote is None else zygote / MB,
+            "MB",
+            note="no zygote: actors are exec'd here" if zygote is None else None,
+        ),
     ]
     for role in (r for r in ROLES if r in launch.roles):
         value = launch.rss_by_role.get(role)
@@ -109,7 +117,7 @@ def _kairos(*args: str) -> list[str]:
     return [sys.executable, "-m", "kairos.tools.cli", *args]
 
 
-def _idle_agent(work: Path, idle_s: float) -> tuple[int, float]:
+def _idle_agent(work: Path, idle_s: float) -> tuple[int, float, int | None]:
     ready = work / "ready"
     with ProcessGroup(work) as group:
         proc = group.start(
@@ -133,9 +141,11 @@ def _idle_agent(work: Path, idle_s: float) -> tuple[int, float]:
         after = agent.cpu_times()
         elapsed = time.monotonic() - started
         rss = int(agent.memory_info().rss)
+        zygotes = [p for p in agent.children() if ZYGOTE_MODULE in " ".join(p.cmdline())]
+        zygote = int(zygotes[0].memory_info().rss) if zygotes else None
         group.check_alive()
     busy = (after.user - before.user) + (after.system - before.system)
-    return rss, 100.0 * busy / elapsed
+    return rss, 100.0 * busy / elapsed, zygote
 
 
 class _Launch:
