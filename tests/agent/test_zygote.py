@@ -76,9 +76,11 @@ def test_a_forked_actor_killed_is_told_and_restarted_forked(
     assert psutil.Process(status.pid).parent().pid == zygote.pid
 
 
-def test_a_killed_zygote_s_actors_are_stopped_and_restarted_from_a_new_one(
+def test_a_zygote_killed_soon_after_its_start_leaves_its_actors_restarted_exec_d(
     agent, client, sensor_spec, status_of, wait
 ) -> None:
+    """A zygote that dies within a minute of its start is not started again (its imports
+    cost what an actor's do): its actors are stopped and restarted exec'd."""
     pids = [client.call(Spawn(sensor_spec(name=n))).pid for n in ("a", "b")]
     zygote = psutil.Process(pids[0]).parent()
     zygote.kill()
@@ -91,10 +93,39 @@ def test_a_killed_zygote_s_actors_are_stopped_and_restarted_from_a_new_one(
     statuses = wait(restarted, 15, step_s=0.05)
     assert not any(_alive(p) for p in pids)
     assert all(s.last_exit == -signal.SIGKILL for s in statuses)
-    parents = {psutil.Process(s.pid).parent() for s in statuses}
-    (new_zygote,) = parents
-    assert _is_zygote(new_zygote) and new_zygote.pid != zygote.pid
-    assert "the zygote died" in agent.log_path.read_text()
+    assert {psutil.Process(s.pid).parent().pid for s in statuses} == {agent.proc.pid}
+    assert not any(_is_zygote(p) for p in psutil.Process(agent.proc.pid).children())
+    assert "every actor exec'd from now on" in agent.log_path.read_text()
+
+
+def test_a_zygote_that_served_a_while_is_replaced_and_its_actors_restarted(
+    tmp_path, sensor_spec, wait
+) -> None:
+    """In-process supervisor, real zygote and actors: one that lived past HEALTHY_AFTER_S
+    dies; its actors are stopped and restarted by a new zygote."""
+    from kairos.agent.supervisor import HEALTHY_AFTER_S, Supervisor
+
+    supervisor = Supervisor(tmp_path / "state", tmp_path / "clock.json")
+    try:
+        supervisor.start_zygote()
+        supervisor.spawn(sensor_spec(policy="always"), "hash")
+        actor = supervisor.actors["osc"]
+        first = actor.process.pid
+        old = supervisor.zygote
+        old.started_at -= HEALTHY_AFTER_S  # as if it had served a minute
+        old.process.kill()
+
+        def replaced():
+            supervisor.poll()
+            process = actor.process
+            return process is not None and process.pid != first and actor.state == "running"
+
+        wait(replaced, 15, step_s=0.05)
+        assert supervisor.zygote is not None and supervisor.zygote is not old
+        assert actor.last_exit == -signal.SIGKILL and not _alive(first)
+        assert psutil.Process(actor.process.pid).parent().pid == supervisor.zygote.process.pid
+    finally:
+        supervisor.shutdown()
 
 
 def test_a_service_manager_s_sigterm_to_every_process_stops_actors_cleanly(

@@ -325,9 +325,10 @@ class Supervisor:
     def _zygote_lost(self, zygote: Zygote) -> None:
         """The zygote died: nothing can tell its actors' ends any more.  Stop those still
         running (each still this actor: ForkedActor.running); their restart policies start
-        them again, from a new zygote."""
+        them again, from a new zygote, unless this one never became ready or died within
+        HEALTHY_AFTER_S of its start: then every actor is exec'd from now on, rather than a
+        zygote started again and again (its imports cost what an actor's do)."""
         orphans = zygote.orphans()
-        self._log.error("the zygote died: stopping the actors it forked", actors=len(orphans))
         zygote.close()
         self.zygote = None
         for child in orphans:
@@ -335,7 +336,19 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGKILL)
                 child.returncode = -signal.SIGKILL
-        self.start_zygote()
+        lived_s = time.monotonic() - zygote.started_at
+        again = zygote.ready and lived_s >= HEALTHY_AFTER_S
+        self._log.error(
+            "the zygote died: stopped the actors it forked",
+            actors=len(orphans),
+            code=zygote.process.returncode,
+            lived_s=round(lived_s, 3),
+            then="a new zygote" if again else "every actor exec'd from now on",
+        )
+        if again:
+            self.start_zygote()
+        else:
+            self.start = EXEC
 
     def _exited(self, actor: ActorProcess, code: int | None) -> None:
         actor.last_exit = code

@@ -9,12 +9,12 @@ answers what the supervisor asks of a :class:`subprocess.Popen` (``pid``, ``poll
 ``wait``, ``send_signal``, ``kill``, ``returncode``), so the supervisor handles both kinds
 alike; the zygote, their parent, reaps them and tells their exit status.
 
-The zygote ignores SIGTERM and SIGINT (a service manager's stop signals every process of
+The zygote blocks SIGTERM and SIGINT (a service manager's stop signals every process of
 the agent's unit at once; the agent stops its actors, then closes the channel, which ends
 the zygote).  If it dies all the same (SIGKILL, the OOM killer), the actors it forked lose
 the parent that would tell their end: the supervisor then stops them and its restart
-policies start them again, from a new zygote; an actor whose end nobody saw is reported
-with exit status :data:`LOST_EXIT`.
+policies start them again (from a new zygote, or exec'd: Supervisor._zygote_lost); an
+actor whose end nobody saw is reported with exit status :data:`LOST_EXIT`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from kairos.actors._zygote import (
 )
 from kairos.errors import AgentError
 
-#: how long after the zygote was started a spawn may wait for its imports (0.4-0.6 s on the
-#: machine of docs/performance.md); an actor that would wait longer is exec'd
+#: how long after the zygote was started a spawn may wait for its imports (0.22-0.31 s on
+#: the machine of docs/performance.md); an actor that would wait longer is exec'd
 READY_WAIT_S: Final = 3.0
 #: a fork request's answer: the zygote forks within milliseconds once ready
 ANSWER_WAIT_S: Final = 5.0
@@ -102,9 +102,6 @@ class ForkedActor:
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
