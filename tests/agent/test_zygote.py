@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -238,3 +239,23 @@ def test_an_actor_whose_agent_dies_while_it_starts_stops_too(
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_zygote_that_cannot_start_is_not_started_again(tmp_path, sensor_spec) -> None:
+    """A broken install (here: an interpreter that exits at once) must not restart its
+    zygote on every supervision pass: its actors are exec'd, and that is said once."""
+    from kairos.agent.config import EXEC
+    from kairos.agent.supervisor import Supervisor
+
+    supervisor = Supervisor(tmp_path / "state", tmp_path / "clock.json", python="/bin/false")
+    try:
+        supervisor.start_zygote()
+        zygote = supervisor.zygote
+        assert zygote is not None and not zygote.wait_ready()  # it exited instead
+        supervisor.spawn(sensor_spec(policy="never"), "hash")  # exec'd (and fails: /bin/false)
+        assert isinstance(supervisor.actors["osc"].process, subprocess.Popen)
+        for _ in range(5):
+            supervisor.poll()
+        assert supervisor.zygote is None and supervisor.start == EXEC
+    finally:
+        supervisor.shutdown()
