@@ -259,3 +259,21 @@ def test_a_zygote_that_cannot_start_is_not_started_again(tmp_path, sensor_spec) 
         assert supervisor.zygote is None and supervisor.start == EXEC
     finally:
         supervisor.shutdown()
+
+
+def test_the_zygote_outlives_stop_signals_and_still_forks(
+    agent, client, sensor_spec, status_of, wait
+) -> None:
+    """SIGTERM and SIGINT are the agent's to act on; until its first fork the zygote has
+    other threads (NumPy's BLAS), any of which a process-directed signal may reach: none may
+    end it."""
+    wait(lambda: "zygote ready" in agent.log_path.read_text(), 15)
+    (zygote,) = [p for p in psutil.Process(agent.proc.pid).children() if _is_zygote(p)]
+    assert len(os.listdir(f"/proc/{zygote.pid}/task")) > 1  # the threads this is about
+    for _ in range(3):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            os.kill(zygote.pid, sig)
+    first = client.call(Spawn(sensor_spec(name="a"))).pid
+    assert _alive(zygote.pid) and psutil.Process(first).parent().pid == zygote.pid
+    wait(lambda: any("started" in x for x in client.call(Logs("a", lines=20)).lines), 15)
+    assert status_of(client, "a").state == "running"

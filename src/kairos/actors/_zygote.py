@@ -164,6 +164,17 @@ def serve(channel_fd: int) -> int:
 
     from kairos._lean import keep_actor_lean
 
+    # a Ctrl-C, or the SIGTERM a service manager sends every process of the agent's unit at
+    # once, is for the agent: it stops its actors (whose ends only we can tell it), then
+    # closes the channel, which ends us.  Ignored, for every thread (NumPy's BLAS starts
+    # some at its import, below, and a process's signal goes to any thread that does not
+    # block it), and blocked in this one, the thread that forks: a signal sent to a child
+    # before it has set its own handlers then waits for it, instead of being lost, and ends
+    # it as it would end an exec'd actor still importing.  From the start: the imports
+    # take 0.2-0.3 s here, seconds on a Pi Zero
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     keep_actor_lean("engine", None)  # what every forkable actor keeps to: no rich, no TLS
     for name in PRELOAD:
         importlib.import_module(name)
@@ -178,12 +189,6 @@ def serve(channel_fd: int) -> int:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD reaches wake_w
-    # a Ctrl-C, or the SIGTERM a service manager sends every process of the agent's unit at
-    # once, is for the agent: it stops its actors (whose ends only we can tell it), then
-    # closes the channel, which ends us.  Blocked, not ignored: a child inherits the mask
-    # and unblocks them once its handlers are the default again, so one sent to it right
-    # after the fork still ends it, as it would end an exec'd actor still importing
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     if not _say(channel, Ready(os.getpid())):
         return 0
     while True:
@@ -284,6 +289,9 @@ def _child(request: ForkRequest, log: int, channel: Any, fds: tuple[int, ...], p
 
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # what a fresh interpreter has, then unblocked: one that waited ends it now
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     channel.close()
     for fd in fds:
