@@ -9,7 +9,7 @@ answers what the supervisor asks of a :class:`subprocess.Popen` (``pid``, ``poll
 ``wait``, ``send_signal``, ``kill``, ``returncode``), so the supervisor handles both kinds
 alike; the zygote, their parent, reaps them and tells their exit status.
 
-The zygote blocks SIGTERM and SIGINT (a service manager's stop signals every process of
+The zygote ignores SIGTERM and SIGINT (a service manager's stop signals every process of
 the agent's unit at once; the agent stops its actors, then closes the channel, which ends
 the zygote).  If it dies all the same (SIGKILL, the OOM killer), the actors it forked lose
 the parent that would tell their end: the supervisor then stops them and its restart
