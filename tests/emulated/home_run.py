@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 import zmq
+from meshtime.fakeclock import episode_problems
 
 from kairos import wire
 from kairos.clocksync import ClockEstimate, MeshOffsets
@@ -35,27 +36,15 @@ HOME = Path(__file__).resolve().parents[2] / "topologies" / "home.yaml"
 KITCHEN_SHIFT_NS = -2_345_678
 #: how long every actor must have published before the run counts as started
 READY_TIMEOUT_S = 60.0
-#: a 99 % uncertainty may miss one estimate in a hundred, so a run's ~35 estimates may
-#: miss once; the 99 % itself is asserted over the pooled recorded runs
-#: (tests/meshtime/test_replay.py: 818 corrections on the emulated links, none missed).  CI
-#: once saw a young estimator's 35.4 µs error against its 31.5 µs uncertainty here.
-MISSES_PER_RUN = 1
-#: an error beyond twice the uncertainty (over 5 standard uncertainties) is a wrong
-#: model, never chance
-MISS_BOUND = 2.0
 
 
 def coverage_problems(estimates: list[ClockEstimate], truth: float) -> list[str]:
-    """What breaks the per-run coverage rule above (empty: nothing), each miss with figures."""
-    misses = [e for e in estimates if not e.contains(truth)]
-    problems = [
-        f"error {e.offset_ns - truth:+.0f} ns, uncertainty {e.uncertainty_ns} ns" for e in misses
-    ]
-    if len(misses) <= MISSES_PER_RUN and all(
-        abs(e.offset_ns - truth) <= MISS_BOUND * e.uncertainty_ns for e in misses
-    ):
-        return []
-    return problems
+    """What breaks the per-run coverage rule (``meshtime.fakeclock.episode_problems``: one
+    episode of misses, each within twice its uncertainty) for one device's estimates, one
+    per round in order (empty: nothing)."""
+    return episode_problems(
+        (k, e.offset_ns - truth, e.uncertainty_ns) for k, e in enumerate(estimates)
+    )
 
 
 @dataclass

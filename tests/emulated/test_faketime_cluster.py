@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zmq
 from emulated.home_run import needs_root_reason
-from meshtime.fakeclock import CASES, Tally, record_probes
+from meshtime.fakeclock import CASES, Tally, episode_problems, record_probes
 from meshtime.fakeclock import skip_reason as faketime_missing
 
 from kairos import wire
@@ -107,11 +107,13 @@ def test_offsets_injected_by_libfaketime_are_estimated_across_the_emulated_links
         assert figures["n"] >= 2 * 20, figures
         assert tally.figures(only_fitted=True)["n"] >= figures["n"] // 2, figures
         assert figures["p95_us"] * 1e3 <= P95_NS, figures
-        # ~75 corrections: a few misses in one run are chance, not a fault.  The issue's
-        # 99 % and 5× are asserted over the pooled recorded runs (tests/meshtime/
-        # test_replay.py: 100 %, 4.8×); one run's ratio came out at 3.2–6.6×
-        # (docs/meshtime.md), so it is printed, not asserted
-        assert figures["coverage"] >= 0.95, figures
+        # ~75 corrections whose misses come in episodes: one is chance, not a fault
+        # (episode_problems).  The 99 % and 5× are asserted over the pooled
+        # recorded runs (tests/meshtime/test_replay.py: 100 %, 4.6×); one run's ratio came
+        # out at 3.2–6.6× (docs/meshtime.md), so it is printed, not asserted
+        pairs = zip(tally.errors, tally.uncertainties, strict=True)  # FAKED per round
+        problems = episode_problems((k // len(FAKED), e, u) for k, (e, u) in enumerate(pairs))
+        assert not problems, (figures, problems)
         # its stamps were on mesh time from the first: never ahead of the true time they
         # arrived at by more than the uncertainty, never seconds behind
         u = max(e.uncertainty_ns for offsets in rounds for e in offsets.offsets.values())
