@@ -49,23 +49,13 @@ from kairos.records import EVENTS_STREAM, EngineStats, Event
 from kairos.topologies.model import Encoding
 from kairos.wire import Message
 
-ENGINE_FIELDS = (
-    "phase_fast",
-    "coherence_fast",
-    "resonance_fast",
-    "collapsed_fast",
-    "phase_slow",
-    "coherence_slow",
-    "resonance_slow",
-    "collapsed_slow",
-    "tsync_re",
-    "tsync_im",
-    "delta",
-    "resonance_pair",
-    "collapsed_pair",
-)
-WINDOWS = ("fast", "slow")
-#: what one pass found for a window: (window, rows where its state changed, collapsed, values)
+#: an engine row's columns and windows: the kernels' (kairos.kernels.node_step)
+ENGINE_FIELDS = kernels.NODE_COLUMNS
+WINDOWS = kernels.NODE_WINDOWS
+#: the node's collapse flags (each window's, then the pair's) and where a row carries each
+COLLAPSE_FLAGS = kernels.COLLAPSE_FLAGS
+COLUMN = {name: i for i, name in enumerate(ENGINE_FIELDS)}
+#: what one pass found for a flag: (flag, rows where it changed, its column, the resonances)
 _Changes = tuple[str, np.ndarray, np.ndarray, np.ndarray]
 #: an input silent this long (and at least 3 of its message periods) no longer holds others back
 MIN_STALE_S = 1.0
@@ -97,6 +87,21 @@ class _WindowState:
     t: complex = 0j
     e: float = 0.0
     e_lag: float = 0.0
+
+    def states(self) -> kernels.WindowStates:
+        return kernels.WindowStates(self.integrate, self.resonance)
+
+    def advance(self, states: kernels.WindowStates) -> None:
+        """Take the states a kernel pass left; its latest contributions are theirs."""
+        self.integrate, self.resonance = states
+        if states.integrate is not None:
+            self.s, self.m = states.integrate.s, states.integrate.m
+        if states.resonance is not None:
+            self.t, self.e, self.e_lag = (
+                states.resonance.t,
+                states.resonance.e,
+                states.resonance.e_lag,
+            )
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -405,50 +410,31 @@ class Engine(Actor):
             times = np.concatenate([t for t, _ in pieces])
             z = np.concatenate([z for _, z in pieces])
         others = [s for s in self.inputs.values() if s is not source]
-        columns: dict[str, np.ndarray] = {}
-        pooled_t: dict[str, np.ndarray] = {}
-        pooled_e: dict[str, np.ndarray] = {}
-        pooled_e_lag: dict[str, np.ndarray] = {}
-        changed: list[_Changes] = []
-        for window in WINDOWS:
-            own = source.windows[window]
-            tau = self.taus[window]
-            s, m, _c, own.integrate = kernels.integrate(times, z, tau, own.integrate)
-            t, e, e_lag, _r, own.resonance = kernels.resonance(
-                times, z, tau, self.spec.omega_hz, self.spec.lag, own.resonance
-            )
-            own.s, own.m, own.t, own.e, own.e_lag = s[-1], m[-1], t[-1], e[-1], e_lag[-1]
-            if others:  # the node pools its inputs: theirs as they last stood
-                s = s + sum(o.windows[window].s for o in others)
-                m = m + sum(o.windows[window].m for o in others)
-                t = t + sum(o.windows[window].t for o in others)
-                e = e + sum(o.windows[window].e for o in others)
-                e_lag = e_lag + sum(o.windows[window].e_lag for o in others)
-            resonance = _ratio(np.abs(t) ** 2, e * e_lag)
-            collapsed, changes, self.collapsed[window] = kernels.collapse(
-                resonance, self.threshold, self.hysteresis, self.collapsed[window]
-            )
-            columns[f"phase_{window}"] = np.angle(s)
-            columns[f"coherence_{window}"] = _ratio(np.abs(s), m)
-            columns[f"resonance_{window}"] = resonance
-            columns[f"collapsed_{window}"] = collapsed.astype(np.float64)
-            pooled_t[window], pooled_e[window], pooled_e_lag[window] = t, e, e_lag
-            changed.append((window, changes, collapsed, resonance))
-        t_sum = pooled_t["fast"] + pooled_t["slow"]
-        pair = _ratio(
-            np.abs(t_sum) ** 2,
-            (pooled_e["fast"] + pooled_e["slow"]) * (pooled_e_lag["fast"] + pooled_e_lag["slow"]),
+        step = kernels.node_step(
+            times,
+            z,
+            (self.taus["fast"], self.taus["slow"]),
+            self.spec.omega_hz,
+            self.spec.lag,
+            (source.windows["fast"].states(), source.windows["slow"].states()),
+            (_pooled(others, "fast"), _pooled(others, "slow")) if others else None,
+            self.threshold,
+            self.hysteresis,
+            (self.collapsed["fast"], self.collapsed["slow"], self.collapsed["pair"]),
         )
-        collapsed, changes, self.collapsed["pair"] = kernels.collapse(
-            pair, self.threshold, self.hysteresis, self.collapsed["pair"]
-        )
-        columns["tsync_re"] = t_sum.real / 2
-        columns["tsync_im"] = t_sum.imag / 2
-        columns["delta"] = np.abs(np.abs(pooled_t["slow"]) - np.abs(pooled_t["fast"]))
-        columns["resonance_pair"] = pair
-        columns["collapsed_pair"] = collapsed.astype(np.float64)
-        changed.append(("pair", changes, collapsed, pair))
-        rows = np.column_stack([columns[name] for name in ENGINE_FIELDS])
+        for window, states in zip(WINDOWS, step.windows, strict=True):
+            source.windows[window].advance(states)
+        self.collapsed.update(zip(COLLAPSE_FLAGS, step.collapsed, strict=True))
+        rows = step.rows
+        changed = [
+            (
+                flag,
+                changes,
+                rows[:, COLUMN[f"collapsed_{flag}"]],
+                rows[:, COLUMN[f"resonance_{flag}"]],
+            )
+            for flag, changes in zip(COLLAPSE_FLAGS, step.changes, strict=True)
+        ]
         self.rows_out += len(rows)
         if len(pieces) == 1:
             return [Outgoing("", times, rows, ENGINE_FIELDS), *self._events(changed, times)]
@@ -530,8 +516,13 @@ def _first_time(message: Message) -> int:
     return int(message.times[0]) if len(message.times) else message.sent_ns
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0, clamped to [0, 1]."""
-    out = np.zeros(numerator.shape)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out.clip(0.0, 1.0, out=out)
+def _pooled(others: list[_InputState], window: str) -> kernels.Pooled:
+    """What ``others`` add to ``window``, each as it last stood."""
+    states = [o.windows[window] for o in others]
+    return kernels.Pooled(
+        sum(w.s for w in states),
+        sum(w.m for w in states),
+        sum(w.t for w in states),
+        sum(w.e for w in states),
+        sum(w.e_lag for w in states),
+    )

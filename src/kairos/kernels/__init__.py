@@ -14,7 +14,18 @@ import os
 from types import ModuleType
 
 from kairos.kernels._checks import KernelError
-from kairos.kernels._state import IntegrateState, KuramotoState, LockinState, ResonanceState
+from kairos.kernels._state import (
+    COLLAPSE_FLAGS,
+    NODE_COLUMNS,
+    NODE_WINDOWS,
+    IntegrateState,
+    KuramotoState,
+    LockinState,
+    NodeStep,
+    Pooled,
+    ResonanceState,
+    WindowStates,
+)
 
 ENV_VAR = "KAIROS_KERNELS"
 _CHOICES = ("auto", "compiled", "reference")
@@ -53,6 +64,7 @@ integrate = _backend.integrate
 resonance = _backend.resonance
 collapse = _backend.collapse
 mesh = _backend.mesh
+node_step = _backend.node_step
 kuramoto = _backend.kuramoto
 wrap_phase = _backend.wrap_phase
 nodes_take = _backend.nodes_take
@@ -61,17 +73,24 @@ nodes_stale = _backend.nodes_stale
 __all__ = [
     "BACKEND",
     "BACKEND_REASON",
+    "COLLAPSE_FLAGS",
+    "NODE_COLUMNS",
+    "NODE_WINDOWS",
     "IntegrateState",
     "KernelError",
     "KuramotoState",
     "LockinState",
+    "NodeStep",
+    "Pooled",
     "ResonanceState",
+    "WindowStates",
     "carrier_cycles",
     "collapse",
     "integrate",
     "kuramoto",
     "lockin",
     "mesh",
+    "node_step",
     "nodes_stale",
     "nodes_take",
     "resonance",

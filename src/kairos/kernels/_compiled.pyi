@@ -5,7 +5,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kairos.kernels._state import IntegrateState, KuramotoState, LockinState, ResonanceState
+from kairos.kernels._state import (
+    IntegrateState,
+    KuramotoState,
+    LockinState,
+    NodeStep,
+    Pooled,
+    ResonanceState,
+    WindowStates,
+)
 
 _Times = npt.ArrayLike
 _F8 = npt.NDArray[np.float64]
@@ -39,6 +47,18 @@ def resonance(
 def collapse(
     r: npt.ArrayLike, threshold: float, hysteresis: float, state: bool = False
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], bool]: ...
+def node_step(
+    times_ns: _Times,
+    z: npt.ArrayLike,
+    taus: tuple[float, float],
+    omega_hz: float,
+    lag: int,
+    windows: tuple[WindowStates, WindowStates],
+    others: tuple[Pooled, Pooled] | None,
+    threshold: float,
+    hysteresis: float,
+    collapsed: tuple[bool, bool, bool],
+) -> NodeStep: ...
 def mesh(
     coherence: npt.ArrayLike, phase: npt.ArrayLike, weight: npt.ArrayLike
 ) -> tuple[complex, float, float, float, _F8]: ...

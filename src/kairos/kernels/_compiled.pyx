@@ -31,10 +31,13 @@ from kairos.kernels._checks import (
     positive,
 )
 from kairos.kernels._state import (
+    NODE_COLUMNS,
     IntegrateState,
     KuramotoState,
     LockinState,
+    NodeStep,
     ResonanceState,
+    WindowStates,
 )
 
 cdef double PI = 3.141592653589793
@@ -478,6 +481,153 @@ def collapse(r, double threshold, double hysteresis, state=False):
                 ix[j] = k
                 j += 1
     return out, index, bool(on)
+
+
+# where node_step writes each column of a row (NODE_COLUMNS is the one list of them)
+cdef Py_ssize_t NCOLUMNS = len(NODE_COLUMNS)
+cdef Py_ssize_t[2] COL_PHASE, COL_COHERENCE, COL_RESONANCE, COL_COLLAPSED
+for _w, _window in enumerate(("fast", "slow")):
+    COL_PHASE[_w] = NODE_COLUMNS.index(f"phase_{_window}")
+    COL_COHERENCE[_w] = NODE_COLUMNS.index(f"coherence_{_window}")
+    COL_RESONANCE[_w] = NODE_COLUMNS.index(f"resonance_{_window}")
+    COL_COLLAPSED[_w] = NODE_COLUMNS.index(f"collapsed_{_window}")
+cdef Py_ssize_t COL_TSYNC_RE = NODE_COLUMNS.index("tsync_re")
+cdef Py_ssize_t COL_TSYNC_IM = NODE_COLUMNS.index("tsync_im")
+cdef Py_ssize_t COL_DELTA = NODE_COLUMNS.index("delta")
+cdef Py_ssize_t COL_RESONANCE_PAIR = NODE_COLUMNS.index("resonance_pair")
+cdef Py_ssize_t COL_COLLAPSED_PAIR = NODE_COLUMNS.index("collapsed_pair")
+
+
+cdef inline double _ratio(double numerator, double denominator) noexcept nogil:
+    # as the reference's _ratio: 0 unless the denominator is > 0, clamped to [0, 1]
+    cdef double r
+    if not denominator > 0.0:
+        return 0.0
+    r = numerator / denominator
+    if r > 1.0:
+        return 1.0
+    if r < 0.0:
+        return 0.0
+    return r
+
+
+cdef inline bint _flag(bint on, double r, double threshold, double low) noexcept nogil:
+    # one step of collapse(): enter at r >= threshold, leave at r < threshold - hysteresis
+    if on:
+        return not r < low
+    return r >= threshold
+
+
+def node_step(times_ns, z, taus, double omega_hz, lag, windows, others, double threshold,
+              double hysteresis, collapsed):
+    """One input's phasors through both windows of its node: the node's rows and events
+    (the reference's ``node_step`` says what each column is)."""
+    cdef const int64_t[::1] t = _times(times_ns)
+    cdef const double complex[::1] zv = _complex(z, "z")
+    cdef Py_ssize_t n = t.shape[0], k, w, j
+    _same(n, zv.shape[0], "times_ns and z")
+    cdef double low = threshold - check_hysteresis(hysteresis)
+    # each window's own running means and resonance, from the kernels above
+    cdef double* sp[2]
+    cdef double* mp[2]
+    cdef double* tp[2]
+    cdef double* ep[2]
+    cdef double* e1p[2]
+    cdef double complex[::1] sv, tv
+    cdef double[::1] mv, ev, e1v
+    keep = []
+    states = []
+    for w in range(2):
+        s_w, m_w, _c, integrate_state = integrate(times_ns, z, taus[w], windows[w].integrate)
+        t_w, e_w, e1_w, _r, resonance_state = resonance(
+            times_ns, z, taus[w], omega_hz, lag, windows[w].resonance
+        )
+        states.append(_new_tuple(WindowStates, (integrate_state, resonance_state)))
+        keep.append((s_w, m_w, t_w, e_w, e1_w))
+        sv, mv, tv, ev, e1v = s_w, m_w, t_w, e_w, e1_w
+        sp[w] = _dptr(sv)
+        tp[w] = _dptr(tv)
+        mp[w] = &mv[0] if n else NULL
+        ep[w] = &ev[0] if n else NULL
+        e1p[w] = &e1v[0] if n else NULL
+    # what the node's other inputs add (nothing at all for a node of one input)
+    cdef bint pool = others is not None
+    cdef double[2] o_sr, o_si, o_m, o_tr, o_ti, o_e, o_e1
+    cdef double complex oc
+    for w in range(2):
+        o_sr[w] = o_si[w] = o_m[w] = o_tr[w] = o_ti[w] = o_e[w] = o_e1[w] = 0.0
+        if pool:
+            oc = others[w].s
+            o_sr[w], o_si[w], o_m[w] = oc.real, oc.imag, others[w].m
+            oc = others[w].t
+            o_tr[w], o_ti[w], o_e[w], o_e1[w] = oc.real, oc.imag, others[w].e, others[w].e_lag
+    cdef bint[3] on
+    for w in range(3):
+        on[w] = bool(collapsed[w])
+    rows = _empty((n, NCOLUMNS), dtype=_F8)
+    cdef double[:, ::1] rv = rows
+    changes_out = [_empty(n, dtype=_I8) for w in range(3)]
+    cdef int64_t[::1] ch0 = changes_out[0], ch1 = changes_out[1], ch2 = changes_out[2]
+    cdef int64_t* ch[3]
+    cdef Py_ssize_t[3] nch
+    ch[0] = &ch0[0] if n else NULL
+    ch[1] = &ch1[0] if n else NULL
+    ch[2] = &ch2[0] if n else NULL
+    nch[0] = nch[1] = nch[2] = 0
+    cdef double sr, si, mm, tr[2], ti[2], e[2], e1[2], norm, r, pr, pi_
+    cdef bint flag
+    with nogil:
+        for k in range(n):
+            for w in range(2):
+                sr = sp[w][2 * k]
+                si = sp[w][2 * k + 1]
+                mm = mp[w][k]
+                tr[w] = tp[w][2 * k]
+                ti[w] = tp[w][2 * k + 1]
+                e[w] = ep[w][k]
+                e1[w] = e1p[w][k]
+                if pool:
+                    sr = sr + o_sr[w]
+                    si = si + o_si[w]
+                    mm = mm + o_m[w]
+                    tr[w] = tr[w] + o_tr[w]
+                    ti[w] = ti[w] + o_ti[w]
+                    e[w] = e[w] + o_e[w]
+                    e1[w] = e1[w] + o_e1[w]
+                rv[k, COL_PHASE[w]] = atan2(si, sr)
+                rv[k, COL_COHERENCE[w]] = _ratio(_mag(sr, si), mm)
+                norm = _mag(tr[w], ti[w])
+                r = _ratio(norm * norm, e[w] * e1[w])
+                rv[k, COL_RESONANCE[w]] = r
+                flag = _flag(on[w], r, threshold, low)
+                if flag != on[w]:
+                    on[w] = flag
+                    ch[w][nch[w]] = k
+                    nch[w] += 1
+                rv[k, COL_COLLAPSED[w]] = 1.0 if flag else 0.0
+            pr = tr[0] + tr[1]
+            pi_ = ti[0] + ti[1]
+            rv[k, COL_TSYNC_RE] = pr / 2
+            rv[k, COL_TSYNC_IM] = pi_ / 2
+            rv[k, COL_DELTA] = fabs(_mag(tr[1], ti[1]) - _mag(tr[0], ti[0]))
+            norm = _mag(pr, pi_)
+            r = _ratio(norm * norm, (e[0] + e[1]) * (e1[0] + e1[1]))
+            rv[k, COL_RESONANCE_PAIR] = r
+            flag = _flag(on[2], r, threshold, low)
+            if flag != on[2]:
+                on[2] = flag
+                ch[2][nch[2]] = k
+                nch[2] += 1
+            rv[k, COL_COLLAPSED_PAIR] = 1.0 if flag else 0.0
+    return _new_tuple(
+        NodeStep,
+        (
+            rows,
+            (changes_out[0][: nch[0]], changes_out[1][: nch[1]], changes_out[2][: nch[2]]),
+            (bool(on[0]), bool(on[1]), bool(on[2])),
+            (states[0], states[1]),
+        ),
+    )
 
 
 def mesh(coherence, phase, weight):

@@ -32,11 +32,16 @@ from kairos.kernels._state import (
     INTEGRATE_ZERO,
     KURAMOTO_ZERO,
     LOCKIN_ZERO,
+    NODE_COLUMNS,
+    NODE_WINDOWS,
     RESONANCE_ZERO,
     IntegrateState,
     KuramotoState,
     LockinState,
+    NodeStep,
+    Pooled,
     ResonanceState,
+    WindowStates,
 )
 
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "kuramoto",
     "lockin",
     "mesh",
+    "node_step",
     "nodes_stale",
     "nodes_take",
     "resonance",
@@ -379,6 +385,88 @@ def collapse(
     changes = np.flatnonzero(collapsed != previous).astype(np.int64)
     final = bool(collapsed[-1]) if rs.shape[0] else bool(state)
     return collapsed.astype(np.uint8), changes, final
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is not > 0, clamped to [0, 1] (a
+    quotient beyond the float range is 1, as the compiled loop's)."""
+    out = np.zeros(numerator.shape)
+    with np.errstate(over="ignore"):
+        np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out.clip(0.0, 1.0, out=out)
+
+
+def node_step(
+    times_ns: np.ndarray,
+    z: np.ndarray,
+    taus: tuple[float, float],
+    omega_hz: float,
+    lag: int,
+    windows: tuple[WindowStates, WindowStates],
+    others: tuple[Pooled, Pooled] | None,
+    threshold: float,
+    hysteresis: float,
+    collapsed: tuple[bool, bool, bool],
+) -> NodeStep:
+    """One input's phasors through both windows of its node: the node's rows and events.
+
+    Per window, the input's phasors are integrated (s, m) and their resonance taken (T, E,
+    E′); the node pools them with what its other inputs last contributed (``others``: None
+    for a node of one input, where nothing is added, not even zero), then C = |Σs| / Σm,
+    R = |ΣT|² / (ΣE · ΣE′) and the window's collapse flag.  The pair pools both windows:
+    T_sync = (T_fast + T_slow) / 2, its resonance and flag, and Δ = | |T_slow| − |T_fast| |.
+    |·| is the kernels' magnitude (docs/kernels.md, "Magnitudes"); docs/design.md §5.1–5.4
+    state each formula."""
+    t = as_times(times_ns)
+    zc = as_complex(z, "z")
+    same_length(t, zc, "times_ns and z")
+    columns: dict[str, np.ndarray] = {}
+    changes = []
+    flags = []
+    states = []
+    pooled_t, pooled_e, pooled_e_lag = [], [], []
+    for k, window in enumerate(NODE_WINDOWS):
+        s, m, _c, integrate_state = integrate(t, zc, taus[k], windows[k].integrate)
+        tw, e, e_lag, _r, resonance_state = resonance(
+            t, zc, taus[k], omega_hz, lag, windows[k].resonance
+        )
+        states.append(WindowStates(integrate_state, resonance_state))
+        if others is not None:
+            s, m = s + others[k].s, m + others[k].m
+            tw, e, e_lag = tw + others[k].t, e + others[k].e, e_lag + others[k].e_lag
+        norm = _magnitude(tw.real, tw.imag)
+        r = _ratio(norm * norm, e * e_lag)
+        flag, changed, final = collapse(r, threshold, hysteresis, collapsed[k])
+        columns[f"phase_{window}"] = np.angle(s)
+        columns[f"coherence_{window}"] = _ratio(_magnitude(s.real, s.imag), m)
+        columns[f"resonance_{window}"] = r
+        columns[f"collapsed_{window}"] = flag.astype(np.float64)
+        pooled_t.append(tw)
+        pooled_e.append(e)
+        pooled_e_lag.append(e_lag)
+        changes.append(changed)
+        flags.append(final)
+    t_sum = pooled_t[0] + pooled_t[1]
+    norm = _magnitude(t_sum.real, t_sum.imag)
+    pair = _ratio(norm * norm, (pooled_e[0] + pooled_e[1]) * (pooled_e_lag[0] + pooled_e_lag[1]))
+    flag, changed, final = collapse(pair, threshold, hysteresis, collapsed[2])
+    columns["tsync_re"] = t_sum.real / 2
+    columns["tsync_im"] = t_sum.imag / 2
+    slow, fast = pooled_t[1], pooled_t[0]
+    columns["delta"] = np.abs(_magnitude(slow.real, slow.imag) - _magnitude(fast.real, fast.imag))
+    columns["resonance_pair"] = pair
+    columns["collapsed_pair"] = flag.astype(np.float64)
+    changes.append(changed)
+    flags.append(final)
+    rows = np.empty((t.shape[0], len(NODE_COLUMNS)))
+    for i, name in enumerate(NODE_COLUMNS):
+        rows[:, i] = columns[name]
+    return NodeStep(
+        rows,
+        (changes[0], changes[1], changes[2]),
+        (flags[0], flags[1], flags[2]),
+        (states[0], states[1]),
+    )
 
 
 def _total(values: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kairos.kernels import _reference
+from kairos.kernels._state import WindowStates
 
 
 def _import_compiled() -> ModuleType | None:
@@ -257,11 +258,45 @@ def _mesh_rows(quick: bool, progress: Progress) -> list[dict]:
     return rows
 
 
+#: rows per call of an engine's whole step: a 1 kHz sensor's 20-sample messages (the demo,
+#: the pipeline) and the hop benchmark's 64-sample chunks
+NODE_CHUNKS = (20, 64)
+
+
+def _node_rows(quick: bool, progress: Progress) -> list[dict]:
+    """An engine's whole step per input message (``node_step``: both windows, resonance,
+    pooling, collapse, the row's columns), one message's rows per call, the states carried
+    from call to call as a live engine carries them."""
+    repeats = 1 if quick else 3
+    rows = []
+    for chunk in NODE_CHUNKS:
+        for name, backend in (("compiled", _compiled), ("reference", _reference)):
+            if backend is None:
+                continue
+            total = chunk * ((500 if quick else 2_000) if name == "compiled" else 50)
+            pieces = _pieces(_stream(total), chunk)
+            if progress:
+                progress(f"node_step: {name}, messages of {chunk} rows")
+
+            def run(backend: Any = backend, pieces: list = pieces) -> None:
+                windows = (WindowStates(), WindowStates())
+                flags = (False, False, False)
+                for t, z in pieces:
+                    step = backend.node_step(
+                        t, z, (0.5, 10.0), 0.0, 1, windows, None, 0.6, 0.05, flags
+                    )
+                    windows, flags = step.windows, step.collapsed
+
+            rows.append(_row("node_step", name, chunk, total, _best(run, repeats)))
+    return rows
+
+
 def run(progress: Callable[[str], None] | None = None, quick: bool = False) -> list[dict]:
     """Measure every kernel configuration; ``quick`` uses smaller arrays and one repeat."""
     rows = _stream_rows("integrate", quick, progress)
     rows += _stream_rows("resonance", quick, progress)
     rows += _mesh_rows(quick, progress)
+    rows += _node_rows(quick, progress)
     return rows
 
 
