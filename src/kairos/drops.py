@@ -69,6 +69,9 @@ class DropLog:
         self._clock = clock
         self._interval_s = interval_s
         self._tallies: dict[tuple[str, Reason], _Tally] = {}
+        #: every item dropped so far, of any stream and reason: whether anything was dropped
+        #: since a moment costs one comparison, where ``total`` sums the tallies
+        self.count = 0
 
     def drop(self, stream: str, reason: Reason, count: int = 1, **detail: Any) -> None:
         """Count ``count`` dropped items of ``stream`` for ``reason``; log if it is time.
@@ -78,6 +81,7 @@ class DropLog:
         """
         if count <= 0:
             return
+        self.count += count
         key = (stream, reason)
         now = self._clock()
         tally = self._tallies.get(key)

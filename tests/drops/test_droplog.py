@@ -61,3 +61,5 @@ def test_streams_and_reasons_are_told_apart_and_flush_tells_the_last_burst() -> 
     }
     assert drops.counts("a") == {"future_stamps": 5, "time_violations": 3}
     assert drops.total(Reason.FUTURE_STAMP, "b") == 1
+    drops.drop("b", Reason.INVALID_SAMPLE, count=0)  # nothing dropped: nothing counted
+    assert drops.count == 1 + 1 + 3 + 4  # every stream and reason

@@ -53,6 +53,11 @@ def test_finite_values_reads_every_part_and_the_bound() -> None:
     assert finite_values(real).tolist() == [True, False, False, False, True, False, True]
     pair = np.array([1 + 1j, complex(1, np.nan), complex(np.inf, 0)])
     assert finite_values(pair).tolist() == [True, False, False]
+    # the magnitude is bounded, not only each part, and huge finite parts do not overflow it
+    phasors = np.array([3 + 4j, 3 + 3j, complex(1e308, 1e308), complex(np.nan, np.inf)])
+    assert finite_values(phasors, 4.5).tolist() == [False, True, False, False]
+    small = np.array([3 + 4j, 3 + 3j, complex(3e38, 3e38), complex(np.nan, np.inf)], np.complex64)
+    assert finite_values(small, 4.5).tolist() == [False, True, False, False]
     table = np.array([[0.0, 1.0], [0.0, np.nan]])
     assert finite_values(table).tolist() == [True, False]
     assert finite_values(np.array([2**62, -(2**62)])).tolist() == [True, True]
