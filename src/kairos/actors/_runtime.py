@@ -52,6 +52,8 @@ def witness_phase_s(actor: str) -> float:
     published theirs in the same instant, their spikes would add up in one 100 ms CFS period
     of the device's CPU budget, where a Pi Zero's 0.1 CPU allows 10 ms."""
     return WITNESS_INTERVAL_S * (1.0 - (zlib.crc32(actor.encode()) % 500) / 1000)
+
+
 MAX_BATCH = 512
 #: below this, the wait for a timed call is slept rather than polled (see _loop)
 SUB_MS_SLEEP_S = 0.002
