@@ -32,6 +32,7 @@ from kairos.kernels._checks import (
 )
 from kairos.kernels._state import (
     NODE_COLUMNS,
+    NODE_WINDOWS,
     IntegrateState,
     KuramotoState,
     LockinState,
@@ -486,7 +487,7 @@ def collapse(r, double threshold, double hysteresis, state=False):
 # where node_step writes each column of a row (NODE_COLUMNS is the one list of them)
 cdef Py_ssize_t NCOLUMNS = len(NODE_COLUMNS)
 cdef Py_ssize_t[2] COL_PHASE, COL_COHERENCE, COL_RESONANCE, COL_COLLAPSED
-for _w, _window in enumerate(("fast", "slow")):
+for _w, _window in enumerate(NODE_WINDOWS):
     COL_PHASE[_w] = NODE_COLUMNS.index(f"phase_{_window}")
     COL_COHERENCE[_w] = NODE_COLUMNS.index(f"coherence_{_window}")
     COL_RESONANCE[_w] = NODE_COLUMNS.index(f"resonance_{_window}")
@@ -524,7 +525,7 @@ def node_step(times_ns, z, taus, double omega_hz, lag, windows, others, double t
     (the reference's ``node_step`` says what each column is)."""
     cdef const int64_t[::1] t = _times(times_ns)
     cdef const double complex[::1] zv = _complex(z, "z")
-    cdef Py_ssize_t n = t.shape[0], k, w, j
+    cdef Py_ssize_t n = t.shape[0], k, w
     _same(n, zv.shape[0], "times_ns and z")
     cdef double low = threshold - check_hysteresis(hysteresis)
     # each window's own running means and resonance, from the kernels above
@@ -535,7 +536,7 @@ def node_step(times_ns, z, taus, double omega_hz, lag, windows, others, double t
     cdef double* e1p[2]
     cdef double complex[::1] sv, tv
     cdef double[::1] mv, ev, e1v
-    keep = []
+    keep = []  # the window kernels' arrays, alive while the pointers below read them
     states = []
     for w in range(2):
         s_w, m_w, _c, integrate_state = integrate(times_ns, z, taus[w], windows[w].integrate)
