@@ -21,6 +21,9 @@ MS = 1_000_000
 OMEGA = 1.3  # rad/s, the nodes' common rotation
 OFFSETS = {"a": 0.0, "b": 0.4, "c": -0.9}
 AGES_MS = {"a": 5, "b": 37, "c": 80}  # how old each node's newest row is at the tick
+#: ticks (100 ms) after which Ω, starting from 0 with a 1 s time constant, is OMEGA to 1e-9:
+#: OMEGA·e^(−30) = 1.2e-13
+SETTLED = 300
 
 
 def sync_spec(nodes: tuple[str, ...]) -> ActorProcessSpec:
@@ -70,7 +73,7 @@ def want_psi(t_ns: int, names=("a", "b", "c")) -> float:
 
 def test_the_pulse_is_the_mesh_phase_at_the_tick_turning_at_the_mesh_frequency(harness_of):
     harness = harness_of(Sync(sync_spec(("a", "b", "c"))))
-    pulses, states = run(harness, 60)
+    pulses, states = run(harness, SETTLED)
     last, state = pulses[-1], states[-1]
     assert last.t_ns == state.t_ns
     assert last.mesh_frequency == pytest.approx(OMEGA, abs=1e-9)
@@ -89,16 +92,31 @@ def test_the_pulse_is_the_mesh_phase_at_the_tick_turning_at_the_mesh_frequency(h
 
 def test_a_node_joining_does_not_disturb_the_mesh_frequency(harness_of):
     harness = harness_of(Sync(sync_spec(("a", "b", "c"))))
-    run(harness, 30, names=("a", "b"))
-    pulses, _ = run(harness, 5, start=30)  # c joins: ψ jumps, that tick is not a rate
+    run(harness, SETTLED, names=("a", "b"))
+    pulses, _ = run(harness, 5, start=SETTLED)  # c joins: ψ jumps, that tick is not a rate
     assert all(p.mesh_frequency == pytest.approx(OMEGA, abs=1e-9) for p in pulses)
 
 
 def test_no_live_node_no_rate(harness_of):
     harness = harness_of(Sync(sync_spec(("a", "b", "c"))))
-    pulses, _ = run(harness, 20)
+    pulses, _ = run(harness, SETTLED)
     assert pulses[-1].mesh_frequency == pytest.approx(OMEGA, abs=1e-9)
-    silent = T0 + 21 * 100 * MS + 1000 * MS  # every node stale: no mesh, nothing turns
+    silent = T0 + (SETTLED + 1) * 100 * MS + 1000 * MS  # every node stale: no mesh, nothing turns
     out = harness.tick(silent) + harness.tick(silent + 100 * MS)
     after = [Pulse.decode(o.data) for o in out if o.stream == PULSE_STREAM]
     assert after and all(p == Pulse(p.t_ns, 0.0, 0.0, 0.0) for p in after)
+
+
+def test_the_mesh_frequency_starts_from_rest(harness_of):
+    """Ω starts at 0 and moves towards each tick's rate by its 1 − e^(−Δt/τ) share: a mesh
+    that has just formed, whose ψ jumps from tick to tick, does not carry its first jump on
+    as a rate (the 16-oscillator Kuramoto mesh once took Ω = −13.4 rad/s from its first
+    usable tick and locked seconds late)."""
+    harness = harness_of(Sync(sync_spec(("a", "b", "c"))))
+    pulses, _ = run(harness, 2)  # the first feed only sets the tick grid
+    assert [p.mesh_frequency for p in pulses] == [0.0]  # one tick: no rate yet
+    pulses, _ = run(harness, 1, start=2)
+    share = -math.expm1(-0.1)  # the rows are 100 ms apart, τ = 1 s
+    assert pulses[-1].mesh_frequency == pytest.approx(share * OMEGA, rel=1e-9)
+    pulses, _ = run(harness, 10, start=3)
+    assert pulses[-1].mesh_frequency == pytest.approx(OMEGA * (1 - math.exp(-1.1)), rel=1e-9)
