@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,17 @@ SNDHWM = 10_000
 RCVHWM = 10_000
 READY_TIMEOUT_S = 5.0
 WITNESS_INTERVAL_S = 1.0
+
+
+def witness_phase_s(actor: str) -> float:
+    """When, after its start, an actor publishes its first witness record: between half an
+    interval and a whole one, by its name.  A device's actors start together, and a witness
+    second costs an actor ~1 ms of CPU on this machine (more on a Pi): if all of them
+    published theirs in the same instant, their spikes would add up in one 100 ms CFS period
+    of the device's CPU budget, where a Pi Zero's 0.1 CPU allows 10 ms."""
+    return WITNESS_INTERVAL_S * (1.0 - (zlib.crc32(actor.encode()) % 500) / 1000)
+
+
 MAX_BATCH = 512
 #: below this, the wait for a timed call is slept rather than polled (see _loop)
 SUB_MS_SLEEP_S = 0.002
@@ -390,7 +402,7 @@ class ActorRuntime:
         actor, clock, monotonic = self.actor, self.clock, time.monotonic
         rows = self._rows
         addresses = [int(sub.underlying) for sub in subs]
-        next_witness = monotonic() + WITNESS_INTERVAL_S
+        next_witness = monotonic() + witness_phase_s(self.spec.name)
         self._publish(actor.update(clock.now_ns(), ()))
         while not self._stopping:
             wake_ns = actor.next_call_ns()

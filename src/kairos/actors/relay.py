@@ -41,6 +41,7 @@ from kairos.actors._runtime import (
     _mesh_key,
     _set_heartbeats,
     open_publisher,
+    witness_phase_s,
 )
 from kairos.actors._screen import witness_counts
 from kairos.actors.spec import ActorProcessSpec
@@ -131,7 +132,7 @@ class Relay:
         poller.register(self.inbound, zmq.POLLIN)
         poller.register(self.outbound, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
-        next_witness = time.monotonic() + WITNESS_INTERVAL_S
+        next_witness = time.monotonic() + witness_phase_s(self.spec.name)
         while not self._stopping:
             ready = dict(poller.poll(poll_ms(next_witness - time.monotonic())))
             if self.outbound in ready:
