@@ -115,6 +115,10 @@ def test_scale_quick_json(tmp_path) -> None:
     assert rows["sensor+engine pairs at 100 Hz, zero gaps"]["value"] >= 0
     sync = rows["sync CPU aggregating 1000 nodes at 10 Hz"]
     assert sync["unit"] == "%" and sync["value"] > 0
+    # next to raw pyzmq reading the same feed in the same run
+    assert sync["baseline"] > 0 and sync["ratio"] == pytest.approx(
+        sync["value"] / sync["baseline"], rel=1e-3
+    )
     assert rows["sync input rate"]["value"] > 0
     pi = next(row for name, row in rows.items() if name.startswith("Pi Zero"))
     assert pi["unit"] == "samples/s" and pi["note"]  # what was tried, or why not measured

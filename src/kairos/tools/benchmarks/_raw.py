@@ -11,11 +11,18 @@ high-water mark.
 ``python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz`` subscribes and writes
 down (seq, sent_ns, received time) for every message until SIGTERM.
 
+``python -m kairos.tools.benchmarks._raw feed ENDPOINT NODES PREFIX SETTLE_S WINDOW_S OUT.json``
+is the scale benchmark's baseline for a sync: it subscribes to the NODES streams of a
+``_fanin`` feed, as the sync does, reads every message with ``recv_multipart`` and nothing
+else (a poll, then every waiting message), and writes its CPU share and the rate it read over
+WINDOW_S seconds after SETTLE_S of reading, then exits.
+
 Both read time from the same :class:`~kairos.meshtime.MeshClock` the actors use.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from kairos._usage import ProcessUsage
 from kairos.actors._runtime import RCVHWM, SNDHWM
 from kairos.meshtime import MeshClock
 from kairos.tools.benchmarks._baseline import STAMP, StopFlag, record_arrivals
+from kairos.tools.benchmarks._fanin import node_name
 
 READY_TIMEOUT_S = 5.0
 #: behind by more than this, the sender skips ahead, as a Kairos sensor does
@@ -89,6 +98,47 @@ def receive(stop: StopFlag, address: str, topic: str, out: Path) -> int:
     return 0
 
 
+def read_feed(
+    stop: StopFlag,
+    address: str,
+    nodes: int,
+    prefix: str,
+    settle_s: float,
+    window_s: float,
+    out: Path,
+) -> int:
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, RCVHWM)
+    for index in range(nodes):
+        sub.setsockopt(zmq.SUBSCRIBE, node_name(prefix, index).encode())
+    sub.connect(address)
+    read, usage, window_start, started = 0, ProcessUsage(), 0.0, 0.0
+    while not stop.set:
+        if not sub.poll(100):
+            continue
+        while True:
+            try:
+                sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            read += 1
+        now = time.monotonic()
+        if not started:
+            started = now
+        elif not window_start and now - started >= settle_s:
+            read, window_start = 0, now
+            usage.cpu_percent()  # the window's CPU counts from here
+        elif window_start and now - window_start >= window_s:
+            figures = {"cpu_percent": usage.cpu_percent(), "rate": read / (now - window_start)}
+            out.write_text(json.dumps(figures))
+            break
+    sub.close(linger=0)
+    ctx.term()
+    return 0
+
+
 def main(argv: list[str]) -> int:
     stop = StopFlag()
     if len(argv) == 7 and argv[0] == "send":
@@ -97,10 +147,15 @@ def main(argv: list[str]) -> int:
         )
     if len(argv) == 4 and argv[0] == "recv":
         return receive(stop, argv[1], argv[2], Path(argv[3]))
+    if len(argv) == 7 and argv[0] == "feed":
+        nodes, settle_s, window_s = int(argv[2]), float(argv[4]), float(argv[5])
+        return read_feed(stop, argv[1], nodes, argv[3], settle_s, window_s, Path(argv[6]))
     print(
         "usage: python -m kairos.tools.benchmarks._raw send ENDPOINT TOPIC RATE HEADER PHASE_NS "
         "SAMPLES\n"
-        "       python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz",
+        "       python -m kairos.tools.benchmarks._raw recv ENDPOINT TOPIC OUT.npz\n"
+        "       python -m kairos.tools.benchmarks._raw feed ENDPOINT NODES PREFIX SETTLE_S "
+        "WINDOW_S OUT.json",
         file=sys.stderr,
     )
     return 2

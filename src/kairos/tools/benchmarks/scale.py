@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -137,7 +138,9 @@ def run(
         if only in (None, "sync"):
             say(f"scale: sync aggregating {SYNC_NODES} nodes at {SYNC_RATE_HZ:g} Hz")
             sync = _sync_cpu(work / "sync", settings, SYNC_NODES)
-            rows.extend(_sync_rows(sync, SYNC_NODES, "≤ 10 %"))
+            say(f"scale: raw pyzmq reading the same {SYNC_NODES} node streams")
+            raw = _raw_feed_cpu(work / "sync-raw", settings, SYNC_NODES)
+            rows.extend(_sync_rows(sync, SYNC_NODES, "≤ 10 %", raw))
             if settings.large_sync:
                 say(f"scale: sync aggregating {SYNC_NODES_LARGE} nodes at {SYNC_RATE_HZ:g} Hz")
                 large = _sync_cpu(work / "sync-large", settings, SYNC_NODES_LARGE)
@@ -158,10 +161,26 @@ def run(
     return rows
 
 
-def _sync_rows(sync: dict[str, float], nodes: int, target: str | None) -> list[Row]:
+def _sync_rows(
+    sync: dict[str, float],
+    nodes: int,
+    target: str | None,
+    raw: dict[str, float] | None = None,
+) -> list[Row]:
     suffix = "" if nodes == SYNC_NODES else f" ({nodes} nodes)"
+    cpu = metric(f"sync CPU aggregating {nodes} nodes at 10 Hz", sync["cpu"], "%", target=target)
+    if raw is not None:
+        cpu = metric(
+            cpu["metric"],
+            sync["cpu"],
+            "%",
+            baseline=raw["cpu_percent"],
+            target=target,
+            note=f"baseline: raw pyzmq reading the same feed, recv_multipart and nothing else "
+            f"({raw['rate']:.0f} msgs/s)",
+        )
     return [
-        metric(f"sync CPU aggregating {nodes} nodes at 10 Hz", sync["cpu"], "%", target=target),
+        cpu,
         metric(
             f"sync input rate{suffix}", sync["rate"], "msgs/s", note=f"sent {sync['expected']:g}/s"
         ),
@@ -364,6 +383,34 @@ def _sync_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float]:
         "gaps": gaps,
         "stale": stale,
     }
+
+
+def _raw_feed_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float]:
+    """The sync's baseline: raw pyzmq reading the same feed (kairos.tools.benchmarks._raw
+    feed), its CPU share over the sync's window after the sync's settling time."""
+    prefix = "node-"
+    feed = endpoint(free_port())
+    out = work / "raw-feed.json"
+    settle_s = settings.settle_s + 1.0
+    with ProcessGroup(work) as group:
+        raw = group.start_module(
+            "raw-feed", "kairos.tools.benchmarks._raw", "feed", feed, str(nodes), prefix,
+            repr(settle_s), repr(settings.sync_window_s), str(out),
+        )  # fmt: skip
+        group.start_module(
+            "fanin", "kairos.tools.benchmarks._fanin", feed, str(nodes),
+            repr(SYNC_RATE_HZ), prefix,
+        )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S + settle_s + settings.sync_window_s
+        while raw.poll() is None:
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"scale: raw pyzmq never read {nodes} nodes' feed")
+            group.check_alive(["fanin"])
+            time.sleep(0.2)
+        if raw.returncode != 0 or not out.exists():
+            raise BenchmarkError(f"scale: the raw feed reader failed: {group.tail('raw-feed')}")
+    figures: dict[str, float] = json.loads(out.read_text())
+    return figures
 
 
 def _pi_zero(work: Path, settings: Settings, say: Progress) -> tuple[float | None, str]:
