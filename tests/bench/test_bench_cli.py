@@ -92,7 +92,10 @@ def test_footprint_quick_json(tmp_path) -> None:
     assert 5 < rows["idle agent RSS"]["value"] < 1000
     assert rows["idle agent CPU"]["value"] >= 0
     for role in ("sensor", "engine", "sync", "output"):
-        assert 5 < rows[f"{role} actor RSS"]["value"] < 1000
+        actor = rows[f"{role} actor RSS"]
+        assert 5 < actor["value"] < 1000
+        # next to the floor of any actor: Python with NumPy and pyzmq, one socket
+        assert 5 < actor["baseline"] < 1000 and actor["ratio"] > 0
     assert "relay actor RSS" not in rows  # the demo runs no relay: no empty row for it
     # forked from the agent's zygote (Linux): most of an actor's pages are shared with it
     zygote = rows["zygote RSS"]["value"]

@@ -10,6 +10,8 @@
   same moment: per role the largest USS (memory only that actor holds: what one more actor
   of the role costs), and the PSS of the agent, its zygote and the actors summed (each
   shared page divided among the processes that map it), with the zygote's own RSS;
+* the floor of an actor's RSS, the actor rows' baseline: a Python process that imported NumPy
+  and pyzmq (the libraries every actor needs) and opened one ZeroMQ socket, nothing else;
 * launch: from starting ``kairos launch`` on the demo (a copy with free ports) until every
   sensor, engine and sync published its first message on its main stream (the sync waits
   for its outputs to subscribe first, so this includes them), and until every actor,
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +58,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
         rss, cpu, zygote = _idle_agent(work / "agent", idle_s)
         say("footprint: launching the demo topology")
         launch = _demo_launch(work / "demo", settle_s=3.0 if quick else 5.0)
+    floor = _floor_rss()
     rows = [
         metric("idle agent RSS", rss / MB, "MB", target="≤ 25 MB"),
         metric("idle agent CPU", cpu, "%", target="≤ 0.3 %"),
@@ -72,7 +76,9 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
                 f"{role} actor RSS",
                 None if value is None else value / MB,
                 "MB",
+                baseline=floor / MB,
                 target="≤ 32 MB",
+                note="baseline: Python with NumPy and pyzmq imported and one socket open",
             )
         )
     for role in (r for r in ROLES if r in launch.uss_by_role):
@@ -115,6 +121,42 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
 
 def _kairos(*args: str) -> list[str]:
     return [sys.executable, "-m", "kairos.tools.cli", *args]
+
+
+#: the floor process: what every actor imports and holds before any Kairos code
+_FLOOR = """
+import sys
+import numpy
+import zmq
+context = zmq.Context()
+socket = context.socket(zmq.SUB)
+socket.connect("tcp://127.0.0.1:9")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def _floor_rss() -> int:
+    """The RSS of :data:`_FLOOR` once its socket is open (its I/O thread running)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FLOOR],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if proc.stdout.readline().strip() != "ready":  # its traceback went to our stderr
+            raise BenchmarkError("the floor process (NumPy, pyzmq, one socket) did not start")
+        time.sleep(0.3)  # as an actor's figure, read after start-up settled
+        return int(psutil.Process(proc.pid).memory_info().rss)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _idle_agent(work: Path, idle_s: float) -> tuple[int, float, int | None]:
