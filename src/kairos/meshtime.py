@@ -214,15 +214,19 @@ class ClockState:
         return cls(**values)
 
     def write(self, path: Path) -> None:
-        """Write atomically (own temp file + rename) so readers never see half a file."""
-        import tempfile  # here: only the agent writes; actors only read (-0.6 MB of RSS)
+        """Write atomically (own temp file + rename) so readers never see half a file.
 
+        The temp file is named by this process and the time and created exclusively, as
+        ``tempfile.mkstemp`` would: the agent, the one writer, then needs no tempfile module
+        (with the shutil, bz2 and lzma it imports: 0.7 MB of an idle agent's RSS)."""
         path = Path(path)
-        tmp: str | None = None
+        tmp: Path | None = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.fchmod(fd, 0o644)  # actors may run as another user than the agent
+            name = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            tmp = name  # ours now: removed if what follows fails
             with os.fdopen(fd, "w", encoding="utf-8") as out:
+                os.fchmod(out.fileno(), 0o644)  # actors may run as another user (and umask)
                 json.dump(self.to_dict(), out)
             os.replace(tmp, path)
         except OSError as exc:

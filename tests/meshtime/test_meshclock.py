@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -310,3 +311,26 @@ def time_ns_minus_mono() -> int:
     import time
 
     return time.time_ns() - time.monotonic_ns()
+
+
+def test_a_clock_file_is_written_whole_world_readable_and_leaves_no_temp_file(
+    tmp_path: Path,
+) -> None:
+    """The agent writes through its own temp file and a rename; actors may run as another
+    user, so the file is 0644 whatever the umask; a write that fails leaves nothing behind."""
+    path = tmp_path / "clock.json"
+    old = os.umask(0o077)
+    try:
+        for offset in (1, 2, 3):
+            ClockState(base_ns=BASE, offset_ns=offset).write(path)
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == ["clock.json"]
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert ClockState.read(path) == ClockState(base_ns=BASE, offset_ns=3)
+    (tmp_path / "gone").mkdir()
+    target = tmp_path / "gone" / "clock.json"
+    target.mkdir()  # a directory where the file should go: the rename fails
+    with pytest.raises(ClockError, match="cannot write clock file"):
+        ClockState(base_ns=BASE).write(target)
+    assert [p.name for p in (tmp_path / "gone").iterdir()] == ["clock.json"]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from kairos.errors import DeviceClassError
 
-_PACKAGE = "kairos.hardware"
-_FOLDER = "classes"
+#: the class files, beside this module: Kairos ships compiled extensions, which load only from
+#: files, so its package is always a folder on disk and needs no ``importlib.resources`` (which
+#: imports tempfile, shutil, bz2 and lzma: 0.8 MB of an idle agent's 25 MB budget)
+_FOLDER = Path(__file__).with_name("classes")
 _KEYS = {
     "name",
     "description",
@@ -62,17 +64,13 @@ class DeviceClass:
         return (self.tau_base_s, self.tau_max_s)
 
 
-def _folder() -> Any:
-    return resources.files(_PACKAGE).joinpath(_FOLDER)
-
-
 @functools.cache
 def class_names() -> tuple[str, ...]:
     """Names of every installed device class, sorted."""
     return tuple(
         sorted(
             entry.name[: -len(".yaml")]
-            for entry in _folder().iterdir()
+            for entry in _FOLDER.iterdir()
             if entry.name.endswith(".yaml")
         )
     )
@@ -85,7 +83,7 @@ def load_class(name: str) -> DeviceClass:
         raise DeviceClassError(f"unknown device class {name!r}; valid: {', '.join(class_names())}")
     import yaml  # here: an agent only checks a class name, without PyYAML (~1 MB of RSS)
 
-    entry = _folder().joinpath(f"{name}.yaml")
+    entry = _FOLDER / f"{name}.yaml"
     where = f"device class file {entry}"
     try:
         raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
