@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,23 @@ def receive(stop: StopFlag, address: str, topic: str, out: Path) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class FeedReading:
+    """What ``feed`` measured: its CPU share (percent of one core, every thread) and the rate
+    it read (msgs/s); written by the reader as JSON, read back by the scale benchmark."""
+
+    cpu_percent: float
+    rate: float
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: Path) -> FeedReading:
+        raw = json.loads(path.read_text())
+        return cls(float(raw["cpu_percent"]), float(raw["rate"]))
+
+
 def read_feed(
     stop: StopFlag,
     address: str,
@@ -131,8 +149,7 @@ def read_feed(
             read, window_start = 0, now
             usage.cpu_percent()  # the window's CPU counts from here
         elif window_start and now - window_start >= window_s:
-            figures = {"cpu_percent": usage.cpu_percent(), "rate": read / (now - window_start)}
-            out.write_text(json.dumps(figures))
+            FeedReading(usage.cpu_percent(), read / (now - window_start)).save(out)
             break
     sub.close(linger=0)
     ctx.term()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from kairos.tools.benchmarks._procs import (
     sensor_spec,
     wait_first,
 )
+from kairos.tools.benchmarks._raw import FeedReading
 from kairos.tools.benchmarks._report import Row, metric
 from kairos.topologies.model import default_chunk
 
@@ -165,20 +165,20 @@ def _sync_rows(
     sync: dict[str, float],
     nodes: int,
     target: str | None,
-    raw: dict[str, float] | None = None,
+    raw: FeedReading | None = None,
 ) -> list[Row]:
     suffix = "" if nodes == SYNC_NODES else f" ({nodes} nodes)"
-    cpu = metric(f"sync CPU aggregating {nodes} nodes at 10 Hz", sync["cpu"], "%", target=target)
-    if raw is not None:
-        cpu = metric(
-            cpu["metric"],
-            sync["cpu"],
-            "%",
-            baseline=raw["cpu_percent"],
-            target=target,
-            note=f"baseline: raw pyzmq reading the same feed, recv_multipart and nothing else "
-            f"({raw['rate']:.0f} msgs/s)",
-        )
+    cpu = metric(
+        f"sync CPU aggregating {nodes} nodes at 10 Hz",
+        sync["cpu"],
+        "%",
+        baseline=None if raw is None else raw.cpu_percent,
+        target=target,
+        note=None
+        if raw is None
+        else "baseline: raw pyzmq reading the same feed, recv_multipart and nothing else "
+        f"({raw.rate:.0f} msgs/s)",
+    )
     return [
         cpu,
         metric(
@@ -385,7 +385,7 @@ def _sync_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float]:
     }
 
 
-def _raw_feed_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float]:
+def _raw_feed_cpu(work: Path, settings: Settings, nodes: int) -> FeedReading:
     """The sync's baseline: raw pyzmq reading the same feed (kairos.tools.benchmarks._raw
     feed), its CPU share over a window as long as the sync's, from 1 s after its first
     message (it has no start-up work to settle; `bench all` keeps under 10 minutes)."""
@@ -410,8 +410,7 @@ def _raw_feed_cpu(work: Path, settings: Settings, nodes: int) -> dict[str, float
             time.sleep(0.2)
         if raw.returncode != 0 or not out.exists():
             raise BenchmarkError(f"scale: the raw feed reader failed: {group.tail('raw-feed')}")
-    figures: dict[str, float] = json.loads(out.read_text())
-    return figures
+    return FeedReading.load(out)
 
 
 def _pi_zero(work: Path, settings: Settings, say: Progress) -> tuple[float | None, str]:
