@@ -410,7 +410,10 @@ def _raw_feed_cpu(work: Path, settings: Settings, nodes: int) -> FeedReading:
             time.sleep(0.2)
         if raw.returncode != 0 or not out.exists():
             raise BenchmarkError(f"scale: the raw feed reader failed: {group.tail('raw-feed')}")
-    return FeedReading.load(out)
+    try:
+        return FeedReading.load(out)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BenchmarkError(f"scale: the raw feed reader wrote no figures ({exc!r})") from None
 
 
 def _pi_zero(work: Path, settings: Settings, say: Progress) -> tuple[float | None, str]:
