@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kairos.actors.adapters import AdapterContext, SensorAdapter
+from kairos.actors.sensors._draws import Draws
 from kairos.actors.sensors._seed import seed_from_name
 from kairos.kernels import KuramotoState, kuramoto, wrap_phase
 from kairos.records import Pulse
@@ -65,8 +66,7 @@ class KuramotoSensor(SensorAdapter):
         if "theta0" in params:
             self.theta0 = float(params["theta0"])
         else:
-            rng = np.random.Generator(np.random.PCG64(self.seed))
-            self.theta0 = float(rng.uniform(-math.pi, math.pi))
+            self.theta0 = math.pi * (2.0 * float(Draws(self.seed, "theta0").uniform(1)[0]) - 1.0)
         self.r = 0.0
         self.pulse = Pulse(0, 0.0, 0.0)  # r = 0: no coupling before the first pulse
         self._state: KuramotoState | None = None

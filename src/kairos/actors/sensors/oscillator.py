@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kairos.actors.adapters import AdapterContext, SensorAdapter
+from kairos.actors.sensors._draws import Draws
 from kairos.actors.sensors._seed import seed_from_name
 from kairos.kernels import carrier_cycles
 
@@ -62,10 +63,8 @@ class OscillatorSensor(SensorAdapter):
         self.phase_jitter = float(params.get("phase_jitter", 0.0))
         self.seed = int(params.get("seed", seed_from_name(context.actor)))
         # two independent streams, so the values do not depend on how reads are chunked
-        self._noise_rng = np.random.Generator(np.random.PCG64(self.seed))
-        self._jitter_rng = np.random.Generator(
-            np.random.PCG64(np.random.SeedSequence([self.seed, 1]))
-        )
+        self._noise_draws = Draws(self.seed, "noise")
+        self._jitter_draws = Draws(self.seed, "jitter")
         self._jitter = 0.0
         self._t_prev: int | None = None
 
@@ -76,7 +75,7 @@ class OscillatorSensor(SensorAdapter):
             angle = angle + self._walk(t)
         values = self.amplitude * np.cos(angle)
         if self.noise > 0.0:
-            values = values + self.noise * self._noise_rng.standard_normal(t.shape[0])
+            values = values + self.noise * self._noise_draws.standard_normal(t.shape[0])
         return values.astype(np.float64, copy=False)
 
     def _walk(self, t: np.ndarray) -> np.ndarray:
@@ -84,7 +83,7 @@ class OscillatorSensor(SensorAdapter):
         prev = t[0] if self._t_prev is None else self._t_prev
         edges = np.concatenate(([prev], t))
         dt = np.maximum(np.diff(edges), 0).astype(np.float64) * 1e-9
-        steps = self.phase_jitter * np.sqrt(dt) * self._jitter_rng.standard_normal(t.shape[0])
+        steps = self.phase_jitter * np.sqrt(dt) * self._jitter_draws.standard_normal(t.shape[0])
         # cumsum adds left to right: carrying the last value in keeps chunking bit-exact
         walk = np.cumsum(np.concatenate(([self._jitter], steps)))[1:]
         self._jitter = float(walk[-1])
