@@ -277,8 +277,9 @@ class StreamWatch:
 
 def wait_first(
     address: str, stream: str, timeout: float, group: ProcessGroup | None = None
-) -> None:
-    """Block until ``address`` publishes on ``stream`` (watching: not one of its consumers)."""
+) -> list[bytes]:
+    """Block until ``address`` publishes on ``stream`` (watching: not one of its consumers);
+    the frames of that first message."""
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -292,7 +293,7 @@ def wait_first(
             if sub.poll(100):
                 frames = sub.recv_multipart()
                 if frames[0] == stream.encode():
-                    return
+                    return frames
         raise BenchmarkError(f"{address} did not publish {stream!r} within {timeout:g} s")
     finally:
         sub.close(linger=0)

@@ -4,13 +4,16 @@ Kairos: a sensor actor (oscillator adapter, float64 chunks) publishes through th
 runtime (wire.encode, sequence numbers, XPUB); a probe actor receives through the same
 runtime an engine uses (SUB, wire.decode, gap tracking) and writes down the mesh time at
 which each message reached the actor's update.  Raw: a PUB process sends four frames of the
-same sizes, a SUB process receives them.  Latency is receive time − the send time stamped
-just before the send, on both sides, over the same clock.
+same sizes, a SUB process receives them.  Latency is receive time − the send time, over the
+same clock: stamped just before the send by the raw sender, and by Kairos's runtime as it
+encodes the message (so Kairos's encoding counts, as a peer's serialisation does when its
+publish call is timed).  The two pairs run side by side over the same seconds, the raw
+sender half a period after the sensor (:func:`_latency` says why).
 
 Latency is measured at the message rates users run (:data:`CASES`): 15.6 messages/s (a
 1 kHz sensor in 64-sample chunks: every message wakes an idle receiver), 100/s (an engine)
 and 1 000/s (an IMU, and the rate peers are compared at) with 64-sample and 1-sample chunks,
-each Kairos run next to the raw pair of the same sizes.  At 1 000/s a third pair, the plain
+each Kairos pair next to a raw pair of the same sizes.  At 1 000/s a third pair, the plain
 pattern (kairos.tools.benchmarks._plain: PUB, SUB, default options, nothing else), shows how
 far the raw pair itself is from the floor.
 
@@ -74,9 +77,9 @@ class Case:
 
 
 #: 15.6/s: a 1 kHz sensor in 64-sample chunks; 100/s: an engine; 1 000/s: an IMU.  At 15.6/s
-#: 300 messages (19 s a pair; p99 from 3 values): with 500 (32 s a pair) and the relay row,
-#: `kairos bench all` took 10 min 12 s and 10 min 28 s on a quiet machine.  The faster rates
-#: take 2 000 (p99.9 from 2 values), at most 20 s a pair.
+#: 300 messages (19 s; p99 from 3 values): with 500 (32 s a pair, the pairs then one after
+#: the other) and the relay row, `kairos bench all` took 10 min 12 s and 10 min 28 s on a
+#: quiet machine.  The faster rates take 2 000 (p99.9 from 2 values), at most 20 s.
 CASES = (
     Case(1000 / 64, 64, 300),
     Case(100.0, 64, 2000),
@@ -153,7 +156,7 @@ def run(progress: Progress | None = None, quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="kairos-bench-hop-") as tmp:
         work = Path(tmp)
         for index, case in enumerate(CASES):
-            say(f"hop: latency at {case.label}, {case.seconds(settings):.1f} s a pair")
+            say(f"hop: latency at {case.label}, {case.seconds(settings):.1f} s, pairs side by side")
             kairos_lat, raw_lat = _latency(work / f"latency-{index}", case, settings)
             rows.extend(_latency_rows(case, kairos_lat, raw_lat))
             if case is PLAIN_CASE:
@@ -319,21 +322,32 @@ def _stop_pair(group: ProcessGroup, names: list[str]) -> None:
 
 
 def _latency(work: Path, case: Case, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair alone, one after the other: run side by side, the two senders woke at
-    whatever relative phase their start-up gave them, and the ratio varied 1.07-1.60x."""
+    """Both pairs side by side, the raw sender half a period after Kairos's sensor, measured
+    over the same seconds.
+
+    Run one after the other, each pair met the machine of its own seconds: the same code's
+    p50 at 1 000 msgs/s moved 115 -> 176 µs between two runs seconds apart (the raw pair's
+    111 -> 151 µs), and the ratio read 1.04-1.60x over runs.  Side by side at whatever
+    relative phase their start-up gave them, the senders sometimes woke together, and the
+    ratio varied 1.07-1.60x.  At opposite phases, each message crosses while the other pair
+    sleeps, and six runs read 1.10-1.20x.  The sensor sends a chunk when its last sample is
+    due, and its samples sit on a grid aligned to mesh time, so its first message gives its
+    phase; the raw sender takes a phase (kairos.tools.benchmarks._raw)."""
     k_out, r_out = work / "kairos.npz", work / "raw.npz"
-    hold = settings.warmup_s + case.seconds(settings)
+    period_ns = round(1e9 / case.rate)
     with ProcessGroup(work) as group:
         k_addr, k_names = _kairos_pair(group, work, case.rate, k_out, case.samples)
-        wait_first(k_addr, STREAM, START_TIMEOUT_S, group)
-        _sleep_watching(group, hold)
-        _stop_pair(group, k_names)
-    with ProcessGroup(work) as group:
-        r_addr, r_names = _raw_pair(group, case.rate, r_out, 0, case.samples)
+        first = wire.decode(wait_first(k_addr, STREAM, START_TIMEOUT_S, group))
+        phase_ns = (int(first.times[-1]) + period_ns // 2) % period_ns
+        r_addr, r_names = _raw_pair(group, case.rate, r_out, phase_ns, case.samples)
         wait_first(r_addr, STREAM, START_TIMEOUT_S, group)
-        _sleep_watching(group, hold)
+        _sleep_watching(group, settings.warmup_s + case.seconds(settings))
         _stop_pair(group, r_names)
-    return _measured(k_out, settings), _measured(r_out, settings)
+        _stop_pair(group, k_names)
+    raw = _arrivals(r_out)
+    start = int(raw.sent[0]) + round(settings.warmup_s * 1e9)  # Kairos warmed up before
+    end = int(raw.sent[-1]) + 1
+    return _arrivals(k_out).after(start, end).latency_ms, raw.after(start, end).latency_ms
 
 
 def _plain_latency(work: Path, case: Case, settings: Settings) -> np.ndarray:
@@ -346,11 +360,16 @@ def _plain_latency(work: Path, case: Case, settings: Settings) -> np.ndarray:
     return _measured(out, settings)
 
 
-def _measured(path: Path, settings: Settings) -> np.ndarray:
-    """The latencies (ms) of an arrivals file, without its warm-up."""
+def _arrivals(path: Path) -> Arrivals:
     arrivals = Arrivals.load(path)
     if len(arrivals.sent) == 0:
         raise BenchmarkError(f"no message arrived in the latency run ({path})")
+    return arrivals
+
+
+def _measured(path: Path, settings: Settings) -> np.ndarray:
+    """The latencies (ms) of an arrivals file, without its warm-up."""
+    arrivals = _arrivals(path)
     start = int(arrivals.sent[0]) + round(settings.warmup_s * 1e9)
     return arrivals.after(start).latency_ms
 
