@@ -50,6 +50,18 @@ REQUIRED_FIELDS = frozenset(NODE_FIELDS[:2])
 DRAIN_BATCH = 512
 #: the most messages taken before the rows are folded (a serve returns to Python then)
 TAKEN_BUFFER = 4096
+#: messages a node may send between two folds before its sync's buffer fills
+TAKEN_PER_NODE = 4
+
+
+def taken_capacity(nodes: int) -> int:
+    """How many taken messages a sync of ``nodes`` nodes buffers: TAKEN_PER_NODE a node,
+    at most TAKEN_BUFFER, and at least two drains' worth (a serve stays compiled across
+    wake-ups only while another whole drain fits).  Not TAKEN_BUFFER for all: its five
+    columns are 256 KB, which the demo's 3-node sync never fills."""
+    return min(TAKEN_BUFFER, max(2 * DRAIN_BATCH, TAKEN_PER_NODE * nodes))
+
+
 _INT64_MAX = int(np.iinfo(np.int64).max)
 #: NodeState's keys after ``device``, in the order pack_nodes writes them
 _PACKED_KEYS = (
@@ -141,11 +153,12 @@ class NodeRows:
         self.max_header, self.max_payload = wire.MAX_HEADER_BYTES, wire.MAX_PAYLOAD_BYTES
         self._take = take
         self._max_future_ns = max_future_ns
-        self._node = np.zeros(TAKEN_BUFFER, dtype=np.int64)
-        self._time = np.zeros(TAKEN_BUFFER, dtype=np.int64)
-        self._values = np.zeros((TAKEN_BUFFER, len(NODE_FIELDS)), dtype=np.float64)
-        self._heard = np.zeros(TAKEN_BUFFER, dtype=np.int64)
-        self._latency = np.zeros(TAKEN_BUFFER, dtype=np.float64)
+        capacity = taken_capacity(count)
+        self._node = np.zeros(capacity, dtype=np.int64)
+        self._time = np.zeros(capacity, dtype=np.int64)
+        self._values = np.zeros((capacity, len(NODE_FIELDS)), dtype=np.float64)
+        self._heard = np.zeros(capacity, dtype=np.int64)
+        self._latency = np.zeros(capacity, dtype=np.float64)
         self._reader: Any = None
         #: how many messages the last drain or serve took
         self.taken = 0
