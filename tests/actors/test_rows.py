@@ -278,3 +278,14 @@ def test_serve_waits_for_its_deadline_and_returns_early_for_python(feed: Feed) -
     finally:
         wake_r.close()
         wake_w.close()
+
+
+@pytest.mark.parametrize(
+    ("nodes", "capacity"), [(1, 1024), (3, 1024), (256, 1024), (1000, 4000), (10_000, 4096)]
+)
+def test_the_taken_buffer_grows_with_the_nodes_between_two_drains_and_the_cap(nodes, capacity):
+    assert _rows.taken_capacity(nodes) == capacity
+    streams = [f"node-{i}" for i in range(nodes)]
+    rows = _rows.NodeRows(streams, lambda *columns: None, MAX_FUTURE_NS)
+    assert rows._node.shape == rows._latency.shape == (capacity,)
+    assert rows._values.shape == (capacity, len(_rows.NODE_FIELDS))
