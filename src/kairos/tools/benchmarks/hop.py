@@ -330,7 +330,7 @@ def _latency(work: Path, case: Case, settings: Settings) -> tuple[np.ndarray, np
     111 -> 151 µs), and the ratio read 1.04-1.60x over runs.  Side by side at whatever
     relative phase their start-up gave them, the senders sometimes woke together, and the
     ratio varied 1.07-1.60x.  At opposite phases, each message crosses while the other pair
-    sleeps, and six runs read 1.10-1.20x.  The sensor sends a chunk when its last sample is
+    sleeps, and thirteen runs read 1.10-1.20x.  The sensor sends a chunk when its last sample is
     due, and its samples sit on a grid aligned to mesh time, so its first message gives its
     phase; the raw sender takes a phase (kairos.tools.benchmarks._raw)."""
     k_out, r_out = work / "kairos.npz", work / "raw.npz"
@@ -361,6 +361,7 @@ def _plain_latency(work: Path, case: Case, settings: Settings) -> np.ndarray:
 
 
 def _arrivals(path: Path) -> Arrivals:
+    """The arrivals a latency run wrote; a run in which nothing arrived is an error."""
     arrivals = Arrivals.load(path)
     if len(arrivals.sent) == 0:
         raise BenchmarkError(f"no message arrived in the latency run ({path})")
